@@ -1,0 +1,217 @@
+//! The console platform: a local chat on stdin/stdout as one user in one community, running the
+//! very same dispatcher, permissions and storage as the real platforms.
+
+use std::io::{BufRead, IsTerminal};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::core::ids::console_user_raw;
+use crate::core::parse::command_line;
+use crate::core::{
+    Author, Capability, ChannelId, CommunityId, Dispatcher, Member, Platform, PlatformError,
+    PlatformKind, Reply, Request, State, UserId, UserRef,
+};
+
+/// The console's single community and channel.
+pub const COMMUNITY: CommunityId = CommunityId::new(PlatformKind::Console, 1);
+pub const CHANNEL: ChannelId = ChannelId::new(PlatformKind::Console, 1);
+/// Who you are in `cogbox console` unless `--as` says otherwise.
+pub const DEFAULT_USER: &str = "owner";
+
+pub struct ConsolePlatform {
+    user: Author,
+    /// The default user (or an owner) holds every capability, as a server owner would.
+    privileged: bool,
+}
+
+impl ConsolePlatform {
+    pub fn new(name: &str, privileged: bool) -> Self {
+        Self {
+            user: author(name),
+            privileged,
+        }
+    }
+
+    pub fn user(&self) -> &Author {
+        &self.user
+    }
+}
+
+pub fn user_id(name: &str) -> UserId {
+    UserId::new(PlatformKind::Console, console_user_raw(name))
+}
+
+fn author(name: &str) -> Author {
+    Author {
+        id: user_id(name),
+        name: name.to_owned(),
+    }
+}
+
+#[async_trait]
+impl Platform for ConsolePlatform {
+    fn kind(&self) -> PlatformKind {
+        PlatformKind::Console
+    }
+
+    fn capability_name(&self, capability: Capability) -> &'static str {
+        match capability {
+            Capability::BanMembers => "Ban Members",
+            Capability::KickMembers => "Kick Members",
+            Capability::MuteMembers => "Mute Members",
+            Capability::ManageMessages => "Manage Messages",
+            Capability::ManageSettings => "Manage Settings",
+            Capability::Owner => "Owner",
+        }
+    }
+
+    async fn has_capability(
+        &self,
+        _: CommunityId,
+        user: UserId,
+        _: Capability,
+    ) -> Result<bool, PlatformError> {
+        Ok(self.privileged && user == self.user.id)
+    }
+
+    async fn resolve_user(
+        &self,
+        _: Option<CommunityId>,
+        user: &UserRef,
+    ) -> Result<Option<Member>, PlatformError> {
+        Ok(Some(match user {
+            UserRef::Name(name) => Member {
+                id: user_id(name),
+                name: name.clone(),
+            },
+            UserRef::Id(id) => Member {
+                id: UserId::new(PlatformKind::Console, *id),
+                name: format!("user {id}"),
+            },
+        }))
+    }
+}
+
+/// Reads stdin on its own thread: a blocking read would otherwise hold up runtime shutdown.
+pub fn stdin_lines() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Runs the chat until input ends or `cancel` fires. A command already running finishes first.
+pub async fn run<S: State>(
+    dispatcher: Arc<Dispatcher<S>>,
+    platform: Arc<ConsolePlatform>,
+    mut lines: mpsc::Receiver<String>,
+    mut out: impl AsyncWrite + Unpin,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let interactive = std::io::stdin().is_terminal();
+    let author = platform.user().clone();
+    let platform: Arc<dyn Platform> = platform;
+    if interactive {
+        out.write_all(
+            format!(
+                "Chatting as {} in the console. Type /help; Ctrl-D quits.\n",
+                author.name
+            )
+            .as_bytes(),
+        )
+        .await?;
+    }
+    loop {
+        if interactive {
+            out.write_all(b"> ").await?;
+            out.flush().await?;
+        }
+        let line = tokio::select! {
+            _ = cancel.cancelled() => break,
+            line = lines.recv() => line,
+        };
+        let Some(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let text = match command_line(&line, &["/", "!"]) {
+            Some(command) => {
+                let request = Request {
+                    community: Some(COMMUNITY),
+                    channel: CHANNEL,
+                    author: author.clone(),
+                    name: command.name,
+                    args: command.args.to_owned(),
+                };
+                match dispatcher.dispatch(&platform, request).await {
+                    Some(reply) => render(&reply),
+                    None => continue,
+                }
+            }
+            None => "(commands start with / - try /help)\n".to_owned(),
+        };
+        out.write_all(text.as_bytes()).await?;
+        out.flush().await?;
+    }
+    Ok(())
+}
+
+/// Plain text: the title, the text, `name: value` fields (multi-line values indented below
+/// their name) and buttons in brackets.
+pub fn render(reply: &Reply) -> String {
+    let mut out = String::new();
+    for part in [reply.title.as_deref(), Some(reply.text.as_str())]
+        .into_iter()
+        .flatten()
+    {
+        if !part.is_empty() {
+            out.push_str(part);
+            out.push('\n');
+        }
+    }
+    for field in &reply.fields {
+        if field.value.contains('\n') {
+            out.push_str(&format!("{}:\n", field.name));
+            for line in field.value.lines() {
+                out.push_str(&format!("  {line}\n"));
+            }
+        } else {
+            out.push_str(&format!("{}: {}\n", field.name, field.value));
+        }
+    }
+    if !reply.buttons.is_empty() {
+        let buttons: Vec<String> = reply
+            .buttons
+            .iter()
+            .map(|b| format!("[{}]", b.label))
+            .collect();
+        out.push_str(&buttons.join(" "));
+        out.push('\n');
+    }
+    out
+}
+
+/// The console user's name as `--as` gave it, checked so ids stay stable and readable.
+pub fn check_user_name(name: &str) -> Result<(), String> {
+    let ok = (1..=32).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '.' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "--as \"{name}\": a console user name is 1-32 letters, digits, _ . -"
+        ))
+    }
+}

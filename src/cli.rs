@@ -1,0 +1,248 @@
+//! The command line: `run`, `console`, `init`, `check` and `version`. Exit codes: 0 done,
+//! 1 failed while running, 2 the config or the command line is wrong.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{self, AppError, Frontends};
+use crate::config::{self, Config, ConfigSource};
+use crate::logging;
+
+/// The commented configuration `cogbox init` writes.
+const EXAMPLE_CONFIG: &str = include_str!("../config.example.toml");
+/// The line of the example that `init` replaces with a freshly generated webhook secret.
+const SECRET_PLACEHOLDER: &str = "# secret_token = \"\"  # cogbox init generates one";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cogbox",
+    version,
+    about = "A self-hosted chat-bot appliance: Discord and Telegram bots from one binary",
+    long_about = "A self-hosted chat-bot appliance: Discord and Telegram bots from one binary.\n\n\
+                  With no command, `cogbox` runs the bot (see `cogbox run --help`). With no Discord \
+                  or Telegram token configured it opens a local console chat instead, so you can try \
+                  every command right away."
+)]
+pub struct Cli {
+    /// Configuration file [default: ./config.toml]; a missing file means defaults plus COGBOX_* variables
+    #[arg(long, short, global = true, env = "COGBOX_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the bot on every platform that has a token (the console if none has)
+    Run,
+    /// Chat with the bot in this terminal, as one user in one community
+    Console {
+        /// Act as this user instead of the owner (e.g. to try what members may do)
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
+    },
+    /// Write a commented config file with a fresh webhook secret
+    Init {
+        /// Overwrite an existing file
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate the config, open the database and print the effective settings (secrets hidden)
+    Check,
+    /// Print version, git commit, target and SQLite version
+    Version,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let path = cli.config.unwrap_or_else(|| PathBuf::from("config.toml"));
+    match cli.command.unwrap_or(Cmd::Run) {
+        Cmd::Run => serve(&path, Frontends::Configured),
+        Cmd::Console { as_user } => serve(&path, Frontends::Console { user: as_user }),
+        Cmd::Init { force } => init(&path, force),
+        Cmd::Check => check(&path),
+        Cmd::Version => {
+            println!("{}", version());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Says what is wrong on stderr and picks the exit code: 2 for anything the user must fix.
+fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("cogbox: {message}");
+    ExitCode::from(code)
+}
+
+fn load(path: &Path) -> Result<(Config, ConfigSource), ExitCode> {
+    config::load(path).map_err(|errors| {
+        for line in &errors.0 {
+            eprintln!("{line}");
+        }
+        fail(
+            2,
+            format!(
+                "{} problem(s) in the configuration; nothing was started",
+                errors.0.len()
+            ),
+        )
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| fail(1, format!("cannot start the async runtime: {e}")))
+}
+
+fn serve(path: &Path, frontends: Frontends) -> ExitCode {
+    let (config, source) = match load(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let console = matches!(frontends, Frontends::Console { .. })
+        || (config.discord.token.is_none() && config.telegram.token.is_none());
+    let _log_guard = match logging::init(&config.log, &config.log_dir(), console) {
+        Ok(guard) => guard,
+        Err(e) => return fail(2, e),
+    };
+    if !source.found {
+        tracing::info!(
+            "no config file at {}: using defaults and COGBOX_* variables",
+            source.path.display()
+        );
+    }
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let result = runtime.block_on(app::run(config, frontends, crate::shutdown::signal()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ AppError::Setup(_)) => {
+            tracing::error!("{e}");
+            fail(2, e)
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            fail(1, e)
+        }
+    }
+}
+
+fn init(path: &Path, force: bool) -> ExitCode {
+    let secret = match webhook_secret() {
+        Ok(secret) => secret,
+        Err(e) => {
+            return fail(
+                1,
+                format!("cannot get randomness for the webhook secret: {e}"),
+            );
+        }
+    };
+    let text = EXAMPLE_CONFIG.replace(SECRET_PLACEHOLDER, &format!("secret_token = \"{secret}\""));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()));
+    match written {
+        Ok(()) => {
+            println!(
+                "Wrote {}. Edit it, then run `cogbox check`.",
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => fail(
+            2,
+            format!(
+                "{} already exists; pass --force to overwrite it",
+                path.display()
+            ),
+        ),
+        Err(e) => fail(1, format!("{}: {e}", path.display())),
+    }
+}
+
+/// 64 characters from the webhook secret alphabet, from the OS's random source.
+fn webhook_secret() -> Result<String, getrandom::Error> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+    let mut bytes = [0u8; 64];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(b % 64)] as char)
+        .collect())
+}
+
+fn check(path: &Path) -> ExitCode {
+    let (config, source) = match load(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let schema = runtime.block_on(async {
+        let store = app::open_store(&config).await?;
+        Ok::<_, AppError>(store.schema_version().await?)
+    });
+    let schema = match schema {
+        Ok(version) => version,
+        Err(e) => return fail(2, e),
+    };
+    let found = if source.found {
+        "found"
+    } else {
+        "not found: defaults and COGBOX_* variables only"
+    };
+    println!("config:    {} ({found})", source.path.display());
+    println!(
+        "database:  {} (schema {schema})",
+        config.database_path().display()
+    );
+    let platforms: Vec<&str> = [
+        ("discord", config.discord.token.is_some()),
+        ("telegram", config.telegram.token.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    let platforms = if platforms.is_empty() {
+        "console (no token set)".to_owned()
+    } else {
+        platforms.join(", ")
+    };
+    println!("platforms: {platforms}");
+    match toml::to_string_pretty(&config) {
+        Ok(text) => {
+            println!("\n# effective configuration (secrets hidden)\n{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, format!("cannot print the configuration: {e}")),
+    }
+}
+
+fn version() -> String {
+    format!(
+        "cogbox {} (commit {}, {}), SQLite {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("COGBOX_GIT_COMMIT"),
+        env!("COGBOX_TARGET"),
+        rusqlite::version()
+    )
+}

@@ -1,0 +1,84 @@
+//! Community administration: which cogs are on here.
+
+use super::Ctx;
+use crate::core::{
+    Capability, Cog, Command, CommandError, CommandResult, CommandSpec, ParamKind, Reply, State,
+};
+use crate::services::Services;
+
+/// Cogs that cannot be switched off, or nobody could switch anything back on or ask for help.
+const ALWAYS_ON: &[&str] = &["admin", "help"];
+
+pub fn cog() -> Cog<Services> {
+    Cog {
+        name: "admin",
+        description: "Community settings",
+        commands: vec![
+            Command::new(
+                CommandSpec::new("cogs", "Show which cogs are on in this community")
+                    .community_only(),
+                list,
+            ),
+            Command::new(
+                CommandSpec::new("cog", "Turn a cog on or off in this community")
+                    .param("action", "on or off", ParamKind::Choice(&["on", "off"]))
+                    .param("cog", "The cog's name, as /cogs shows it", ParamKind::Word)
+                    .requires(Capability::ManageSettings)
+                    .community_only(),
+                switch,
+            ),
+        ],
+    }
+}
+
+fn community(ctx: &Ctx) -> Result<crate::core::CommunityId, CommandError> {
+    ctx.invocation
+        .community
+        .ok_or_else(|| CommandError::internal("community-only command ran outside a community"))
+}
+
+async fn list(ctx: Ctx) -> CommandResult {
+    let community = community(&ctx)?;
+    let mut reply = Reply::text("").title("Cogs");
+    for cog in &ctx.catalog.cogs {
+        let on = ctx
+            .state
+            .cog_enabled(community, cog.name)
+            .await
+            .map_err(CommandError::Internal)?;
+        reply = reply.field(
+            cog.name,
+            format!("{} - {}", if on { "on" } else { "off" }, cog.description),
+        );
+    }
+    Ok(reply)
+}
+
+async fn switch(ctx: Ctx) -> CommandResult {
+    let community = community(&ctx)?;
+    let on = ctx.args.req_text("action")? == "on";
+    let name = ctx.args.req_text("cog")?.to_lowercase();
+    let Some(cog) = ctx.catalog.cogs.iter().find(|c| c.name == name) else {
+        let known: Vec<&str> = ctx.catalog.cogs.iter().map(|c| c.name).collect();
+        return Err(CommandError::usage(format!(
+            "there is no cog \"{name}\" (cogs: {})",
+            known.join(", ")
+        )));
+    };
+    if !on && ALWAYS_ON.contains(&cog.name) {
+        return Err(CommandError::usage(format!(
+            "the {} cog cannot be turned off",
+            cog.name
+        )));
+    }
+    ctx.state
+        .settings
+        .set_cog_enabled(community, cog.name, on)
+        .await
+        .map_err(|e| CommandError::Internal(e.into()))?;
+    Ok(Reply::text(format!(
+        "The {} cog is now {} here.",
+        cog.name,
+        if on { "on" } else { "off" }
+    )))
+}

@@ -1,0 +1,130 @@
+//! Small games: ping, dice, coin, magic 8-ball and a chooser.
+
+mod dice;
+
+use super::Ctx;
+use crate::core::{Cog, Command, CommandError, CommandResult, CommandSpec, ParamKind, Reply};
+use crate::services::Services;
+use dice::Dice;
+
+const EIGHT_BALL: &[&str] = &[
+    "It is certain.",
+    "Without a doubt.",
+    "You may rely on it.",
+    "Most likely.",
+    "Signs point to yes.",
+    "Reply hazy, try again.",
+    "Ask again later.",
+    "Cannot predict now.",
+    "Don't count on it.",
+    "My sources say no.",
+    "Outlook not so good.",
+    "Very doubtful.",
+];
+
+/// The most options `/choose` takes: enough for any real choice, few enough to read.
+const MAX_CHOICES: usize = 20;
+
+pub fn cog() -> Cog<Services> {
+    Cog {
+        name: "fun",
+        description: "Dice, coins and other small games",
+        commands: vec![
+            Command::new(
+                CommandSpec::new("ping", "Check that the bot is alive"),
+                ping,
+            ),
+            Command::new(
+                CommandSpec::new("roll", "Roll dice, e.g. 2d6 or 1d20+5").param(
+                    "dice",
+                    "Dice to roll: NdM with an optional +K or -K",
+                    ParamKind::Word,
+                ),
+                roll,
+            ),
+            Command::new(CommandSpec::new("coinflip", "Flip a coin"), coinflip),
+            Command::new(
+                CommandSpec::new("8ball", "Ask the magic 8-ball a yes/no question").param(
+                    "question",
+                    "Your question",
+                    ParamKind::Rest,
+                ),
+                eight_ball,
+            ),
+            Command::new(
+                CommandSpec::new("choose", "Pick one of several options, e.g. tea | coffee").param(
+                    "options",
+                    "Options separated by |",
+                    ParamKind::Rest,
+                ),
+                choose,
+            ),
+        ],
+    }
+}
+
+async fn ping(_: Ctx) -> CommandResult {
+    Ok(Reply::text("Pong!"))
+}
+
+async fn roll(ctx: Ctx) -> CommandResult {
+    let dice = Dice::parse(ctx.args.req_text("dice")?).map_err(CommandError::Usage)?;
+    let roll = dice.roll(|sides| fastrand::u32(1..=sides));
+    Ok(Reply::text(roll.to_string()))
+}
+
+async fn coinflip(_: Ctx) -> CommandResult {
+    let side = if fastrand::bool() { "Heads." } else { "Tails." };
+    Ok(Reply::text(side).button("Flip again", "/coinflip"))
+}
+
+async fn eight_ball(_: Ctx) -> CommandResult {
+    Ok(Reply::text(format!(
+        "🎱 {}",
+        EIGHT_BALL[fastrand::usize(..EIGHT_BALL.len())]
+    )))
+}
+
+async fn choose(ctx: Ctx) -> CommandResult {
+    let options = split_options(ctx.args.req_text("options")?).map_err(CommandError::Usage)?;
+    Ok(Reply::text(format!(
+        "I choose: {}",
+        options[fastrand::usize(..options.len())]
+    )))
+}
+
+fn split_options(text: &str) -> Result<Vec<&str>, String> {
+    let options: Vec<&str> = text.split('|').map(str::trim).collect();
+    if options.iter().any(|o| o.is_empty()) || options.len() < 2 {
+        return Err("give at least two options separated by |, e.g. tea | coffee".into());
+    }
+    if options.len() > MAX_CHOICES {
+        return Err(format!("at most {MAX_CHOICES} options"));
+    }
+    Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choose_needs_two_real_options() {
+        assert_eq!(
+            split_options(" tea |coffee | a b "),
+            Ok(vec!["tea", "coffee", "a b"])
+        );
+        for bad in ["tea", "tea |", "| coffee", "a || b"] {
+            assert!(
+                split_options(bad)
+                    .unwrap_err()
+                    .contains("at least two options"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            split_options(&vec!["x"; 21].join("|")).unwrap_err(),
+            "at most 20 options"
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! Reading the configuration and reporting what is wrong with it: every problem at once, each
+//! as `<file or env var>: <key>: <what is wrong>`, and never a panic, whatever the file holds.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::{Figment, Metadata, Source, error::Kind};
+use serde::de::DeserializeOwned;
+
+use super::Config;
+
+/// No sane config file comes near this; a larger one is refused before it is parsed.
+const MAX_FILE_BYTES: u64 = 1 << 20;
+const ENV_PREFIX: &str = "COGBOX_";
+/// `COGBOX_CONFIG` names the file; it is not a config key.
+const ENV_NOT_KEYS: &[&str] = &["config"];
+
+/// Where the configuration came from, for `cogbox check` and the start-up log.
+#[derive(Clone, Debug)]
+pub struct ConfigSource {
+    pub path: PathBuf,
+    pub found: bool,
+}
+
+/// Every problem found, one line each.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Loads defaults < the file at `path` (if it exists) < `COGBOX_*` env.
+pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
+    let shown = path.display().to_string();
+    let fail = |msg: String| ConfigErrors(vec![format!("{shown}: {msg}")]);
+    let found = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => return Err(fail("is a folder, not a config file".into())),
+        Ok(meta) if meta.len() > MAX_FILE_BYTES => {
+            return Err(fail(format!(
+                "is {:.1} MB; a config file is at most 1 MiB, so this is not one",
+                meta.len() as f64 / 1e6
+            )));
+        }
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(fail(format!("cannot read: {e}"))),
+    };
+    let mut figment = Figment::new();
+    if found {
+        check_syntax(path).map_err(fail)?;
+        figment = figment.merge(Toml::file_exact(path));
+    }
+    figment = figment.merge(
+        Env::prefixed(ENV_PREFIX)
+            .split("__")
+            .filter(|key| !ENV_NOT_KEYS.iter().any(|k| key == *k)),
+    );
+
+    let mut problems = Vec::new();
+    let mut config = Config {
+        bot: section(&figment, "bot", &shown, &mut problems),
+        discord: section(&figment, "discord", &shown, &mut problems),
+        telegram: section(&figment, "telegram", &shown, &mut problems),
+        log: section(&figment, "log", &shown, &mut problems),
+        limits: section(&figment, "limits", &shown, &mut problems),
+        retention: section(&figment, "retention", &shown, &mut problems),
+    };
+    if let Ok(top) = figment.extract::<figment::value::Dict>() {
+        for key in top.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
+            let source = figment
+                .find_metadata(key)
+                .map(|m| origin(m, &shown, key))
+                .unwrap_or_default();
+            problems.push(format!(
+                "{source}: {key}: unknown section (sections: {})",
+                SECTIONS.join(", ")
+            ));
+        }
+    }
+    if problems.is_empty() {
+        for (key, problem) in config.problems() {
+            let source = figment
+                .find_metadata(key)
+                .map(|m| origin(m, &shown, key))
+                .unwrap_or_else(|| format!("{shown} (default)"));
+            problems.push(format!("{source}: {key}: {problem}"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigErrors(problems));
+    }
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    config.anchor_paths(base);
+    Ok((
+        config,
+        ConfigSource {
+            path: path.to_owned(),
+            found,
+        },
+    ))
+}
+
+const SECTIONS: &[&str] = &["bot", "discord", "telegram", "log", "limits", "retention"];
+
+/// Extracts one section, recording its problems instead of stopping at them, so one run
+/// reports what is wrong in every section.
+fn section<T: DeserializeOwned + Default>(
+    figment: &Figment,
+    name: &str,
+    shown: &str,
+    problems: &mut Vec<String>,
+) -> T {
+    if !figment.contains(name) {
+        return T::default();
+    }
+    match figment.extract_inner::<T>(name) {
+        Ok(value) => value,
+        Err(errors) => {
+            for e in errors {
+                let mut path = e.path.clone();
+                if path.first().map(String::as_str) != Some(name) {
+                    path.insert(0, name.to_owned());
+                }
+                if let Kind::UnknownField(field, _) = &e.kind {
+                    path.push(field.clone());
+                }
+                let key = path.join(".");
+                let source = e
+                    .metadata
+                    .as_ref()
+                    .map(|m| origin(m, shown, &key))
+                    .unwrap_or_else(|| shown.to_owned());
+                problems.push(format!("{source}: {key}: {}", describe(&e.kind)));
+            }
+            T::default()
+        }
+    }
+}
+
+/// Names the file, or the environment variable, a value came from.
+fn origin(meta: &Metadata, shown: &str, key: &str) -> String {
+    match &meta.source {
+        Some(Source::File(_)) => shown.to_owned(),
+        _ if meta.name.contains("environment") => {
+            format!(
+                "environment {ENV_PREFIX}{}",
+                key.replace('.', "__").to_uppercase()
+            )
+        }
+        _ => meta.name.to_string(),
+    }
+}
+
+fn describe(kind: &Kind) -> String {
+    let quoted = |items: &[&str]| items.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>();
+    match kind {
+        Kind::UnknownVariant(found, expected) => {
+            let mut options = quoted(expected);
+            let last = options.pop().unwrap_or_default();
+            let options = if options.is_empty() {
+                last
+            } else {
+                format!("{} or {last}", options.join(", "))
+            };
+            format!("expected {options}, found \"{found}\"")
+        }
+        Kind::UnknownField(_, expected) => {
+            format!("unknown key (keys here: {})", expected.join(", "))
+        }
+        Kind::InvalidType(found, expected) | Kind::InvalidValue(found, expected) => {
+            format!("expected {expected}, found {found}")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Parses the file as TOML first, for an error that points at the line and column, and reads
+/// it as bytes so a file that is not UTF-8 gets its own message.
+fn check_syntax(path: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        format!("line {line}: not UTF-8 text; save the file as UTF-8")
+    })?;
+    toml::from_str::<toml::Table>(&text).map(drop).map_err(|e| {
+        let at = e.span().map_or(0, |s| s.start).min(text.len());
+        let before = &text[..at];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        format!(
+            "line {line}, column {column}: invalid TOML: {}",
+            e.message().trim()
+        )
+    })
+}

@@ -1,0 +1,342 @@
+//! The configuration: built-in defaults < `config.toml` < `COGBOX_*` environment variables.
+//! Sections mirror the file; `config.example.toml` documents every key.
+
+mod load;
+mod values;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::core::{RateQuota, UserId};
+pub use load::{ConfigErrors, ConfigSource, load};
+pub use values::{HumanDuration, MASK};
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub bot: BotConfig,
+    pub discord: DiscordConfig,
+    pub telegram: TelegramConfig,
+    pub log: LogConfig,
+    pub limits: LimitsConfig,
+    pub retention: RetentionConfig,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BotConfig {
+    /// The bot's name in help texts and logs.
+    pub name: String,
+    /// Who may use owner-only commands, as `platform:id` (`discord:80351110224678912`,
+    /// `telegram:12345678`, `console:alice`).
+    #[serde(
+        deserialize_with = "values::de_owners",
+        serialize_with = "values::ser_owners"
+    )]
+    pub owners: Vec<UserId>,
+    /// Database and logs live here; a relative path is taken from the config file's folder.
+    pub data_dir: PathBuf,
+}
+
+impl Default for BotConfig {
+    fn default() -> Self {
+        Self {
+            name: "cogbox".into(),
+            owners: Vec::new(),
+            data_dir: "data".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordConfig {
+    /// The bot token from the developer portal; unset means Discord is off.
+    #[serde(
+        deserialize_with = "values::de_secret",
+        serialize_with = "values::ser_secret",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub token: Option<SecretString>,
+    /// Where REST calls go; only tests change it.
+    pub api_url: String,
+    /// Prefix for text commands (`!roll 2d6`), beside slash commands.
+    pub prefix: String,
+    /// Guilds to register slash commands in instantly; empty registers them globally.
+    pub guild_ids: Vec<u64>,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        Self {
+            token: None,
+            api_url: "https://discord.com".into(),
+            prefix: "!".into(),
+            guild_ids: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    #[default]
+    Polling,
+    Webhook,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelegramConfig {
+    /// The token from @BotFather; unset means Telegram is off.
+    #[serde(
+        deserialize_with = "values::de_secret",
+        serialize_with = "values::ser_secret",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub token: Option<SecretString>,
+    /// Where Bot API calls go; only tests change it.
+    pub api_url: String,
+    /// `polling` (no public address needed) or `webhook`.
+    pub mode: TelegramMode,
+    pub webhook: WebhookConfig,
+}
+
+impl Default for TelegramConfig {
+    fn default() -> Self {
+        Self {
+            token: None,
+            api_url: "https://api.telegram.org".into(),
+            mode: TelegramMode::Polling,
+            webhook: WebhookConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Address the webhook server binds, usually behind a TLS reverse proxy.
+    pub listen: SocketAddr,
+    /// The public https URL Telegram posts to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Telegram sends it back in `X-Telegram-Bot-Api-Secret-Token`: 1-256 of A-Z a-z 0-9 _ -.
+    #[serde(
+        deserialize_with = "values::de_secret",
+        serialize_with = "values::ser_secret",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub secret_token: Option<SecretString>,
+    /// Drop updates that queued up while the bot was down.
+    pub drop_pending_updates: bool,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            public_url: None,
+            secret_token: None,
+            drop_pending_updates: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rotation {
+    Hourly,
+    #[default]
+    Daily,
+    Never,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `cogbox=debug,warn`; `RUST_LOG` overrides it.
+    pub level: String,
+    /// Log folder; defaults to `<data_dir>/logs`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    pub rotation: Rotation,
+    /// How many log files to keep.
+    pub keep: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            dir: None,
+            rotation: Rotation::Daily,
+            keep: 7,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Commands one user may send per `window` before being told to slow down.
+    pub commands: NonZeroU32,
+    pub window: HumanDuration,
+    /// How long in-flight commands may take to finish at shutdown.
+    pub shutdown_grace: HumanDuration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            commands: NonZeroU32::new(5).expect("5 is not zero"),
+            window: HumanDuration(Duration::from_secs(10)),
+            shutdown_grace: HumanDuration(Duration::from_secs(10)),
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn quota(&self) -> RateQuota {
+        RateQuota {
+            commands: self.commands,
+            window: self.window.0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Days the audit log keeps entries.
+    pub audit_log_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { audit_log_days: 90 }
+    }
+}
+
+impl Config {
+    pub fn database_path(&self) -> PathBuf {
+        self.bot.data_dir.join("cogbox.db")
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.log
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.bot.data_dir.join("logs"))
+    }
+
+    /// Makes relative paths relative to the config file's folder, so the bot finds its data
+    /// whatever folder it is started from.
+    fn anchor_paths(&mut self, base: &Path) {
+        if self.bot.data_dir.is_relative() {
+            self.bot.data_dir = base.join(&self.bot.data_dir);
+        }
+        if let Some(dir) = self.log.dir.as_mut().filter(|d| d.is_relative()) {
+            *dir = base.join(&*dir);
+        }
+    }
+
+    /// Rules serde cannot express, as (key, problem) pairs.
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for (key, url) in [
+            ("discord.api_url", &self.discord.api_url),
+            ("telegram.api_url", &self.telegram.api_url),
+        ] {
+            if let Err(e) = check_base_url(url) {
+                out.push((key, e));
+            }
+        }
+        let prefix = &self.discord.prefix;
+        if prefix.is_empty()
+            || prefix.chars().count() > 5
+            || prefix.contains(char::is_whitespace)
+            || prefix == "/"
+        {
+            out.push((
+                "discord.prefix",
+                format!("\"{prefix}\" must be 1-5 characters without spaces, and not \"/\""),
+            ));
+        }
+        if self.bot.data_dir.as_os_str().is_empty() {
+            out.push(("bot.data_dir", "must not be empty".into()));
+        }
+        let hook = &self.telegram.webhook;
+        if let Some(secret) = &hook.secret_token {
+            if let Err(e) = check_secret_token(secret) {
+                out.push(("telegram.webhook.secret_token", e));
+            }
+        }
+        if self.telegram.mode == TelegramMode::Webhook {
+            match hook.public_url.as_deref() {
+                None => out.push((
+                    "telegram.webhook.public_url",
+                    "webhook mode needs the public https URL Telegram posts to".into(),
+                )),
+                Some(url) if !url.starts_with("https://") || url.len() <= "https://".len() => {
+                    out.push((
+                        "telegram.webhook.public_url",
+                        format!("\"{url}\" is not an https URL (Telegram only posts to https)"),
+                    ));
+                }
+                Some(_) => {}
+            }
+            if hook.secret_token.is_none() {
+                out.push((
+                    "telegram.webhook.secret_token",
+                    "webhook mode needs a secret token (cogbox init writes one)".into(),
+                ));
+            }
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            out.push((
+                "log.level",
+                format!(
+                    "\"{}\" is not a log filter ({e}); try info or debug",
+                    self.log.level
+                ),
+            ));
+        }
+        if self.log.keep == 0 {
+            out.push(("log.keep", "must keep at least 1 file".into()));
+        }
+        out
+    }
+}
+
+fn check_base_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(()),
+        _ => Err(format!("\"{url}\" is not an http(s) URL")),
+    }
+}
+
+/// Telegram's rule for the webhook secret: 1-256 characters of A-Z a-z 0-9 _ -.
+fn check_secret_token(secret: &SecretString) -> Result<(), String> {
+    use secrecy::ExposeSecret;
+    let s = secret.expose_secret();
+    if (1..=256).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be 1-256 characters of A-Z a-z 0-9 _ - (has {} characters)",
+            s.chars().count()
+        ))
+    }
+}

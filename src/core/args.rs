@@ -1,0 +1,179 @@
+//! Typed argument values, produced by the text parser or by a platform's structured options
+//! (Discord slash options), and checked against the same [`ParamSpec`] either way.
+
+use std::time::Duration;
+
+use super::duration;
+use super::error::CommandError;
+use super::spec::{ParamKind, ParamSpec};
+
+/// A member named in a command, as the invoker gave it. Platforms resolve names when a handler
+/// needs the member ([`crate::core::Platform::resolve_user`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserRef {
+    /// A platform id: from a mention (`<@123>`), a plain number or a structured option.
+    Id(i64),
+    /// A username without the `@`.
+    Name(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    User(UserRef),
+    Int(i64),
+    Duration(Duration),
+    Text(String),
+}
+
+/// The bound arguments of one invocation, by parameter name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Args(Vec<(&'static str, Value)>);
+
+impl Args {
+    pub fn new(values: Vec<(&'static str, Value)>) -> Self {
+        Self(values)
+    }
+
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    pub fn int(&self, name: &str) -> Option<i64> {
+        match self.get(name) {
+            Some(Value::Int(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
+    pub fn text(&self, name: &str) -> Option<&str> {
+        match self.get(name) {
+            Some(Value::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn duration(&self, name: &str) -> Option<Duration> {
+        match self.get(name) {
+            Some(Value::Duration(d)) => Some(*d),
+            _ => None,
+        }
+    }
+
+    pub fn user(&self, name: &str) -> Option<&UserRef> {
+        match self.get(name) {
+            Some(Value::User(u)) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// A required text argument; its absence is a bug in the spec, not the user's fault.
+    pub fn req_text(&self, name: &str) -> Result<&str, CommandError> {
+        self.text(name).ok_or_else(|| missing(name))
+    }
+
+    pub fn req_user(&self, name: &str) -> Result<&UserRef, CommandError> {
+        self.user(name).ok_or_else(|| missing(name))
+    }
+
+    pub fn req_duration(&self, name: &str) -> Result<Duration, CommandError> {
+        self.duration(name).ok_or_else(|| missing(name))
+    }
+}
+
+fn missing(name: &str) -> CommandError {
+    CommandError::internal(format!("required argument {name} was not bound"))
+}
+
+impl ParamSpec {
+    /// Turns one word the user typed into this parameter's value, or says why it can't.
+    pub fn parse_word(&self, word: &str) -> Result<Value, String> {
+        match &self.kind {
+            ParamKind::User => parse_user(word).map(Value::User),
+            ParamKind::Integer { .. } => {
+                let n = word.parse::<i64>().map_err(|e| match e.kind() {
+                    std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                        format!("<{}> is out of range", self.name)
+                    }
+                    _ => format!("\"{word}\" is not a whole number"),
+                })?;
+                self.check(Value::Int(n))
+            }
+            ParamKind::Duration { .. } => self.check(Value::Duration(duration::parse(word)?)),
+            ParamKind::Word | ParamKind::Rest => self.check(Value::Text(word.to_owned())),
+            ParamKind::Choice(_) => self.check(Value::Text(word.to_lowercase())),
+        }
+    }
+
+    /// Checks a value against this parameter's kind and bounds. Structured options from a
+    /// platform pass through here too: a client may enforce min/max, but nothing trusts it.
+    pub fn check(&self, value: Value) -> Result<Value, String> {
+        let out_of_range = |shown: String, lo: String, hi: String| {
+            Err(format!(
+                "<{}> must be between {lo} and {hi}, not {shown}",
+                self.name
+            ))
+        };
+        match (&self.kind, value) {
+            (ParamKind::User, v @ Value::User(_)) => Ok(v),
+            (ParamKind::Integer { min, max }, Value::Int(n)) => {
+                if (*min..=*max).contains(&n) {
+                    Ok(Value::Int(n))
+                } else {
+                    out_of_range(n.to_string(), min.to_string(), max.to_string())
+                }
+            }
+            (ParamKind::Duration { max }, Value::Duration(d)) => {
+                if d <= *max {
+                    Ok(Value::Duration(d))
+                } else {
+                    out_of_range(duration::format(d), "1s".into(), duration::format(*max))
+                }
+            }
+            (ParamKind::Word | ParamKind::Rest, Value::Text(t)) => {
+                if t.chars().count() > MAX_TEXT {
+                    Err(format!(
+                        "<{}> is longer than {MAX_TEXT} characters",
+                        self.name
+                    ))
+                } else {
+                    Ok(Value::Text(t))
+                }
+            }
+            (ParamKind::Choice(choices), Value::Text(t)) => {
+                if choices.contains(&t.as_str()) {
+                    Ok(Value::Text(t))
+                } else {
+                    Err(format!("\"{t}\" is not one of: {}", choices.join(", ")))
+                }
+            }
+            (kind, value) => Err(format!("<{}> expects {kind:?}, got {value:?}", self.name)),
+        }
+    }
+}
+
+/// Longest text argument: Discord's 2000-character message limit, whatever the platform.
+pub const MAX_TEXT: usize = 2000;
+
+/// `<@123>` and `<@!123>` (Discord mentions), `@name`, or a bare id.
+fn parse_user(word: &str) -> Result<UserRef, String> {
+    let mention = word
+        .strip_prefix("<@")
+        .and_then(|w| w.strip_suffix('>'))
+        .map(|w| w.trim_start_matches('!'));
+    if let Some(id) = mention.or(Some(word)).and_then(|w| w.parse::<u64>().ok()) {
+        return Ok(UserRef::Id(id as i64));
+    }
+    match word.strip_prefix('@') {
+        Some(name)
+            if !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '.') =>
+        {
+            Ok(UserRef::Name(name.to_owned()))
+        }
+        _ => Err(format!(
+            "\"{word}\" is not a user (mention them, e.g. @name)"
+        )),
+    }
+}

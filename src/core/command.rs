@@ -1,0 +1,137 @@
+//! Cogs, their commands and the context a handler runs with.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+
+use super::args::{Args, UserRef};
+use super::error::{BoxError, CommandError};
+use super::ids::{ChannelId, CommunityId, PlatformKind, UserId};
+use super::platform::{Member, Platform};
+use super::reply::Reply;
+use super::spec::CommandSpec;
+
+pub type CommandResult = Result<Reply, CommandError>;
+
+/// What the dispatcher needs from the application around it. The core defines it so that it
+/// never names the storage or service types behind it.
+#[async_trait]
+pub trait State: Send + Sync + 'static {
+    /// Listed in `bot.owners`.
+    fn is_owner(&self, user: UserId) -> bool;
+
+    /// Whether `cog` is switched on in `community`.
+    async fn cog_enabled(&self, community: CommunityId, cog: &str) -> Result<bool, BoxError>;
+}
+
+/// An async function from context to reply. Implemented for every matching `async fn`.
+pub trait Handler<S>: Send + Sync + 'static {
+    fn call(&self, ctx: Ctx<S>) -> BoxFuture<'static, CommandResult>;
+}
+
+impl<S, F, Fut> Handler<S> for F
+where
+    F: Fn(Ctx<S>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = CommandResult> + Send + 'static,
+{
+    fn call(&self, ctx: Ctx<S>) -> BoxFuture<'static, CommandResult> {
+        Box::pin(self(ctx))
+    }
+}
+
+pub struct Command<S> {
+    pub spec: CommandSpec,
+    pub handler: Arc<dyn Handler<S>>,
+}
+
+impl<S> Command<S> {
+    pub fn new(spec: CommandSpec, handler: impl Handler<S>) -> Self {
+        Self {
+            spec,
+            handler: Arc::new(handler),
+        }
+    }
+}
+
+/// A named bundle of commands that can be switched off per community.
+pub struct Cog<S> {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub commands: Vec<Command<S>>,
+}
+
+/// The specs of every command, by cog: what `/help` and the platforms' menus are built from.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub cogs: Vec<CogInfo>,
+}
+
+#[derive(Debug)]
+pub struct CogInfo {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub commands: Vec<CommandSpec>,
+}
+
+impl Catalog {
+    pub fn find(&self, command: &str) -> Option<(&CogInfo, &CommandSpec)> {
+        self.cogs.iter().find_map(|cog| {
+            cog.commands
+                .iter()
+                .find(|c| c.name == command)
+                .map(|c| (cog, c))
+        })
+    }
+
+    pub fn commands(&self) -> impl Iterator<Item = &CommandSpec> {
+        self.cogs.iter().flat_map(|cog| &cog.commands)
+    }
+}
+
+/// Who sent a command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Author {
+    pub id: UserId,
+    pub name: String,
+}
+
+/// Where and by whom a command was invoked.
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    pub community: Option<CommunityId>,
+    pub channel: ChannelId,
+    pub author: Author,
+}
+
+impl Invocation {
+    pub fn platform(&self) -> PlatformKind {
+        self.channel.platform
+    }
+}
+
+/// Everything a handler gets: the invocation, its arguments, the platform it came from and the
+/// application state.
+pub struct Ctx<S> {
+    pub invocation: Invocation,
+    pub args: Args,
+    pub platform: Arc<dyn Platform>,
+    pub state: Arc<S>,
+    pub catalog: Arc<Catalog>,
+}
+
+impl<S> Ctx<S> {
+    /// Resolves a user argument to a member of this community, or tells the user it can't.
+    pub async fn member(&self, user: &UserRef) -> Result<Member, CommandError> {
+        self.platform
+            .resolve_user(self.invocation.community, user)
+            .await?
+            .ok_or_else(|| {
+                CommandError::usage(match user {
+                    UserRef::Name(name) => format!("I can't find @{name} here"),
+                    UserRef::Id(id) => format!("I can't find user {id} here"),
+                })
+            })
+    }
+}

@@ -1,0 +1,24 @@
+//! The platform-agnostic engine: ids, command specs, argument parsing, dispatch, replies and
+//! the [`Platform`] trait adapters implement. Nothing here names a chat library or a database.
+
+pub mod args;
+pub mod command;
+pub mod dispatch;
+pub mod duration;
+pub mod error;
+pub mod ids;
+pub mod parse;
+pub mod platform;
+pub mod ratelimit;
+pub mod reply;
+pub mod spec;
+
+pub use args::{Args, UserRef, Value};
+pub use command::{Author, Catalog, Cog, Command, CommandResult, Ctx, Invocation, State};
+pub use dispatch::{Dispatcher, ErrorReport, Request};
+pub use error::{BoxError, CommandError, ErrorId, PlatformError};
+pub use ids::{ChannelId, CommunityId, PlatformKind, UserId};
+pub use platform::{Member, Platform};
+pub use ratelimit::RateQuota;
+pub use reply::{Button, Field, Reply, Tone};
+pub use spec::{Capability, CommandSpec, ParamKind, Scope};

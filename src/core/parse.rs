@@ -1,0 +1,232 @@
+//! The text front end shared by the console, Telegram and Discord prefix commands:
+//! `/name@bot args` is split off, then the arguments are tokenized (double quotes group words)
+//! and bound to the command's parameters with precise errors.
+
+use super::args::{Args, Value};
+use super::spec::{CommandSpec, ParamKind};
+
+/// A message that looks like a command, before the command is known.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CommandLine<'a> {
+    /// Lower-cased command name without prefix.
+    pub name: String,
+    /// `bot` in Telegram's `/cmd@bot`: the adapter ignores commands meant for another bot.
+    pub addressee: Option<&'a str>,
+    pub args: &'a str,
+}
+
+/// Splits `"/roll@cogbox 2d6"` after one of `prefixes`. `None` means "not a command".
+pub fn command_line<'a>(text: &'a str, prefixes: &[&str]) -> Option<CommandLine<'a>> {
+    let text = text.trim_start();
+    let rest = prefixes.iter().find_map(|p| text.strip_prefix(p))?;
+    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    let (head, args) = rest.split_at(end);
+    let (name, addressee) = match head.split_once('@') {
+        Some((name, bot)) => (name, Some(bot)),
+        None => (head, None),
+    };
+    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return None;
+    }
+    Some(CommandLine {
+        name: name.to_lowercase(),
+        addressee,
+        args: args.trim(),
+    })
+}
+
+/// One token and where it starts in the argument text (so a rest parameter can take the text
+/// verbatim from there).
+struct Token {
+    text: String,
+    start: usize,
+}
+
+fn tokenize(input: &str) -> Result<Vec<Token>, String> {
+    let mut tokens = Vec::new();
+    let mut chars = input.char_indices().peekable();
+    while let Some(&(start, ch)) = chars.peek() {
+        if ch.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let mut text = String::new();
+        if ch == '"' {
+            chars.next();
+            let mut closed = false;
+            while let Some((_, c)) = chars.next() {
+                match c {
+                    '"' => {
+                        closed = true;
+                        break;
+                    }
+                    '\\' => match chars.next() {
+                        Some((_, escaped)) => text.push(escaped),
+                        None => break,
+                    },
+                    c => text.push(c),
+                }
+            }
+            if !closed {
+                return Err("a quote is not closed".into());
+            }
+        } else {
+            while let Some(&(_, c)) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                text.push(c);
+                chars.next();
+            }
+        }
+        tokens.push(Token { text, start });
+    }
+    Ok(tokens)
+}
+
+/// Binds the argument text to `spec`'s parameters. Errors are one sentence for the user, to be
+/// shown after the command name.
+pub fn bind(spec: &CommandSpec, input: &str) -> Result<Args, String> {
+    let tokens = tokenize(input)?;
+    let mut values = Vec::with_capacity(spec.params.len());
+    let mut next = 0;
+    for param in &spec.params {
+        let Some(token) = tokens.get(next) else {
+            if param.required {
+                return Err(format!(
+                    "missing <{}> (usage: {})",
+                    param.name,
+                    spec.usage()
+                ));
+            }
+            break;
+        };
+        let value = if param.kind == ParamKind::Rest {
+            next = tokens.len();
+            param.check(Value::Text(unquote_rest(&input[token.start..])))?
+        } else {
+            next += 1;
+            param.parse_word(&token.text)?
+        };
+        values.push((param.name, value));
+    }
+    if let Some(extra) = tokens.get(next) {
+        return Err(format!(
+            "unexpected \"{}\" (usage: {})",
+            extra.text,
+            spec.usage()
+        ));
+    }
+    Ok(Args::new(values))
+}
+
+/// A rest parameter keeps the user's spacing, but a rest that is one quoted phrase loses its quotes.
+fn unquote_rest(rest: &str) -> String {
+    let rest = rest.trim();
+    match tokenize(rest) {
+        Ok(tokens) if tokens.len() == 1 && rest.starts_with('"') => tokens[0].text.clone(),
+        _ => rest.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::core::args::UserRef;
+
+    #[test]
+    fn splits_prefix_name_and_addressee() {
+        let line = command_line("  /Roll@CogBot  2d6 + 1", &["/", "!"]).unwrap();
+        assert_eq!(
+            line,
+            CommandLine {
+                name: "roll".into(),
+                addressee: Some("CogBot"),
+                args: "2d6 + 1"
+            }
+        );
+        assert_eq!(command_line("!ping", &["/", "!"]).unwrap().name, "ping");
+        assert_eq!(command_line("hello /ping", &["/"]), None);
+        assert_eq!(command_line("/", &["/"]), None);
+        assert_eq!(command_line("/path/to/file", &["/"]), None);
+    }
+
+    fn mute() -> CommandSpec {
+        CommandSpec::new("mute", "Mute")
+            .param("user", "Who", ParamKind::User)
+            .param(
+                "duration",
+                "How long",
+                ParamKind::Duration {
+                    max: Duration::from_secs(86_400),
+                },
+            )
+            .optional("reason", "Why", ParamKind::Rest)
+    }
+
+    #[test]
+    fn binds_typed_values_and_keeps_rest_verbatim() {
+        let args = bind(&mute(), "<@!42> 1h30m  spamming  links").unwrap();
+        assert_eq!(args.user("user"), Some(&UserRef::Id(42)));
+        assert_eq!(args.duration("duration"), Some(Duration::from_secs(5400)));
+        assert_eq!(args.text("reason"), Some("spamming  links"));
+        let args = bind(&mute(), "@alice 5m \"one phrase\"").unwrap();
+        assert_eq!(args.user("user"), Some(&UserRef::Name("alice".into())));
+        assert_eq!(args.text("reason"), Some("one phrase"));
+        assert_eq!(bind(&mute(), "123 5m").unwrap().text("reason"), None);
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        assert_eq!(
+            bind(&mute(), "@a").unwrap_err(),
+            "missing <duration> (usage: /mute <user> <duration> [reason])"
+        );
+        assert!(
+            bind(&mute(), "bob 5m")
+                .unwrap_err()
+                .contains("\"bob\" is not a user")
+        );
+        assert!(
+            bind(&mute(), "@a 2d")
+                .unwrap_err()
+                .contains("between 1s and 1d, not 2d")
+        );
+        assert!(
+            bind(&mute(), "@a \"5m")
+                .unwrap_err()
+                .contains("quote is not closed")
+        );
+        let count = CommandSpec::new("n", "n")
+            .param("count", "c", ParamKind::Integer { min: 1, max: 100 })
+            .optional("mode", "m", ParamKind::Choice(&["fast", "slow"]));
+        assert_eq!(bind(&count, "7 FAST").unwrap().text("mode"), Some("fast"));
+        assert!(
+            bind(&count, "x")
+                .unwrap_err()
+                .contains("\"x\" is not a whole number")
+        );
+        assert!(
+            bind(&count, "101")
+                .unwrap_err()
+                .contains("between 1 and 100, not 101")
+        );
+        assert!(
+            bind(&count, "99999999999999999999999")
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            bind(&count, "5 medium")
+                .unwrap_err()
+                .contains("not one of: fast, slow")
+        );
+        assert!(
+            bind(&count, "5 fast extra")
+                .unwrap_err()
+                .contains("unexpected \"extra\"")
+        );
+    }
+}

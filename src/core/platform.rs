@@ -1,0 +1,41 @@
+//! What the core asks of a chat platform. Adapters implement [`Platform`]; cogs and the
+//! dispatcher only ever see this trait, never a serenity or teloxide type.
+
+use async_trait::async_trait;
+
+use super::args::UserRef;
+use super::error::PlatformError;
+use super::ids::{CommunityId, PlatformKind, UserId};
+use super::spec::Capability;
+
+/// A member as a platform knows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub id: UserId,
+    pub name: String,
+}
+
+#[async_trait]
+pub trait Platform: Send + Sync + 'static {
+    fn kind(&self) -> PlatformKind;
+
+    /// The platform's own name for the permission behind `capability` ("Ban Members" on
+    /// Discord, "Ban users" on Telegram), used in every refusal.
+    fn capability_name(&self, capability: Capability) -> &'static str;
+
+    /// Whether `user` holds `capability` in `community` by the platform's permission system.
+    /// [`Capability::Owner`] never reaches this: owners come from cogbox's config.
+    async fn has_capability(
+        &self,
+        community: CommunityId,
+        user: UserId,
+        capability: Capability,
+    ) -> Result<bool, PlatformError>;
+
+    /// Finds the member a command names, or `None` when there is no such member here.
+    async fn resolve_user(
+        &self,
+        community: Option<CommunityId>,
+        user: &UserRef,
+    ) -> Result<Option<Member>, PlatformError>;
+}
