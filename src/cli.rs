@@ -241,8 +241,8 @@ fn version() -> String {
     format!(
         "cogbox {} (commit {}, {}), SQLite {}",
         env!("CARGO_PKG_VERSION"),
-        env!("COGBOX_GIT_COMMIT"),
-        env!("COGBOX_TARGET"),
+        env!("BUILD_GIT_COMMIT"),
+        env!("BUILD_TARGET"),
         rusqlite::version()
     )
 }
