@@ -373,7 +373,10 @@ mod tests {
         assert!(source.found);
         let mut defaults = Config::default();
         defaults.anchor_paths(dir.path());
-        assert_eq!(toml::to_string(&loaded).unwrap(), toml::to_string(&defaults).unwrap());
+        assert_eq!(
+            toml::to_string(&loaded).unwrap(),
+            toml::to_string(&defaults).unwrap()
+        );
     }
 
     #[test]
