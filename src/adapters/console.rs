@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::core::ids::console_user_raw;
 use crate::core::parse::command_line;
 use crate::core::{
-    Author, Capability, ChannelId, CommunityId, Dispatcher, Member, Platform, PlatformError,
-    PlatformKind, Reply, Request, State, UserId, UserRef,
+    Author, Capability, ChannelId, CommunityId, Dispatcher, Member, ModAction, Platform,
+    PlatformError, PlatformKind, Reply, Request, State, UserId, UserRef,
 };
 
 /// The console's single community and channel.
@@ -93,6 +93,19 @@ impl Platform for ConsolePlatform {
                 name: format!("user {id}"),
             },
         }))
+    }
+
+    /// The console community is imaginary: every action succeeds once the dispatcher's and the
+    /// cog's checks have passed, which is what an admin trying commands wants to see.
+    async fn moderate(
+        &self,
+        _: CommunityId,
+        _: UserId,
+        _: &Member,
+        _: &ModAction,
+        _: Option<&str>,
+    ) -> Result<(), PlatformError> {
+        Ok(())
     }
 }
 

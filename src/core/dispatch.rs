@@ -299,6 +299,16 @@ mod tests {
         ) -> Result<Option<Member>, PlatformError> {
             Ok(None)
         }
+        async fn moderate(
+            &self,
+            _: CommunityId,
+            _: UserId,
+            _: &Member,
+            _: &crate::core::ModAction,
+            _: Option<&str>,
+        ) -> Result<(), PlatformError> {
+            Ok(())
+        }
     }
 
     const OWNER: UserId = UserId::new(PlatformKind::Console, 1);

@@ -7,6 +7,7 @@ pub mod dispatch;
 pub mod duration;
 pub mod error;
 pub mod ids;
+pub mod moderation;
 pub mod parse;
 pub mod platform;
 pub mod ratelimit;
@@ -18,6 +19,7 @@ pub use command::{Author, Catalog, Cog, Command, CommandResult, Ctx, Invocation,
 pub use dispatch::{Dispatcher, ErrorReport, Request};
 pub use error::{BoxError, CommandError, ErrorId, PlatformError};
 pub use ids::{ChannelId, CommunityId, PlatformKind, UserId};
+pub use moderation::ModAction;
 pub use platform::{Member, Platform};
 pub use ratelimit::RateQuota;
 pub use reply::{Button, Field, Reply, Tone};

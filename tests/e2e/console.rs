@@ -51,6 +51,11 @@ fn help_lists_every_command_by_cog() {
          admin:\n  \
            /cogs - Show which cogs are on in this community\n  \
            /cog <action> <cog> - Turn a cog on or off in this community\n\
+         moderation:\n  \
+           /mute <user> <duration> [reason] - Stop a member from talking for a while\n  \
+           /unmute <user> - Let a muted member talk again\n  \
+           /kick <user> [reason] - Remove a member; they may rejoin\n  \
+           /ban <user> [reason] - Remove a member and keep them out\n\
          fun:\n  \
            /ping - Check that the bot is alive\n  \
            /roll <dice> - Roll dice, e.g. 2d6 or 1d20+5\n  \
@@ -114,7 +119,7 @@ fn cog_switches_persist_across_sessions() {
         first.stdout,
         "The fun cog is now off here.\n\
          /cog: the help cog cannot be turned off\n\
-         /cog: there is no cog \"dance\" (cogs: help, admin, fun)\n"
+         /cog: there is no cog \"dance\" (cogs: help, admin, moderation, fun)\n"
     );
     let second = sandbox.run(&["console"], "/ping\n/cogs\n/cog on fun\n/ping\n");
     assert_eq!(
@@ -123,8 +128,44 @@ fn cog_switches_persist_across_sessions() {
          Cogs\n\
          help: on - What the bot can do\n\
          admin: on - Community settings\n\
+         moderation: on - Mute, kick and ban members\n\
          fun: off - Dice, coins and other small games\n\
          The fun cog is now on here.\n\
          Pong!\n"
+    );
+}
+
+#[test]
+fn moderation_commands_check_rights_targets_and_arguments() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.run(
+        &["console"],
+        "/mute @bob 10m spamming links\n/mute @bob 30d\n/mute @owner 1m\n/kick bob\n/kick @bob\n\
+         /ban <@42> bye\n/unmute @bob\n",
+    );
+    assert_eq!(
+        out.stdout,
+        "Muted bob for 10m. Reason: spamming links\n\
+         /mute: <duration> must be between 1s and 28d, not 30d\n\
+         /mute: you can't mute yourself\n\
+         /kick: \"bob\" is not a user (mention them, e.g. @name)\n\
+         Kicked bob.\n\
+         Banned user 42. Reason: bye\n\
+         Unmuted bob.\n"
+    );
+    sandbox.write("config.toml", "[bot]\nowners = [\"console:carol\"]\n");
+    let out = sandbox.run(&["console"], "/kick @carol\n");
+    assert_eq!(
+        out.stdout,
+        "/kick: carol owns this bot and can't be moderated\n"
+    );
+    let out = sandbox.run(
+        &["console", "--as", "alice"],
+        "/ban @bob\n/mute @owner 5m\n",
+    );
+    assert_eq!(
+        out.stdout,
+        "/ban: you need the Ban Members permission\n\
+         /mute: you need the Mute Members permission\n"
     );
 }
