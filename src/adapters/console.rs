@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::core::ids::console_user_raw;
 use crate::core::parse::command_line;
 use crate::core::{
-    Author, Capability, ChannelId, CommunityId, Dispatcher, Member, ModAction, Platform,
+    ArgInput, Author, Capability, ChannelId, CommunityId, Dispatcher, Member, ModAction, Platform,
     PlatformError, PlatformKind, Reply, Request, State, UserId, UserRef,
 };
 
@@ -164,7 +164,7 @@ pub async fn run<S: State>(
                     channel: CHANNEL,
                     author: author.clone(),
                     name: command.name,
-                    args: command.args.to_owned(),
+                    args: ArgInput::Text(command.args.to_owned()),
                 };
                 match dispatcher.dispatch(&platform, request).await {
                     Some(reply) => render(&reply),

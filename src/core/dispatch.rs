@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use tokio::sync::broadcast;
 
+use super::args::Value;
 use super::command::{Author, Catalog, CogInfo, Command, Ctx, Invocation, State};
 use super::duration;
 use super::error::{CommandError, ErrorId};
@@ -27,7 +28,16 @@ pub struct Request {
     pub channel: ChannelId,
     pub author: Author,
     pub name: String,
-    pub args: String,
+    pub args: ArgInput,
+}
+
+/// Arguments as the platform delivered them.
+#[derive(Clone, Debug)]
+pub enum ArgInput {
+    /// The text after the command name (console, Telegram, Discord prefix commands).
+    Text(String),
+    /// Options a platform already split and typed (Discord slash commands), by name.
+    Options(Vec<(String, Value)>),
 }
 
 /// An unexpected failure, published for whoever wants to know (e.g. a future "tell the owners"
@@ -166,7 +176,11 @@ impl<S: State> Dispatcher<S> {
                 "this only works in a group or server".into(),
             ));
         }
-        let args = parse::bind(spec, &request.args).map_err(CommandError::Usage)?;
+        let args = match request.args {
+            ArgInput::Text(text) => parse::bind(spec, &text),
+            ArgInput::Options(options) => parse::bind_options(spec, options),
+        }
+        .map_err(CommandError::Usage)?;
         match (spec.capability, request.community) {
             (None, _) => {}
             (Some(Capability::Owner), _) => {
@@ -387,7 +401,7 @@ mod tests {
                 name: "someone".into(),
             },
             name: name.into(),
-            args: args.into(),
+            args: ArgInput::Text(args.into()),
         };
         d.dispatch(&platform, request).await
     }

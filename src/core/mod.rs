@@ -16,7 +16,7 @@ pub mod spec;
 
 pub use args::{Args, UserRef, Value};
 pub use command::{Author, Catalog, Cog, Command, CommandResult, Ctx, Invocation, State};
-pub use dispatch::{Dispatcher, ErrorReport, Request};
+pub use dispatch::{ArgInput, Dispatcher, ErrorReport, Request};
 pub use error::{BoxError, CommandError, ErrorId, PlatformError};
 pub use ids::{ChannelId, CommunityId, PlatformKind, UserId};
 pub use moderation::ModAction;

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use cogbox::adapters::console::{self, ConsolePlatform};
 use cogbox::core::parse::command_line;
 use cogbox::core::{
-    Author, ChannelId, CommunityId, Dispatcher, Platform, PlatformKind, RateQuota, Request, UserId,
+    ArgInput, Author, ChannelId, CommunityId, Dispatcher, Platform, PlatformKind, RateQuota,
+    Request, UserId,
 };
 use cogbox::services::{Services, Store};
 
@@ -71,7 +72,7 @@ fn core_path() {
                     name: "bench".into(),
                 },
                 name: parsed.name,
-                args: parsed.args.to_owned(),
+                args: ArgInput::Text(parsed.args.to_owned()),
             };
             let reply = dispatcher.dispatch(&platform, request).await.unwrap();
             latencies.push(t.elapsed());
