@@ -1311,7 +1311,14 @@ impl ServerState {
 
     fn restrict(&mut self, params: &Params) -> Result<Value, ApiError> {
         let (chat_id, member) = self.moderation_target(params)?;
-        let granted = params.get("permissions").cloned().unwrap_or_default();
+        let mut granted = match params.get("permissions") {
+            Some(permissions @ Value::Object(_)) => permissions.clone(),
+            _ => return Err(bad("permissions is empty")),
+        };
+        if granted.get("can_manage_topics").is_none() {
+            // Documented: "If omitted defaults to the value of can_pin_messages".
+            granted["can_manage_topics"] = granted["can_pin_messages"].clone();
+        }
         let mut permissions: Map<String, Value> = PERMISSIONS
             .iter()
             .map(|name| (name.to_string(), json!(granted[name] == true)))
