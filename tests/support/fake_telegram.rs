@@ -966,7 +966,12 @@ impl ServerState {
             "unbanchatmember" => self.unban(params),
             "deletemessage" => {
                 let chat = self.chat_param(params)?;
-                self.delete_messages(&chat, &[required_int(params, "message_id")?])
+                let id = required_int(params, "message_id")?;
+                // Unlike deleteMessages, which skips missing messages, this one reports them.
+                if !self.messages.contains_key(&(id_of(&chat), id)) {
+                    return Err(bad("message to delete not found"));
+                }
+                self.delete_messages(&chat, &[id])
             }
             "deletemessages" => {
                 let chat = self.chat_param(params)?;
@@ -1215,10 +1220,6 @@ impl ServerState {
             .copied()
             .filter(|id| self.messages.contains_key(&(chat_id, *id)))
             .collect();
-        // deleteMessage reports a missing message; deleteMessages skips missing ones.
-        if ids.len() == 1 && found.is_empty() {
-            return Err(bad("message to delete not found"));
-        }
         let bot_id = self.bot_id;
         let forbidden = found.iter().any(|id| {
             let from = self.messages[&(chat_id, *id)]["from"]["id"].as_i64();
