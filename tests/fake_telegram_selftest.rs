@@ -404,7 +404,7 @@ async fn restrict_ban_unban_and_delete_change_the_chat() {
         ..AdminRights::default()
     };
     let bot_status = ChatMemberStatus::Administrator(bot_rights);
-    fake.set_member(&group(), &fake.bot_user(), bot_status);
+    fake.set_member(&group(), &fake.bot_user(), bot_status.clone());
     let until = unix_now() + 3600;
     let until_date = DateTime::<Utc>::from_timestamp(until, 0).unwrap();
 
@@ -467,6 +467,11 @@ async fn restrict_ban_unban_and_delete_change_the_chat() {
         fake.calls_of("deletemessages")[0].params["message_ids"],
         json!([spam_id.0, more_spam_id.0])
     );
+    fake.set_member(&group(), &fake.bot_user(), bot_status);
+    let skipping_missing = bot.delete_messages(ChatId(GROUP), [spam_id, more_spam_id]);
+    skipping_missing.await.unwrap();
+    let gone = bot.delete_message(ChatId(GROUP), more_spam_id).await;
+    assert_eq!(api_error(gone), ApiError::MessageToDeleteNotFound);
 }
 
 #[tokio::test]
