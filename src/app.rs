@@ -113,10 +113,15 @@ pub async fn run(
         tracing::warn!("tasks still running after the {grace:?} grace period; stopping anyway");
     }
     store.checkpoint().await?;
-    match &failure {
-        None => tracing::info!("stopped cleanly"),
-        Some(e) => tracing::error!("stopped: {e}"),
-    }
+    // Why it failed is said once, by the caller, which also picks the exit code.
+    tracing::info!(
+        "{}",
+        if failure.is_none() {
+            "stopped cleanly"
+        } else {
+            "stopped"
+        }
+    );
     failure.map_or(Ok(()), Err)
 }
 

@@ -124,7 +124,11 @@ fn serve(path: &Path, frontends: Frontends) -> ExitCode {
     let result = runtime.block_on(app::run(config, frontends, crate::shutdown::signal()));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e.exit_code(), e),
+        // Logging is set up by now: one log line (stderr and file) says what went wrong.
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::from(e.exit_code())
+        }
     }
 }
 

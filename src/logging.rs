@@ -1,6 +1,7 @@
 //! Logs to stderr and to a rotating file in the log folder (tracing-appender), at the level
 //! from `RUST_LOG` or `log.level`.
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
@@ -49,6 +50,7 @@ pub fn init(config: &LogConfig, dir: &Path, quiet_stderr: bool) -> Result<LogGua
     let result = tracing_subscriber::registry()
         .with(
             fmt::layer()
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_writer(std::io::stderr)
                 .with_filter(filter())
                 .with_filter(stderr_cap),

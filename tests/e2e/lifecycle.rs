@@ -11,8 +11,8 @@ fn sigterm_during_a_session_exits_0_with_the_database_intact() {
         session.say("/ping"),
         "/ping: the fun cog is turned off here"
     );
-    session.signal("-TERM");
-    assert_eq!(session.wait(), 0);
+    session.process.signal("-TERM");
+    assert_eq!(session.process.wait(), 0);
 
     let db = rusqlite::Connection::open(sandbox.path("data/cogbox.db")).unwrap();
     let check: String = db
@@ -48,7 +48,7 @@ fn sigint_stops_too() {
     let sandbox = Sandbox::new();
     let mut session = sandbox.spawn_console();
     assert_eq!(session.say("/ping"), "Pong!");
-    session.signal("-INT");
-    assert_eq!(session.wait(), 0);
+    session.process.signal("-INT");
+    assert_eq!(session.process.wait(), 0);
     assert!(sandbox.dir().join("data/cogbox.db").exists());
 }

@@ -1,8 +1,11 @@
 //! End-to-end tests: the real `cogbox` binary, driven as a user would.
 
+#[path = "../support/fake_telegram.rs"]
+mod fake_telegram;
 #[path = "../support/mod.rs"]
 mod support;
 
 mod config;
 mod console;
 mod lifecycle;
+mod telegram;

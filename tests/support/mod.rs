@@ -1,10 +1,10 @@
 //! Helpers shared by the end-to-end tests: a temporary folder to run the real `cogbox` binary
 //! in, with a clean environment and a deadline on every run.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// Long enough for a loaded CI machine, short enough that a hang fails the test.
@@ -94,6 +94,19 @@ impl Sandbox {
         out
     }
 
+    /// Starts `command` in the background with its output collected; it is killed if the
+    /// test ends without waiting for it.
+    pub fn spawn(&self, mut command: Command) -> Running {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start cogbox");
+        let stderr = collect(child.stderr.take().unwrap());
+        Running { child, stderr }
+    }
+
     /// Starts a console session that stays open, for tests that talk and signal.
     pub fn spawn_console(&self) -> Session {
         let mut child = self
@@ -105,8 +118,9 @@ impl Sandbox {
             .expect("start cogbox console");
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
         Session {
-            child,
+            process: Running { child, stderr },
             stdin,
             lines: read_lines(stdout),
         }
@@ -129,9 +143,69 @@ fn read_lines(stdout: BufReader<ChildStdout>) -> mpsc::Receiver<String> {
     rx
 }
 
+/// Gathers a stream's text on a thread, so a chatty process never blocks on a full pipe.
+fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut text = sink.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    text
+}
+
+/// A `cogbox` process running in the background.
+pub struct Running {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Running {
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// What it wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait(&mut self) -> i32 {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for cogbox") {
+                return status.code().unwrap_or(-1);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "cogbox did not exit within {DEADLINE:?}; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A running `cogbox console`.
 pub struct Session {
-    pub child: Child,
+    pub process: Running,
     stdin: ChildStdin,
     lines: mpsc::Receiver<String>,
 }
@@ -143,28 +217,5 @@ impl Session {
         self.lines
             .recv_timeout(DEADLINE)
             .expect("an answer from the console")
-    }
-
-    pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill {signal} failed");
-    }
-
-    /// Waits for the process to exit and returns its exit code.
-    pub fn wait(mut self) -> i32 {
-        let deadline = std::time::Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for cogbox") {
-                return status.code().unwrap_or(-1);
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("cogbox did not exit within {DEADLINE:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 }

@@ -42,6 +42,7 @@ pub async fn run<S: State>(
                 failures = 0;
                 for update in updates {
                     offset = update.id.as_offset();
+                    inbox.observe(&update).await;
                     let inbox = Arc::clone(&inbox);
                     tracker.spawn(async move { inbox.handle(update).await });
                 }

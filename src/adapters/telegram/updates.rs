@@ -34,22 +34,30 @@ impl<S: State> Inbox<S> {
         }
     }
 
-    pub async fn handle(&self, update: Update) {
-        match update.kind {
-            UpdateKind::Message(message) => self.message(message).await,
-            UpdateKind::EditedMessage(message) => self.platform.remember(&message),
-            UpdateKind::CallbackQuery(query) => self.button(query).await,
+    /// Learns who is who and whose rights changed, in arrival order, before the update is
+    /// handled on its own task: a command must see the messages and promotions before it.
+    pub async fn observe(&self, update: &Update) {
+        match &update.kind {
+            UpdateKind::Message(message) | UpdateKind::EditedMessage(message) => {
+                self.platform.remember(message);
+            }
             UpdateKind::ChatMember(change) | UpdateKind::MyChatMember(change) => {
-                self.platform
-                    .forget_member(change.chat.id, change.new_chat_member.user.id)
-                    .await;
+                let user = change.new_chat_member.user.id;
+                self.platform.forget_member(change.chat.id, user).await;
             }
             _ => {}
         }
     }
 
+    pub async fn handle(&self, update: Update) {
+        match update.kind {
+            UpdateKind::Message(message) => self.message(message).await,
+            UpdateKind::CallbackQuery(query) => self.button(query).await,
+            _ => {}
+        }
+    }
+
     async fn message(&self, message: Message) {
-        self.platform.remember(&message);
         let (Some(from), Some(text)) = (message.from.as_ref(), message.text()) else {
             return;
         };

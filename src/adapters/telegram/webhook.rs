@@ -131,6 +131,7 @@ async fn receive<S: State>(
     let Ok(update) = serde_json::from_slice::<Update>(&body) else {
         return StatusCode::BAD_REQUEST;
     };
+    hook.inbox.observe(&update).await;
     let inbox = Arc::clone(&hook.inbox);
     hook.tracker
         .spawn(async move { inbox.handle(update).await });

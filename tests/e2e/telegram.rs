@@ -1,0 +1,496 @@
+//! Telegram end to end: the real binary against the fake Bot API, in polling and webhook mode.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::fake_telegram::{
+    AdminRights, Call, ChatMemberStatus, Failure, FakeTelegram, FakeTelegramConfig,
+    callback_query_update, chat_member, chat_member_update, message_update, private_chat,
+    supergroup, text_message, user,
+};
+use crate::support::{Running, Sandbox};
+
+const WAIT: Duration = Duration::from_secs(20);
+const GROUP: i64 = -1_001_234_567_890;
+const SECRET: &str = "test-secret_TOKEN-0123456789";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    Polling,
+    Webhook,
+}
+
+const MODES: [Mode; 2] = [Mode::Polling, Mode::Webhook];
+
+/// A fake Telegram with one group (alice a member, mod an admin who may restrict, spammer a
+/// member; the bot not yet an admin) and cogbox running against it.
+struct Harness {
+    fake: FakeTelegram,
+    bot: Running,
+    mode: Mode,
+    /// The webhook as the bot registered it, made reachable over plain http on loopback.
+    webhook: Option<String>,
+    group: Value,
+    alice: Value,
+    moderator: Value,
+    spammer: Value,
+    _sandbox: Sandbox,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Harness {
+    async fn start(mode: Mode) -> Self {
+        let fake = FakeTelegram::start(FakeTelegramConfig::default()).await;
+        let group = supergroup(GROUP, "Test <group>");
+        let alice = user(1001, "Alice", Some("alice"));
+        let moderator = user(1002, "Mod", Some("mod"));
+        let spammer = user(1003, "Spammer", Some("spammer_x"));
+        fake.set_member(&group, &alice, ChatMemberStatus::Member);
+        fake.set_member(&group, &spammer, ChatMemberStatus::Member);
+        let restrict = AdminRights {
+            can_restrict_members: true,
+            ..AdminRights::default()
+        };
+        fake.set_member(
+            &group,
+            &moderator,
+            ChatMemberStatus::Administrator(restrict),
+        );
+        fake.set_member(&group, &fake.bot_user(), ChatMemberStatus::Member);
+
+        let sandbox = Sandbox::new();
+        let mut command = sandbox.command(&["run"]);
+        command
+            .env(
+                "COGBOX_TELEGRAM__TOKEN",
+                FakeTelegramConfig::default().token,
+            )
+            .env("COGBOX_TELEGRAM__API_URL", fake.api_url());
+        if mode == Mode::Webhook {
+            let port = free_port();
+            command
+                .env("COGBOX_TELEGRAM__MODE", "webhook")
+                .env(
+                    "COGBOX_TELEGRAM__WEBHOOK__LISTEN",
+                    format!("127.0.0.1:{port}"),
+                )
+                .env(
+                    "COGBOX_TELEGRAM__WEBHOOK__PUBLIC_URL",
+                    format!("https://127.0.0.1:{port}"),
+                )
+                .env("COGBOX_TELEGRAM__WEBHOOK__SECRET_TOKEN", SECRET);
+        }
+        let bot = sandbox.spawn(command);
+        let webhook = match mode {
+            Mode::Polling => {
+                fake.wait_for_call("getupdates", |_| true, WAIT).await;
+                None
+            }
+            Mode::Webhook => {
+                let call = fake.wait_for_call("setwebhook", |_| true, WAIT).await;
+                // TLS ends at a reverse proxy in production; the test talks to cogbox directly.
+                let url = call.params["url"]
+                    .as_str()
+                    .unwrap()
+                    .replacen("https://", "http://", 1);
+                Some(url)
+            }
+        };
+        Self {
+            fake,
+            bot,
+            mode,
+            webhook,
+            group,
+            alice,
+            moderator,
+            spammer,
+            _sandbox: sandbox,
+        }
+    }
+
+    /// Hands an update to the bot the way this mode receives them.
+    async fn deliver(&self, update: Value) {
+        match &self.webhook {
+            None => {
+                self.fake.push_update(update);
+            }
+            Some(url) => {
+                let status = self.fake.post_webhook(url, Some(SECRET), &update).await;
+                assert_eq!(status, 200, "a valid update must be accepted");
+            }
+        }
+    }
+
+    /// `from` writes `text` in `chat`; returns the message.
+    async fn say(&self, chat: &Value, from: &Value, text: &str) -> Value {
+        let message = text_message(chat, from, text);
+        self.deliver(message_update(&message)).await;
+        message
+    }
+
+    /// The bot's answer to `message`.
+    async fn answer(&self, message: &Value) -> Call {
+        let id = message["message_id"].clone();
+        self.fake
+            .wait_for_call(
+                "sendmessage",
+                |p| p["reply_parameters"]["message_id"] == id,
+                WAIT,
+            )
+            .await
+    }
+
+    async fn ask(&self, chat: &Value, from: &Value, text: &str) -> String {
+        let message = self.say(chat, from, text).await;
+        let call = self.answer(&message).await;
+        assert_eq!(call.params["parse_mode"], "HTML", "{:?}", self.mode);
+        call.params["text"].as_str().unwrap().to_owned()
+    }
+
+    fn answered(&self, message: &Value) -> bool {
+        let id = &message["message_id"];
+        self.fake
+            .calls_of("sendmessage")
+            .iter()
+            .any(|c| &c.params["reply_parameters"]["message_id"] == id)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_are_published_and_answered_in_escaped_html() {
+    for mode in MODES {
+        let h = Harness::start(mode).await;
+        let published = &h.fake.calls_of("setmycommands")[0].params["commands"];
+        let roll = json!({"command": "roll", "description": "Roll dice, e.g. 2d6 or 1d20+5"});
+        assert!(published.as_array().unwrap().contains(&roll), "{published}");
+        assert!(
+            published
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["command"] == "mute")
+        );
+        match mode {
+            Mode::Polling => {
+                let names: Vec<String> = h.fake.calls().into_iter().map(|c| c.method).collect();
+                let deleted = names
+                    .iter()
+                    .position(|m| m == "deletewebhook")
+                    .expect("webhook deleted");
+                assert!(deleted < names.iter().position(|m| m == "getupdates").unwrap());
+                let poll = &h.fake.calls_of("getupdates")[0].params;
+                assert_eq!(
+                    poll["allowed_updates"],
+                    json!([
+                        "message",
+                        "edited_message",
+                        "callback_query",
+                        "chat_member",
+                        "my_chat_member"
+                    ])
+                );
+            }
+            Mode::Webhook => {
+                let hook = &h.fake.calls_of("setwebhook")[0].params;
+                assert_eq!(hook["secret_token"], SECRET);
+                assert_eq!(hook["drop_pending_updates"], false);
+                assert!(
+                    hook["url"].as_str().unwrap().contains("/webhook/"),
+                    "{hook}"
+                );
+                assert_eq!(
+                    hook["allowed_updates"],
+                    json!([
+                        "message",
+                        "edited_message",
+                        "callback_query",
+                        "chat_member",
+                        "my_chat_member"
+                    ])
+                );
+            }
+        }
+
+        let dm = private_chat(&h.alice);
+        assert_eq!(
+            h.ask(&dm, &h.alice, "/roll 3d1+2").await,
+            "3d1+2: [1, 1, 1] + 2 = 5"
+        );
+        let roll = h.ask(&dm, &h.alice, "/roll 2d6").await;
+        assert!(
+            roll.starts_with("2d6: [") && roll.contains("] = "),
+            "{roll}"
+        );
+        let help = h.ask(&dm, &h.alice, "/help").await;
+        assert!(
+            help.starts_with("<b>Commands</b>\nType /help &lt;command&gt; for details."),
+            "{help}"
+        );
+        assert!(
+            help.contains(
+                "<b>fun</b>\n/ping - Check that the bot is alive\n/roll &lt;dice&gt; - Roll dice"
+            ),
+            "{help}"
+        );
+        let chosen = h
+            .ask(
+                &dm,
+                &h.alice,
+                "/choose <a href=\"x\">me</a> | <a href=\"x\">me</a>",
+            )
+            .await;
+        assert_eq!(
+            chosen, "I choose: &lt;a href=\"x\"&gt;me&lt;/a&gt;",
+            "user text is escaped, never markup"
+        );
+        assert_eq!(
+            h.ask(&dm, &h.alice, "/nope").await,
+            "Unknown command /nope. Try /help."
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commands_other_bots_and_inline_buttons() {
+    for mode in MODES {
+        let h = Harness::start(mode).await;
+        let others = h.say(&h.group, &h.alice, "/roll@other_bot 1d1").await;
+        let foreign = h.say(&h.group, &h.alice, "/weather").await;
+        let flip = h.say(&h.group, &h.alice, "/coinflip@Cogbox_Test_Bot").await;
+        let call = h.answer(&flip).await;
+        let side = call.params["text"].as_str().unwrap();
+        assert!(side == "Heads." || side == "Tails.", "{side}");
+        assert_eq!(
+            call.params["reply_markup"],
+            json!({"inline_keyboard": [[{"text": "Flip again", "callback_data": "/coinflip"}]]})
+        );
+        assert!(
+            !h.answered(&others) && !h.answered(&foreign),
+            "{mode:?}: commands for other bots are ignored"
+        );
+
+        let bot_message = text_message(&h.group, &h.fake.bot_user(), side);
+        let press = callback_query_update(&h.moderator, &bot_message, "/coinflip");
+        let query_id = press["callback_query"]["id"].clone();
+        let before = h.fake.calls_of("sendmessage").len();
+        h.deliver(press).await;
+        h.fake
+            .wait_for_call(
+                "answercallbackquery",
+                |p| p["callback_query_id"] == query_id,
+                WAIT,
+            )
+            .await;
+        let flips = h.fake.wait_for_calls("sendmessage", before + 1, WAIT).await;
+        let again = &flips[before].params;
+        assert_eq!(again["chat_id"], GROUP);
+        assert!(
+            again["text"] == "Heads." || again["text"] == "Tails.",
+            "{again}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderation_follows_telegram_admin_rights() {
+    for mode in MODES {
+        let h = Harness::start(mode).await;
+        h.say(&h.group, &h.spammer, "buy cheap stuff").await;
+        assert_eq!(
+            h.ask(&h.group, &h.alice, "/mute @spammer_x 10m").await,
+            "/mute: you need the Ban Users permission"
+        );
+        assert_eq!(
+            h.ask(&h.group, &h.moderator, "/mute @spammer_x 10m").await,
+            "/mute: I need the Ban Users right to mute @spammer_x"
+        );
+        assert!(
+            h.fake.calls_of("restrictchatmember").is_empty(),
+            "refusals make no API call"
+        );
+
+        // Promoting the bot arrives as a my_chat_member update, which drops the cached rights.
+        let rights = AdminRights {
+            can_restrict_members: true,
+            can_delete_messages: true,
+            ..AdminRights::default()
+        };
+        let promoted = ChatMemberStatus::Administrator(rights);
+        h.fake
+            .set_member(&h.group, &h.fake.bot_user(), promoted.clone());
+        let old = chat_member(&h.fake.bot_user(), &ChatMemberStatus::Member);
+        let new = chat_member(&h.fake.bot_user(), &promoted);
+        let mut update = chat_member_update(&h.group, &h.moderator, &old, &new);
+        update["my_chat_member"] = update
+            .as_object_mut()
+            .unwrap()
+            .remove("chat_member")
+            .unwrap();
+        h.deliver(update).await;
+
+        let muted = h
+            .ask(&h.group, &h.moderator, "/mute @spammer_x 10m spam")
+            .await;
+        assert_eq!(muted, "Muted @spammer_x for 10m. Reason: spam");
+        let restrict = &h.fake.calls_of("restrictchatmember")[0].params;
+        assert_eq!(
+            (restrict["chat_id"].as_i64(), restrict["user_id"].as_i64()),
+            (Some(GROUP), Some(1003))
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let until = restrict["until_date"].as_i64().unwrap();
+        assert!(
+            (now + 590..=now + 610).contains(&until),
+            "until {until}, now {now}"
+        );
+        assert_eq!(
+            restrict["permissions"]["can_send_messages"],
+            Value::Null,
+            "nothing is granted"
+        );
+
+        assert_eq!(
+            h.ask(&h.group, &h.moderator, "/ban @mod").await,
+            "/ban: you can't ban yourself"
+        );
+        h.say(&h.group, &h.alice, "hi").await;
+        let admin = user(1004, "Admin", Some("boss"));
+        h.fake
+            .set_member(&h.group, &admin, ChatMemberStatus::Creator);
+        h.say(&h.group, &admin, "hello").await;
+        assert_eq!(
+            h.ask(&h.group, &h.moderator, "/kick @boss").await,
+            "/kick: @boss is an administrator here, and Telegram does not let bots kick administrators"
+        );
+        assert_eq!(
+            h.ask(&h.group, &h.moderator, "/kick @spammer_x").await,
+            "Kicked @spammer_x."
+        );
+        let ban = &h.fake.calls_of("banchatmember")[0].params;
+        let unban = &h.fake.calls_of("unbanchatmember")[0].params;
+        assert_eq!(
+            (ban["user_id"].as_i64(), unban["only_if_banned"].as_bool()),
+            (Some(1003), Some(true))
+        );
+        assert_eq!(
+            h.ask(&h.group, &h.moderator, "/mute @ghost 5m").await,
+            "/mute: I can't find @ghost here"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_is_waited_out_before_sending_again() {
+    for mode in MODES {
+        let h = Harness::start(mode).await;
+        h.fake.fail_next("sendmessage", Failure::RetryAfter(1));
+        let dm = private_chat(&h.alice);
+        h.say(&dm, &h.alice, "/ping").await;
+        let sends = h.fake.wait_for_calls("sendmessage", 2, WAIT).await;
+        assert!(
+            sends[1].at - sends[0].at >= Duration::from_secs(1),
+            "{mode:?}: retried too early"
+        );
+        assert_eq!(sends[1].params["text"], "Pong!");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_token_exits_2_with_one_clear_line() {
+    for mode in MODES {
+        let fake = FakeTelegram::start(FakeTelegramConfig::default()).await;
+        let sandbox = Sandbox::new();
+        let mut command = sandbox.command(&["run"]);
+        command
+            .env("COGBOX_TELEGRAM__TOKEN", "999:not-the-token")
+            .env("COGBOX_TELEGRAM__API_URL", fake.api_url());
+        if mode == Mode::Webhook {
+            command
+                .env("COGBOX_TELEGRAM__MODE", "webhook")
+                .env(
+                    "COGBOX_TELEGRAM__WEBHOOK__PUBLIC_URL",
+                    "https://bot.example.com",
+                )
+                .env("COGBOX_TELEGRAM__WEBHOOK__SECRET_TOKEN", SECRET);
+        }
+        let mut bot = sandbox.spawn(command);
+        let code = tokio::task::block_in_place(|| bot.wait());
+        let stderr = bot.stderr();
+        assert_eq!(code, 2, "{stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("rejected")).collect();
+        assert_eq!(lines.len(), 1, "{stderr}");
+        assert!(
+            lines[0].contains("telegram.token was rejected by Telegram (401 Unauthorized)"),
+            "{stderr}"
+        );
+        let methods: Vec<String> = fake.calls().into_iter().map(|c| c.method).collect();
+        assert_eq!(methods, ["getme"], "no retry loop, nothing else tried");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_webhook_requests_are_rejected_before_any_handler() {
+    let mut h = Harness::start(Mode::Webhook).await;
+    let url = h.webhook.clone().unwrap();
+    let dm = private_chat(&h.alice);
+    let forged = message_update(&text_message(&dm, &h.alice, "/ping"));
+    let (base, token) = url.rsplit_once('/').unwrap();
+    let wrong_path = format!("{base}/{}", "0".repeat(token.len()));
+    assert_eq!(
+        h.fake
+            .post_webhook(&url, Some("wrong-secret"), &forged)
+            .await,
+        401
+    );
+    assert_eq!(h.fake.post_webhook(&url, None, &forged).await, 401);
+    assert_eq!(
+        h.fake
+            .post_webhook(&wrong_path, Some(SECRET), &forged)
+            .await,
+        404
+    );
+    assert_eq!(
+        h.fake
+            .post_webhook(&format!("{base}/../admin"), Some(SECRET), &forged)
+            .await,
+        404
+    );
+    let client = reqwest::Client::new();
+    let raw = |body: Vec<u8>| {
+        client
+            .post(&url)
+            .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+            .body(body)
+            .send()
+    };
+    assert_eq!(raw(b"not json".to_vec()).await.unwrap().status(), 400);
+    assert_eq!(raw(vec![b' '; 300 * 1024]).await.unwrap().status(), 413);
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 405);
+
+    let real = h.say(&dm, &h.alice, "/roll 1d1").await;
+    assert_eq!(h.answer(&real).await.params["text"], "1d1: [1] = 1");
+    assert_eq!(
+        h.fake.calls_of("sendmessage").len(),
+        1,
+        "no forged update reached a handler"
+    );
+
+    h.bot.signal("-TERM");
+    assert_eq!(tokio::task::block_in_place(|| h.bot.wait()), 0);
+    assert!(
+        h.fake.calls_of("deletewebhook").is_empty(),
+        "the webhook stays set across restarts"
+    );
+}
