@@ -58,6 +58,9 @@ async fn main() {
         .as_str()
         .unwrap()
         .replacen("https://", "http://", 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (idle_rss, idle_pss) = memory(bot.id());
+    println!("telegram connected (webhook), idle: RSS {idle_rss:.1} MiB, PSS {idle_pss:.1} MiB");
 
     // Group chatter from many members: every update is parsed, observed and handled.
     let group = supergroup(-1_009_999, "Load");
