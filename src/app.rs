@@ -76,11 +76,7 @@ pub async fn run(
     if let Some((name, true)) = &console_user {
         owners.push(console::user_id(name));
     }
-    let services = Arc::new(Services::new(
-        store.clone(),
-        owners,
-        config.bot.name.clone(),
-    ));
+    let services = Arc::new(Services::new(store.clone(), owners));
     let dispatcher = Arc::new(
         Dispatcher::new(cogs::all(), services, config.limits.quota()).map_err(AppError::Setup)?,
     );
@@ -96,7 +92,7 @@ pub async fn run(
     let mut failure = started.err().map(AppError::from);
     if failure.is_none() {
         spawn_tidy(&launch);
-        tracing::info!(version = env!("CARGO_PKG_VERSION"), "cogbox is ready");
+        tracing::info!(name = %config.bot.name, version = env!("CARGO_PKG_VERSION"), "cogbox is ready");
         tokio::select! {
             _ = shutdown => tracing::info!("shutting down"),
             _ = launch.cancel.cancelled() => {},

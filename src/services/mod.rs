@@ -15,16 +15,14 @@ pub struct Services {
     pub store: Store,
     pub settings: Settings,
     pub owners: Vec<UserId>,
-    pub bot_name: String,
 }
 
 impl Services {
-    pub fn new(store: Store, owners: Vec<UserId>, bot_name: String) -> Self {
+    pub fn new(store: Store, owners: Vec<UserId>) -> Self {
         Self {
             settings: Settings::new(store.clone()),
             store,
             owners,
-            bot_name,
         }
     }
 }

@@ -41,7 +41,7 @@ fn core_path() {
         .unwrap();
     let store = Store::open(&dir.path().join("bench.db")).unwrap();
     let admin = console::user_id(console::DEFAULT_USER);
-    let services = Arc::new(Services::new(store, vec![admin], "bench".into()));
+    let services = Arc::new(Services::new(store, vec![admin]));
     // Generous enough that the limiter is exercised on every command but never refuses.
     let quota = RateQuota {
         commands: NonZeroU32::new(1_000_000).unwrap(),
