@@ -426,6 +426,7 @@ async fn serenity_client_round_trip() {
         .await;
     assert_eq!(presence.d["status"], "idle");
     assert_eq!(presence.d["activities"][0]["type"], 3, "3 is Watching");
+    assert_eq!(fake.presence_updates(), [presence.d]);
 
     // Forced close 4000: serenity resumes (same session), and what was dispatched meanwhile is
     // replayed.

@@ -22,6 +22,7 @@
 //! Gateway
 //!   .gateway_connections() -> Vec<String>  the query string of each WebSocket connect
 //!   .gateway_frames() -> Vec<GatewayFrame> every frame both ways (heartbeats included)
+//!   .presence_updates() -> Vec<Value>      the `d` of each op 3 the client sent
 //!   .wait_for_frame(|&GatewayFrame| -> bool, Duration) -> GatewayFrame (async; panics on timeout)
 //!   .wait_identified(Duration) -> Value    waits for READY; returns the IDENTIFY `d`
 //!   .wait_resumed(Duration)                waits for RESUMED
@@ -627,6 +628,14 @@ impl FakeDiscord {
 
     pub fn gateway_frames(&self) -> Vec<GatewayFrame> {
         self.shared.lock().gateway.frames.clone()
+    }
+
+    pub fn presence_updates(&self) -> Vec<Value> {
+        let frames = self.gateway_frames();
+        let sent_by_client = frames
+            .into_iter()
+            .filter(|f| f.direction == Direction::Received);
+        sent_by_client.filter(|f| f.op == 3).map(|f| f.d).collect()
     }
 
     pub async fn wait_for_frame(
