@@ -5,10 +5,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::adapters::console::{self, ConsolePlatform};
+use crate::adapters::{Launch, StartError, telegram};
 use crate::cogs;
 use crate::config::Config;
 use crate::core::Dispatcher;
@@ -30,31 +32,49 @@ pub enum AppError {
     Setup(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Platform(#[from] StartError),
+}
+
+impl AppError {
+    /// 2 when the user must fix something (config, token, database version), else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Setup(_)
+            | Self::Store(StoreError::TooNew { .. })
+            | Self::Platform(StartError::Config(_)) => 2,
+            Self::Store(_) | Self::Platform(StartError::Failed(_)) => 1,
+        }
+    }
 }
 
 /// How often per-user rate-limit state of idle users is dropped.
 const TIDY_EVERY: Duration = Duration::from_secs(60);
 
-/// Runs the bot until `shutdown` resolves (or, for the console, until input ends).
+/// Runs the bot until `shutdown` resolves, the console's input ends, or a platform fails.
 pub async fn run(
     config: Config,
     frontends: Frontends,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AppError> {
     let store = open_store(&config).await?;
-    let (console_user, privileged) = match &frontends {
+    let platforms = config.discord.token.is_some() || config.telegram.token.is_some();
+    let console_user = match &frontends {
+        Frontends::Configured if platforms => None,
+        Frontends::Configured | Frontends::Console { user: None } => {
+            Some((console::DEFAULT_USER.to_owned(), true))
+        }
         Frontends::Console { user: Some(name) } => {
             console::check_user_name(name).map_err(AppError::Setup)?;
-            let owner = config.bot.owners.contains(&console::user_id(name));
-            (name.clone(), owner)
-        }
-        Frontends::Console { user: None } | Frontends::Configured => {
-            (console::DEFAULT_USER.to_owned(), true)
+            Some((
+                name.clone(),
+                config.bot.owners.contains(&console::user_id(name)),
+            ))
         }
     };
     let mut owners = config.bot.owners.clone();
-    if privileged {
-        owners.push(console::user_id(&console_user));
+    if let Some((name, true)) = &console_user {
+        owners.push(console::user_id(name));
     }
     let services = Arc::new(Services::new(
         store.clone(),
@@ -65,66 +85,93 @@ pub async fn run(
         Dispatcher::new(cogs::all(), services, config.limits.quota()).map_err(AppError::Setup)?,
     );
 
-    if matches!(frontends, Frontends::Configured) {
-        for (platform, token) in [
-            ("discord", config.discord.token.is_some()),
-            ("telegram", config.telegram.token.is_some()),
-        ] {
-            if token {
-                return Err(AppError::Setup(format!(
-                    "{platform}.token is set, but this build of cogbox cannot connect to {platform} yet"
-                )));
-            }
+    let (fatal, mut fatal_rx) = mpsc::unbounded_channel();
+    let launch = Launch {
+        dispatcher,
+        cancel: CancellationToken::new(),
+        tracker: TaskTracker::new(),
+        fatal,
+    };
+    let started = start_frontends(&config, console_user, &launch).await;
+    let mut failure = started.err().map(AppError::from);
+    if failure.is_none() {
+        spawn_tidy(&launch);
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), "cogbox is ready");
+        tokio::select! {
+            _ = shutdown => tracing::info!("shutting down"),
+            _ = launch.cancel.cancelled() => {},
+            Some(why) = fatal_rx.recv() => failure = Some(AppError::Setup(why)),
         }
-        tracing::info!("no Discord or Telegram token configured: starting the console");
     }
-
-    let cancel = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    let console = Arc::new(ConsolePlatform::new(&console_user, privileged));
-    tracker.spawn({
-        let (dispatcher, cancel) = (Arc::clone(&dispatcher), cancel.clone());
-        async move {
-            let lines = console::stdin_lines();
-            if let Err(e) = console::run(
-                dispatcher,
-                console,
-                lines,
-                tokio::io::stdout(),
-                cancel.clone(),
-            )
-            .await
-            {
-                tracing::error!("console output failed: {e}");
-            }
-            // The chat is over (input ended): so is the console session.
-            cancel.cancel();
-        }
-    });
-    tracker.spawn({
-        let (dispatcher, cancel) = (Arc::clone(&dispatcher), cancel.clone());
-        async move {
-            let mut tick = tokio::time::interval(TIDY_EVERY);
-            while cancel.run_until_cancelled(tick.tick()).await.is_some() {
-                dispatcher.tidy();
-            }
-        }
-    });
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), "cogbox is ready");
-
-    tokio::select! {
-        _ = shutdown => tracing::info!("shutting down"),
-        _ = cancel.cancelled() => {},
-    }
-    cancel.cancel();
-    tracker.close();
+    launch.cancel.cancel();
+    launch.tracker.close();
     let grace = config.limits.shutdown_grace.0;
-    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+    if tokio::time::timeout(grace, launch.tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("tasks still running after the {grace:?} grace period; stopping anyway");
     }
     store.checkpoint().await?;
-    tracing::info!("stopped cleanly");
+    match &failure {
+        None => tracing::info!("stopped cleanly"),
+        Some(e) => tracing::error!("stopped: {e}"),
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// Starts the platforms that have tokens, or the console.
+async fn start_frontends<S: crate::core::State>(
+    config: &Config,
+    console_user: Option<(String, bool)>,
+    launch: &Launch<S>,
+) -> Result<(), StartError> {
+    if let Some((name, privileged)) = console_user {
+        if config.discord.token.is_none() && config.telegram.token.is_none() {
+            tracing::info!("no Discord or Telegram token configured: starting the console");
+        }
+        spawn_console(launch, ConsolePlatform::new(&name, privileged));
+        return Ok(());
+    }
+    if config.discord.token.is_some() {
+        return Err(StartError::Config(
+            "discord.token is set, but this build of cogbox cannot connect to Discord yet".into(),
+        ));
+    }
+    if let Some(token) = &config.telegram.token {
+        telegram::start(&config.telegram, token, launch).await?;
+    }
     Ok(())
+}
+
+fn spawn_console<S: crate::core::State>(launch: &Launch<S>, platform: ConsolePlatform) {
+    let (dispatcher, cancel) = (Arc::clone(&launch.dispatcher), launch.cancel.clone());
+    launch.tracker.spawn(async move {
+        let lines = console::stdin_lines();
+        if let Err(e) = console::run(
+            dispatcher,
+            Arc::new(platform),
+            lines,
+            tokio::io::stdout(),
+            cancel.clone(),
+        )
+        .await
+        {
+            tracing::error!("console output failed: {e}");
+        }
+        // The chat is over (input ended): so is the console session.
+        cancel.cancel();
+    });
+}
+
+fn spawn_tidy<S: crate::core::State>(launch: &Launch<S>) {
+    let (dispatcher, cancel) = (Arc::clone(&launch.dispatcher), launch.cancel.clone());
+    launch.tracker.spawn(async move {
+        let mut tick = tokio::time::interval(TIDY_EVERY);
+        while cancel.run_until_cancelled(tick.tick()).await.is_some() {
+            dispatcher.tidy();
+        }
+    });
 }
 
 /// Creates the data folder if needed and opens (and migrates) the database in it.

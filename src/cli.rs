@@ -124,14 +124,7 @@ fn serve(path: &Path, frontends: Frontends) -> ExitCode {
     let result = runtime.block_on(app::run(config, frontends, crate::shutdown::signal()));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e @ AppError::Setup(_)) => {
-            tracing::error!("{e}");
-            fail(2, e)
-        }
-        Err(e) => {
-            tracing::error!("{e}");
-            fail(1, e)
-        }
+        Err(e) => fail(e.exit_code(), e),
     }
 }
 
@@ -203,7 +196,7 @@ fn check(path: &Path) -> ExitCode {
     });
     let schema = match schema {
         Ok(version) => version,
-        Err(e) => return fail(2, e),
+        Err(e) => return fail(e.exit_code(), e),
     };
     let found = if source.found {
         "found"
@@ -241,8 +234,8 @@ fn version() -> String {
     format!(
         "cogbox {} (commit {}, {}), SQLite {}",
         env!("CARGO_PKG_VERSION"),
-        env!("COGBOX_GIT_COMMIT"),
-        env!("COGBOX_TARGET"),
+        env!("BUILD_GIT_COMMIT"),
+        env!("BUILD_TARGET"),
         rusqlite::version()
     )
 }

@@ -3,13 +3,15 @@
 
 use std::path::Path;
 
-use tracing_appender::non_blocking::WorkerGuard;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_appender::rolling::{RollingFileAppender, Rotation as FileRotation};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::{EnvFilter, fmt};
 
 use crate::config::{LogConfig, Rotation};
+
+const LOG_BUFFER_LINES: usize = 4096;
 
 /// Flushes the log file when dropped: keep it alive until the very end of `main`.
 pub struct LogGuard {
@@ -32,7 +34,11 @@ pub fn init(config: &LogConfig, dir: &Path, quiet_stderr: bool) -> Result<LogGua
         .max_log_files(config.keep)
         .build(dir)
         .map_err(|e| format!("log folder {}: {e}", dir.display()))?;
-    let (file_writer, guard) = tracing_appender::non_blocking(appender);
+    // The default buffer preallocates 128,000 line slots (megabytes of idle memory); a
+    // bot logs a few lines a second, and a full buffer drops lines rather than blocking.
+    let (file_writer, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .finish(appender);
     let filter =
         || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.level));
     let stderr_cap = if quiet_stderr {

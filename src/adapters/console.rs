@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::core::ids::console_user_raw;
 use crate::core::parse::command_line;
 use crate::core::{
-    Author, Capability, ChannelId, CommunityId, Dispatcher, Member, Platform, PlatformError,
-    PlatformKind, Reply, Request, State, UserId, UserRef,
+    ArgInput, Author, Capability, ChannelId, CommunityId, Dispatcher, Member, ModAction, Platform,
+    PlatformError, PlatformKind, Reply, Request, State, UserId, UserRef,
 };
 
 /// The console's single community and channel.
@@ -94,6 +94,19 @@ impl Platform for ConsolePlatform {
             },
         }))
     }
+
+    /// The console community is imaginary: every action succeeds once the dispatcher's and the
+    /// cog's checks have passed, which is what an admin trying commands wants to see.
+    async fn moderate(
+        &self,
+        _: CommunityId,
+        _: UserId,
+        _: &Member,
+        _: &ModAction,
+        _: Option<&str>,
+    ) -> Result<(), PlatformError> {
+        Ok(())
+    }
 }
 
 /// Reads stdin on its own thread: a blocking read would otherwise hold up runtime shutdown.
@@ -151,7 +164,7 @@ pub async fn run<S: State>(
                     channel: CHANNEL,
                     author: author.clone(),
                     name: command.name,
-                    args: command.args.to_owned(),
+                    args: ArgInput::Text(command.args.to_owned()),
                 };
                 match dispatcher.dispatch(&platform, request).await {
                     Some(reply) => render(&reply),

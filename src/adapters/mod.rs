@@ -1,3 +1,35 @@
-//! Platform adapters: each translates between one chat service and the core.
+//! Platform adapters: each translates between one chat service and the core, and is started
+//! by the app with a [`Launch`].
 
 pub mod console;
+pub mod telegram;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::core::Dispatcher;
+
+/// What every adapter is started with.
+pub struct Launch<S> {
+    pub dispatcher: Arc<Dispatcher<S>>,
+    /// Fires when the app stops: adapters stop taking new work.
+    pub cancel: CancellationToken,
+    /// Every long-running task goes here, so shutdown can wait for in-flight commands.
+    pub tracker: TaskTracker,
+    /// An adapter that cannot go on (its token was revoked) says why here, and the app stops.
+    pub fatal: mpsc::UnboundedSender<String>,
+}
+
+/// Why an adapter could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The config is wrong (a rejected token, an address already in use): exit code 2.
+    #[error("{0}")]
+    Config(String),
+    /// The platform could not be reached or failed: exit code 1.
+    #[error("{0}")]
+    Failed(String),
+}

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod fun;
 pub mod help;
+pub mod moderation;
 
 use crate::core::Cog;
 use crate::services::Services;
@@ -12,7 +13,7 @@ pub type Ctx = crate::core::Ctx<Services>;
 
 /// Every bundled cog, in the order `/help` lists them.
 pub fn all() -> Vec<Cog<Services>> {
-    vec![help::cog(), admin::cog(), fun::cog()]
+    vec![help::cog(), admin::cog(), moderation::cog(), fun::cog()]
 }
 
 #[cfg(test)]

@@ -88,7 +88,8 @@ pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
             let source = figment
                 .find_metadata(key)
                 .map(|m| origin(m, &shown, key))
-                .unwrap_or_else(|| format!("{shown} (default)"));
+                // An unset key is fixed by adding it to the file.
+                .unwrap_or_else(|| shown.clone());
             problems.push(format!("{source}: {key}: {problem}"));
         }
     }
@@ -126,13 +127,12 @@ fn section<T: DeserializeOwned + Default>(
         Ok(value) => value,
         Err(errors) => {
             for e in errors {
+                // figment appends the extracted key after the path inside it.
                 let mut path = e.path.clone();
-                if path.first().map(String::as_str) != Some(name) {
-                    path.insert(0, name.to_owned());
+                if path.last().map(String::as_str) == Some(name) {
+                    path.pop();
                 }
-                if let Kind::UnknownField(field, _) = &e.kind {
-                    path.push(field.clone());
-                }
+                path.insert(0, name.to_owned());
                 let key = path.join(".");
                 let source = e
                     .metadata
@@ -177,9 +177,19 @@ fn describe(kind: &Kind) -> String {
             format!("unknown key (keys here: {})", expected.join(", "))
         }
         Kind::InvalidType(found, expected) | Kind::InvalidValue(found, expected) => {
-            format!("expected {expected}, found {found}")
+            format!("expected {}, found {found}", plain_type(expected))
         }
         other => other.to_string(),
+    }
+}
+
+/// Says serde's Rust type names in a user's words.
+fn plain_type(expected: &str) -> &str {
+    match expected {
+        "a nonzero u32" => "a whole number above 0",
+        "u8" | "u16" | "u32" | "u64" | "usize" | "a u32" | "a u64" | "a usize" => "a whole number",
+        "a boolean" | "bool" => "true or false",
+        other => other,
     }
 }
 
@@ -197,9 +207,15 @@ fn check_syntax(path: &Path) -> Result<(), String> {
         let before = &text[..at];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let message: Vec<&str> = e
+            .message()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         format!(
             "line {line}, column {column}: invalid TOML: {}",
-            e.message().trim()
+            message.join("; ")
         )
     })
 }

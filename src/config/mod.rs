@@ -122,6 +122,7 @@ impl Default for TelegramConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct WebhookConfig {
     /// Address the webhook server binds, usually behind a TLS reverse proxy.
+    #[serde(deserialize_with = "values::de_socket_addr")]
     pub listen: SocketAddr,
     /// The public https URL Telegram posts to.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -298,7 +299,7 @@ impl Config {
                 ));
             }
         }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+        if let Err(e) = check_log_filter(&self.log.level) {
             out.push((
                 "log.level",
                 format!(
@@ -312,6 +313,24 @@ impl Config {
         }
         out
     }
+}
+
+/// Every directive must end in a level (`info`, `cogbox=debug`): tracing would take a bare
+/// word as a target name and silently log everything from it.
+fn check_log_filter(filter: &str) -> Result<(), String> {
+    for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let level = directive
+            .rsplit_once('=')
+            .map_or(directive, |(_, level)| level);
+        level
+            .parse::<tracing_subscriber::filter::LevelFilter>()
+            .map_err(|_| {
+                format!("\"{level}\" is not one of trace, debug, info, warn, error, off")
+            })?;
+    }
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 fn check_base_url(url: &str) -> Result<(), String> {
@@ -338,5 +357,35 @@ fn check_secret_token(secret: &SecretString) -> Result<(), String> {
             "must be 1-256 characters of A-Z a-z 0-9 _ - (has {} characters)",
             s.chars().count()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_is_valid_and_shows_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, include_str!("../../config.example.toml")).unwrap();
+        let (loaded, source) = load(&path).unwrap();
+        assert!(source.found);
+        let mut defaults = Config::default();
+        defaults.anchor_paths(dir.path());
+        assert_eq!(
+            toml::to_string(&loaded).unwrap(),
+            toml::to_string(&defaults).unwrap()
+        );
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let mut config = Config::default();
+        config.discord.token = Some("discord-token-value".into());
+        config.telegram.webhook.secret_token = Some("webhook-secret-value".into());
+        let shown = format!("{config:?}{}", toml::to_string(&config).unwrap());
+        assert!(!shown.contains("discord-token-value") && !shown.contains("webhook-secret-value"));
+        assert!(shown.contains(MASK));
     }
 }

@@ -71,3 +71,13 @@ impl Serialize for HumanDuration {
         s.serialize_str(&duration::format(self.0))
     }
 }
+
+/// A socket address, with an example in the error rather than "invalid socket address syntax".
+pub fn de_socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<std::net::SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(|_| {
+        de::Error::custom(format!(
+            "\"{text}\" is not an address like 127.0.0.1:8443 or [::]:8443"
+        ))
+    })
+}

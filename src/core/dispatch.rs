@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use tokio::sync::broadcast;
 
+use super::args::Value;
 use super::command::{Author, Catalog, CogInfo, Command, Ctx, Invocation, State};
 use super::duration;
 use super::error::{CommandError, ErrorId};
@@ -27,7 +28,16 @@ pub struct Request {
     pub channel: ChannelId,
     pub author: Author,
     pub name: String,
-    pub args: String,
+    pub args: ArgInput,
+}
+
+/// Arguments as the platform delivered them.
+#[derive(Clone, Debug)]
+pub enum ArgInput {
+    /// The text after the command name (console, Telegram, Discord prefix commands).
+    Text(String),
+    /// Options a platform already split and typed (Discord slash commands), by name.
+    Options(Vec<(String, Value)>),
 }
 
 /// An unexpected failure, published for whoever wants to know (e.g. a future "tell the owners"
@@ -166,7 +176,11 @@ impl<S: State> Dispatcher<S> {
                 "this only works in a group or server".into(),
             ));
         }
-        let args = parse::bind(spec, &request.args).map_err(CommandError::Usage)?;
+        let args = match request.args {
+            ArgInput::Text(text) => parse::bind(spec, &text),
+            ArgInput::Options(options) => parse::bind_options(spec, options),
+        }
+        .map_err(CommandError::Usage)?;
         match (spec.capability, request.community) {
             (None, _) => {}
             (Some(Capability::Owner), _) => {
@@ -239,5 +253,270 @@ impl<S: State> Dispatcher<S> {
             message,
         });
         Reply::error(format!("Sorry, something went wrong (error {id})."))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::num::NonZeroU32;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::core::{
+        BoxError, Cog, Command, CommandResult, CommandSpec, Ctx, Member, PlatformError,
+        PlatformKind, UserRef,
+    };
+
+    struct TestState {
+        owner: UserId,
+        disabled: Mutex<HashSet<&'static str>>,
+    }
+
+    #[async_trait]
+    impl State for TestState {
+        fn is_owner(&self, user: UserId) -> bool {
+            user == self.owner
+        }
+        async fn cog_enabled(&self, _: CommunityId, cog: &str) -> Result<bool, BoxError> {
+            Ok(!self.disabled.lock().unwrap().contains(cog))
+        }
+    }
+
+    /// Grants every capability to `moderator` and nothing to anyone else.
+    struct TestPlatform {
+        moderator: UserId,
+    }
+
+    #[async_trait]
+    impl Platform for TestPlatform {
+        fn kind(&self) -> PlatformKind {
+            PlatformKind::Console
+        }
+        fn capability_name(&self, _: Capability) -> &'static str {
+            "Ban Members"
+        }
+        async fn has_capability(
+            &self,
+            _: CommunityId,
+            user: UserId,
+            _: Capability,
+        ) -> Result<bool, PlatformError> {
+            Ok(user == self.moderator)
+        }
+        async fn resolve_user(
+            &self,
+            _: Option<CommunityId>,
+            _: &UserRef,
+        ) -> Result<Option<Member>, PlatformError> {
+            Ok(None)
+        }
+        async fn moderate(
+            &self,
+            _: CommunityId,
+            _: UserId,
+            _: &Member,
+            _: &crate::core::ModAction,
+            _: Option<&str>,
+        ) -> Result<(), PlatformError> {
+            Ok(())
+        }
+    }
+
+    const OWNER: UserId = UserId::new(PlatformKind::Console, 1);
+    const MODERATOR: UserId = UserId::new(PlatformKind::Console, 2);
+    const MEMBER: UserId = UserId::new(PlatformKind::Console, 3);
+    const GROUP: CommunityId = CommunityId::new(PlatformKind::Console, 10);
+
+    async fn ok(_: Ctx<TestState>) -> CommandResult {
+        Ok(Reply::text("done"))
+    }
+
+    async fn boom(ctx: Ctx<TestState>) -> CommandResult {
+        if ctx.invocation.author.id == MEMBER {
+            panic!("handler bug");
+        }
+        Err(CommandError::internal("database is gone"))
+    }
+
+    async fn who(ctx: Ctx<TestState>) -> CommandResult {
+        let member = ctx.member(ctx.args.req_user("user")?).await?;
+        Ok(Reply::text(member.name))
+    }
+
+    fn dispatcher() -> Dispatcher<TestState> {
+        let cog = Cog {
+            name: "test",
+            description: "test commands",
+            commands: vec![
+                Command::new(CommandSpec::new("ok", "ok"), ok),
+                Command::new(CommandSpec::new("boom", "fails"), boom),
+                Command::new(
+                    CommandSpec::new("ban", "ban").requires(Capability::BanMembers),
+                    ok,
+                ),
+                Command::new(
+                    CommandSpec::new("stop", "stop").requires(Capability::Owner),
+                    ok,
+                ),
+                Command::new(
+                    CommandSpec::new("daily", "daily").cooldown(Duration::from_secs(3600)),
+                    ok,
+                ),
+                Command::new(CommandSpec::new("here", "here").community_only(), ok),
+                Command::new(
+                    CommandSpec::new("who", "who").param("user", "u", crate::core::ParamKind::User),
+                    who,
+                ),
+            ],
+        };
+        let state = Arc::new(TestState {
+            owner: OWNER,
+            disabled: Mutex::default(),
+        });
+        let quota = RateQuota {
+            commands: NonZeroU32::new(100).unwrap(),
+            window: Duration::from_secs(1),
+        };
+        Dispatcher::new(vec![cog], state, quota).unwrap()
+    }
+
+    async fn send(
+        d: &Dispatcher<TestState>,
+        user: UserId,
+        community: Option<CommunityId>,
+        line: &str,
+    ) -> Option<Reply> {
+        let platform: Arc<dyn Platform> = Arc::new(TestPlatform {
+            moderator: MODERATOR,
+        });
+        let (name, args) = line.split_once(' ').unwrap_or((line, ""));
+        let request = Request {
+            community,
+            channel: ChannelId::new(PlatformKind::Console, 20),
+            author: Author {
+                id: user,
+                name: "someone".into(),
+            },
+            name: name.into(),
+            args: ArgInput::Text(args.into()),
+        };
+        d.dispatch(&platform, request).await
+    }
+
+    async fn text(d: &Dispatcher<TestState>, user: UserId, line: &str) -> String {
+        send(d, user, Some(GROUP), line)
+            .await
+            .expect("a reply")
+            .text
+    }
+
+    #[tokio::test]
+    async fn a_failing_handler_gets_an_apology_with_an_id_and_a_published_report() {
+        let d = dispatcher();
+        let mut errors = d.subscribe_errors();
+        for (user, cause) in [
+            (MEMBER, "panic: handler bug"),
+            (MODERATOR, "database is gone"),
+        ] {
+            let reply = send(&d, user, Some(GROUP), "boom").await.unwrap();
+            assert_eq!(reply.tone, crate::core::Tone::Error);
+            let report = errors.try_recv().expect("the failure is published");
+            assert_eq!(
+                reply.text,
+                format!("Sorry, something went wrong (error {}).", report.id)
+            );
+            assert_eq!(
+                (report.command, report.user, report.message.as_str()),
+                ("boom", user, cause)
+            );
+        }
+        assert_eq!(
+            text(&d, MEMBER, "ok").await,
+            "done",
+            "the dispatcher survives a panic"
+        );
+    }
+
+    #[tokio::test]
+    async fn capabilities_come_from_the_platform_and_owners_from_config() {
+        let d = dispatcher();
+        assert_eq!(
+            text(&d, MEMBER, "ban").await,
+            "/ban: you need the Ban Members permission"
+        );
+        assert_eq!(text(&d, MODERATOR, "ban").await, "done");
+        assert_eq!(
+            text(&d, MODERATOR, "stop").await,
+            "/stop: only the bot's owners can do that"
+        );
+        assert_eq!(text(&d, OWNER, "stop").await, "done");
+    }
+
+    #[tokio::test]
+    async fn cooldowns_scope_and_switched_off_cogs_refuse_with_reasons() {
+        let d = dispatcher();
+        assert_eq!(text(&d, MEMBER, "daily").await, "done");
+        assert_eq!(
+            text(&d, MEMBER, "daily").await,
+            "/daily: you can use this again in 1h"
+        );
+        assert_eq!(
+            text(&d, MODERATOR, "daily").await,
+            "done",
+            "cooldowns are per user"
+        );
+        let dm = send(&d, MEMBER, None, "here").await.unwrap().text;
+        assert_eq!(dm, "/here: this only works in a group or server");
+        d.state.disabled.lock().unwrap().insert("test");
+        assert_eq!(
+            text(&d, MEMBER, "ok").await,
+            "/ok: the test cog is turned off here"
+        );
+        assert_eq!(
+            send(&d, MEMBER, None, "ok").await.unwrap().text,
+            "done",
+            "cog switches are per community"
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_commands_bad_arguments_and_missing_members_are_explained() {
+        let d = dispatcher();
+        assert_eq!(
+            text(&d, MEMBER, "nope").await,
+            "Unknown command /nope. Try /help."
+        );
+        assert_eq!(
+            text(&d, MEMBER, "ok extra").await,
+            "/ok: unexpected \"extra\" (usage: /ok)"
+        );
+        assert_eq!(
+            text(&d, MEMBER, "who @ghost").await,
+            "/who: I can't find @ghost here"
+        );
+    }
+
+    #[test]
+    fn duplicate_command_names_are_refused_at_start() {
+        let cog = |name| Cog::<TestState> {
+            name,
+            description: "d",
+            commands: vec![Command::new(CommandSpec::new("ok", "ok"), ok)],
+        };
+        let state = Arc::new(TestState {
+            owner: OWNER,
+            disabled: Mutex::default(),
+        });
+        let quota = RateQuota {
+            commands: NonZeroU32::new(1).unwrap(),
+            window: Duration::from_secs(1),
+        };
+        let err = Dispatcher::new(vec![cog("a"), cog("b")], state, quota)
+            .err()
+            .unwrap();
+        assert_eq!(err, "command /ok is defined twice");
     }
 }

@@ -120,6 +120,44 @@ pub fn bind(spec: &CommandSpec, input: &str) -> Result<Args, String> {
     Ok(Args::new(values))
 }
 
+/// Binds options a platform already typed (Discord slash options) to `spec`, through the same
+/// checks as typed text: a client may enforce bounds, but nothing here trusts it to.
+pub fn bind_options(spec: &CommandSpec, mut options: Vec<(String, Value)>) -> Result<Args, String> {
+    let mut values = Vec::with_capacity(spec.params.len());
+    for param in &spec.params {
+        match options.iter().position(|(name, _)| name == param.name) {
+            Some(at) => {
+                let (_, value) = options.swap_remove(at);
+                let value = match (&param.kind, value) {
+                    // Choices and numbers may arrive as text from a platform that lacks the type.
+                    (ParamKind::Choice(_), Value::Text(t)) => param.parse_word(&t)?,
+                    (
+                        ParamKind::Integer { .. } | ParamKind::Duration { .. } | ParamKind::User,
+                        Value::Text(t),
+                    ) => param.parse_word(t.trim())?,
+                    (_, value) => param.check(value)?,
+                };
+                values.push((param.name, value));
+            }
+            None if param.required => {
+                return Err(format!(
+                    "missing <{}> (usage: {})",
+                    param.name,
+                    spec.usage()
+                ));
+            }
+            None => {}
+        }
+    }
+    if let Some((name, _)) = options.first() {
+        return Err(format!(
+            "unexpected option \"{name}\" (usage: {})",
+            spec.usage()
+        ));
+    }
+    Ok(Args::new(values))
+}
+
 /// A rest parameter keeps the user's spacing, but a rest that is one quoted phrase loses its quotes.
 fn unquote_rest(rest: &str) -> String {
     let rest = rest.trim();
@@ -176,6 +214,55 @@ mod tests {
         assert_eq!(args.user("user"), Some(&UserRef::Name("alice".into())));
         assert_eq!(args.text("reason"), Some("one phrase"));
         assert_eq!(bind(&mute(), "123 5m").unwrap().text("reason"), None);
+    }
+
+    #[test]
+    fn typed_options_pass_the_same_checks_as_text() {
+        let text = |s: &str| Value::Text(s.into());
+        let options = vec![
+            ("reason".into(), text("spam")),
+            ("user".into(), Value::User(UserRef::Id(7))),
+            ("duration".into(), text("10m")),
+        ];
+        let args = bind_options(&mute(), options).unwrap();
+        assert_eq!(args.user("user"), Some(&UserRef::Id(7)));
+        assert_eq!(args.duration("duration"), Some(Duration::from_secs(600)));
+        assert_eq!(args.text("reason"), Some("spam"));
+        let too_long = vec![
+            ("user".into(), Value::User(UserRef::Id(7))),
+            (
+                "duration".into(),
+                Value::Duration(Duration::from_secs(90_000)),
+            ),
+        ];
+        assert!(
+            bind_options(&mute(), too_long)
+                .unwrap_err()
+                .contains("between 1s and 1d")
+        );
+        let missing = vec![("user".into(), Value::User(UserRef::Id(7)))];
+        assert!(
+            bind_options(&mute(), missing)
+                .unwrap_err()
+                .starts_with("missing <duration>")
+        );
+        let extra = vec![
+            ("user".into(), Value::User(UserRef::Id(7))),
+            ("duration".into(), text("1m")),
+            ("evil".into(), text("x")),
+        ];
+        assert!(
+            bind_options(&mute(), extra)
+                .unwrap_err()
+                .starts_with("unexpected option \"evil\"")
+        );
+        let count =
+            CommandSpec::new("n", "n").param("count", "c", ParamKind::Integer { min: 1, max: 10 });
+        assert!(
+            bind_options(&count, vec![("count".into(), Value::Int(11))])
+                .unwrap_err()
+                .contains("not 11")
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use super::args::UserRef;
 use super::error::PlatformError;
 use super::ids::{CommunityId, PlatformKind, UserId};
+use super::moderation::ModAction;
 use super::spec::Capability;
 
 /// A member as a platform knows them.
@@ -38,4 +39,16 @@ pub trait Platform: Send + Sync + 'static {
         community: Option<CommunityId>,
         user: &UserRef,
     ) -> Result<Option<Member>, PlatformError>;
+
+    /// Carries out `action` on `target` for `actor`, after the platform's own checks: the
+    /// actor outranks the target, and the bot has the permission and the rank to act. A
+    /// refusal names what is missing ("I need Moderate Members to mute @x").
+    async fn moderate(
+        &self,
+        community: CommunityId,
+        actor: UserId,
+        target: &Member,
+        action: &ModAction,
+        reason: Option<&str>,
+    ) -> Result<(), PlatformError>;
 }

@@ -1,0 +1,331 @@
+//! The core's [`Platform`] on Telegram: rights from `getChatMember` (cached briefly, dropped on
+//! `chat_member` updates), members by @username from the messages seen, and moderation
+//! through restrict and ban calls after checking the bot's own rights.
+
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use teloxide::adaptors::Throttle;
+use teloxide::payloads::{
+    BanChatMemberSetters, RestrictChatMemberSetters, SendMessageSetters, UnbanChatMemberSetters,
+};
+use teloxide::requests::Requester;
+use teloxide::types::{
+    CallbackQuery, ChatId, ChatMember, ChatMemberKind, ChatPermissions, InlineKeyboardButton,
+    InlineKeyboardMarkup, LinkPreviewOptions, Message, MessageEntityKind, MessageId, ParseMode,
+    ReplyParameters, UserId as TgUserId,
+};
+use teloxide::{ApiError, Bot, RequestError};
+
+use super::render;
+use super::updates::display_name;
+use crate::core::{
+    Capability, CommunityId, Member, ModAction, Platform, PlatformError, PlatformKind, Reply,
+    UserId, UserRef,
+};
+
+/// How long a member's rights are trusted without asking Telegram again.
+const RIGHTS_TTL: Duration = Duration::from_secs(60);
+/// Telegram treats a restriction shorter than 30 s as permanent.
+const MIN_RESTRICTION: Duration = Duration::from_secs(31);
+/// How many times a call waits out a 429 before giving up.
+const RETRIES: u32 = 3;
+
+pub struct TelegramPlatform {
+    bot: Throttle<Bot>,
+    me: TgUserId,
+    members: moka::future::Cache<(ChatId, TgUserId), Arc<ChatMember>>,
+    /// Lower-cased @username → (id, display name), learnt from messages: the Bot API has no
+    /// way to look a username up.
+    usernames: moka::sync::Cache<String, (TgUserId, String)>,
+}
+
+impl TelegramPlatform {
+    pub fn new(bot: Throttle<Bot>, me: TgUserId) -> Self {
+        Self {
+            bot,
+            me,
+            members: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(RIGHTS_TTL)
+                .build(),
+            usernames: moka::sync::Cache::builder().max_capacity(100_000).build(),
+        }
+    }
+
+    /// Learns the @usernames of a message's author, the author replied to, and mentioned users.
+    pub fn remember(&self, message: &Message) {
+        let mentioned = message
+            .parse_entities()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| match e.kind() {
+                MessageEntityKind::TextMention { user } => Some(user.clone()),
+                _ => None,
+            });
+        let replied = message.reply_to_message().and_then(|m| m.from.clone());
+        for user in message.from.iter().cloned().chain(replied).chain(mentioned) {
+            if let Some(name) = &user.username {
+                self.usernames
+                    .insert(name.to_lowercase(), (user.id, display_name(&user)));
+            }
+        }
+    }
+
+    pub async fn forget_member(&self, chat: ChatId, user: TgUserId) {
+        self.members.invalidate(&(chat, user)).await;
+    }
+
+    /// Sends a reply, as an answer to `reply_to` when given. Failures are logged: the user
+    /// cannot be told about a message that could not be sent.
+    pub async fn send(&self, chat: ChatId, reply: &Reply, reply_to: Option<MessageId>) {
+        let text = render::html(reply);
+        if text.is_empty() {
+            return;
+        }
+        let mut request = self
+            .bot
+            .send_message(chat, text)
+            .parse_mode(ParseMode::Html)
+            .link_preview_options(LinkPreviewOptions {
+                is_disabled: true,
+                url: None,
+                prefer_small_media: false,
+                prefer_large_media: false,
+                show_above_text: false,
+            });
+        if !reply.buttons.is_empty() {
+            let rows = render::button_rows(&reply.buttons).into_iter().map(|row| {
+                row.iter()
+                    .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.command.clone()))
+                    .collect::<Vec<_>>()
+            });
+            request = request.reply_markup(InlineKeyboardMarkup::new(rows));
+        }
+        if let Some(id) = reply_to {
+            request =
+                request.reply_parameters(ReplyParameters::new(id).allow_sending_without_reply());
+        }
+        if let Err(e) = request.await {
+            tracing::warn!(chat = chat.0, "telegram: sendMessage failed: {e}");
+        }
+    }
+
+    /// Stops the button's spinner; Telegram expects an answer to every callback query.
+    pub async fn answer(&self, query: &CallbackQuery) {
+        if let Err(e) = patiently(|| {
+            self.bot
+                .answer_callback_query(query.id.clone())
+                .into_future()
+        })
+        .await
+        {
+            tracing::debug!("telegram: answerCallbackQuery failed: {e}");
+        }
+    }
+
+    async fn member(
+        &self,
+        chat: ChatId,
+        user: TgUserId,
+    ) -> Result<Arc<ChatMember>, Arc<RequestError>> {
+        self.members
+            .try_get_with((chat, user), async {
+                patiently(|| self.bot.get_chat_member(chat, user).into_future())
+                    .await
+                    .map(Arc::new)
+            })
+            .await
+    }
+
+    async fn act(
+        &self,
+        chat: ChatId,
+        user: TgUserId,
+        action: &ModAction,
+    ) -> Result<(), RequestError> {
+        match action {
+            ModAction::Mute(duration) => {
+                let until = chrono::Utc::now()
+                    + chrono::Duration::from_std((*duration).max(MIN_RESTRICTION))
+                        .unwrap_or(chrono::Duration::MAX);
+                let call = || {
+                    self.bot
+                        .restrict_chat_member(chat, user, ChatPermissions::empty())
+                        .until_date(until)
+                };
+                patiently(|| call().into_future()).await?;
+            }
+            // Telegram: "pass true for all permissions to lift restrictions"; the group's own
+            // defaults still apply on top.
+            ModAction::Unmute => {
+                patiently(|| {
+                    self.bot
+                        .restrict_chat_member(chat, user, ChatPermissions::all())
+                        .into_future()
+                })
+                .await?;
+            }
+            ModAction::Kick => {
+                patiently(|| self.bot.ban_chat_member(chat, user).into_future()).await?;
+                patiently(|| {
+                    self.bot
+                        .unban_chat_member(chat, user)
+                        .only_if_banned(true)
+                        .into_future()
+                })
+                .await?;
+            }
+            ModAction::Ban => {
+                patiently(|| {
+                    self.bot
+                        .ban_chat_member(chat, user)
+                        .revoke_messages(false)
+                        .into_future()
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Calls again after a 429's `retry_after`, a few times, for calls Throttle does not pace.
+async fn patiently<T, F, Fut>(mut call: F) -> Result<T, RequestError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RequestError>>,
+{
+    let mut tries = 0;
+    loop {
+        match call().await {
+            Err(RequestError::RetryAfter(wait)) if tries < RETRIES => {
+                tries += 1;
+                tokio::time::sleep(wait.duration()).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+fn grants(kind: &ChatMemberKind, capability: Capability) -> bool {
+    match capability {
+        Capability::BanMembers | Capability::KickMembers | Capability::MuteMembers => {
+            kind.can_restrict_members()
+        }
+        Capability::ManageMessages => kind.can_delete_messages(),
+        Capability::ManageSettings => match kind {
+            ChatMemberKind::Owner(_) => true,
+            ChatMemberKind::Administrator(admin) => admin.can_change_info,
+            _ => false,
+        },
+        Capability::Owner => false,
+    }
+}
+
+fn tg(user: UserId) -> TgUserId {
+    TgUserId(user.raw as u64)
+}
+
+fn failed(e: &RequestError) -> PlatformError {
+    PlatformError::Failed(format!("Telegram: {e}").into())
+}
+
+#[async_trait]
+impl Platform for TelegramPlatform {
+    fn kind(&self) -> PlatformKind {
+        PlatformKind::Telegram
+    }
+
+    /// The rights as Telegram's admin settings name them.
+    fn capability_name(&self, capability: Capability) -> &'static str {
+        match capability {
+            Capability::BanMembers | Capability::KickMembers | Capability::MuteMembers => {
+                "Ban Users"
+            }
+            Capability::ManageMessages => "Delete Messages",
+            Capability::ManageSettings => "Change Group Info",
+            Capability::Owner => "bot owner",
+        }
+    }
+
+    async fn has_capability(
+        &self,
+        community: CommunityId,
+        user: UserId,
+        capability: Capability,
+    ) -> Result<bool, PlatformError> {
+        let member = self
+            .member(ChatId(community.raw), tg(user))
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(grants(&member.kind, capability))
+    }
+
+    async fn resolve_user(
+        &self,
+        community: Option<CommunityId>,
+        user: &UserRef,
+    ) -> Result<Option<Member>, PlatformError> {
+        let (id, name) = match user {
+            UserRef::Name(name) => match self.usernames.get(&name.to_lowercase()) {
+                Some(known) => known,
+                None => return Ok(None),
+            },
+            UserRef::Id(id) => (TgUserId(*id as u64), id.to_string()),
+        };
+        let Some(community) = community else {
+            return Ok(Some(Member {
+                id: UserId::new(PlatformKind::Telegram, id.0 as i64),
+                name,
+            }));
+        };
+        match self.member(ChatId(community.raw), id).await {
+            Ok(member) => Ok(Some(Member {
+                id: UserId::new(PlatformKind::Telegram, id.0 as i64),
+                name: display_name(&member.user),
+            })),
+            Err(e) if matches!(*e, RequestError::Api(ApiError::UserNotFound)) => Ok(None),
+            Err(e) => Err(failed(&e)),
+        }
+    }
+
+    async fn moderate(
+        &self,
+        community: CommunityId,
+        _actor: UserId,
+        target: &Member,
+        action: &ModAction,
+        _reason: Option<&str>,
+    ) -> Result<(), PlatformError> {
+        let (chat, user, verb) = (ChatId(community.raw), tg(target.id), action.verb());
+        if user == self.me {
+            return Err(PlatformError::Refused(format!("I won't {verb} myself")));
+        }
+        let bot = self.member(chat, self.me).await.map_err(|e| failed(&e))?;
+        if !grants(&bot.kind, action.capability()) {
+            let right = self.capability_name(action.capability());
+            return Err(PlatformError::Refused(format!(
+                "I need the {right} right to {verb} {}",
+                target.name
+            )));
+        }
+        // The invoker's rights were checked by the dispatcher; an administrator is beyond any
+        // bot's reach on Telegram, whoever asks.
+        let member = self.member(chat, user).await.map_err(|e| failed(&e))?;
+        if member.kind.is_privileged() {
+            return Err(PlatformError::Refused(format!(
+                "{} is an administrator here, and Telegram does not let bots {verb} administrators",
+                target.name
+            )));
+        }
+        let result = self.act(chat, user, action).await;
+        self.members.invalidate(&(chat, user)).await;
+        result.map_err(|e| match e {
+            RequestError::Api(api) => PlatformError::Refused(format!("Telegram refused: {api}")),
+            other => failed(&other),
+        })
+    }
+}

@@ -1,0 +1,247 @@
+//! `init`, `check` and `version`, and the specific error (exit 2) for each kind of bad config.
+
+use crate::support::Sandbox;
+
+#[test]
+fn init_writes_a_private_config_with_a_fresh_secret_that_check_accepts_and_hides() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.run(&["init"], "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let written = std::fs::read_to_string(sandbox.path("config.toml")).unwrap();
+    let secret = written
+        .lines()
+        .find_map(|l| l.strip_prefix("secret_token = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("init writes a webhook secret");
+    assert_eq!(secret.len(), 64);
+    assert!(
+        secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(sandbox.path("config.toml"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the config holds secrets: only its owner may read it"
+        );
+    }
+
+    let check = sandbox.run(&["check"], "");
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert!(
+        check.stdout.contains("config.toml (found)"),
+        "{}",
+        check.stdout
+    );
+    assert!(check.stdout.contains("(schema 1)"), "{}", check.stdout);
+    assert!(
+        check.stdout.contains("secret_token = \"<hidden>\""),
+        "{}",
+        check.stdout
+    );
+    assert!(
+        !check.stdout.contains(secret),
+        "check must never print a secret"
+    );
+
+    let again = sandbox.run(&["init"], "");
+    assert_eq!(again.code, 2);
+    assert!(
+        again
+            .stderr
+            .contains("already exists; pass --force to overwrite it"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(sandbox.path("config.toml")).unwrap(),
+        written,
+        "refusal must not touch it"
+    );
+    assert_eq!(sandbox.run(&["init", "--force"], "").code, 0);
+    assert_ne!(
+        std::fs::read_to_string(sandbox.path("config.toml")).unwrap(),
+        written,
+        "a new secret each time"
+    );
+}
+
+/// Each broken file must fail with exit 2 and this exact line on stderr.
+#[test]
+fn each_bad_config_names_its_file_key_and_problem() {
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("wrong enum", b"[telegram]\nmode = \"hook\"\n", "config.toml: telegram.mode: expected \"polling\" or \"webhook\", found \"hook\""),
+        ("broken TOML", b"[bot]\nname = \"x\nkeep = 3\n", "config.toml: line 2, column 10: invalid TOML: invalid basic string"),
+        ("broken header", b"[bot\nname = 1\n", "config.toml: line 1, column 5: invalid TOML: invalid table header; expected `.`, `]`"),
+        ("wrong type", b"[limits]\ncommands = \"five\"\n", "config.toml: limits.commands: expected a whole number above 0, found string \"five\""),
+        ("zero", b"[limits]\ncommands = 0\n", "config.toml: limits.commands:"),
+        ("unknown key", b"[bot]\nnmae = \"x\"\n", "config.toml: bot.nmae: unknown key (keys here: name, owners, data_dir)"),
+        ("unknown section", b"[bots]\nname = \"x\"\n", "config.toml: bots: unknown section"),
+        ("bad owner", b"[bot]\nowners = [\"discord:me\"]\n", "config.toml: bot.owners: \"me\" is not a Discord id (a number)"),
+        ("bad duration", b"[limits]\nwindow = \"10 minutes\"\n", "config.toml: limits.window: \"10 minutes\" is not a duration"),
+        ("webhook without url", b"[telegram]\nmode = \"webhook\"\n[telegram.webhook]\nsecret_token = \"abc\"\n", "config.toml: telegram.webhook.public_url: webhook mode needs the public https URL"),
+        ("webhook over http", b"[telegram]\nmode = \"webhook\"\n[telegram.webhook]\npublic_url = \"http://bot.example.com\"\nsecret_token = \"abc\"\n", "config.toml: telegram.webhook.public_url: \"http://bot.example.com\" is not an https URL"),
+        ("bad secret", b"[telegram.webhook]\nsecret_token = \"has spaces!\"\n", "config.toml: telegram.webhook.secret_token: must be 1-256 characters of A-Z a-z 0-9 _ -"),
+        ("bad listen", b"[telegram.webhook]\nlisten = \"nowhere\"\n", "config.toml: telegram.webhook.listen: \"nowhere\" is not an address like 127.0.0.1:8443"),
+        ("bad log level", b"[log]\nlevel = \"loud!!\"\n", "config.toml: log.level: \"loud!!\" is not a log filter"),
+        ("bad url", b"[discord]\napi_url = \"discord.com\"\n", "config.toml: discord.api_url: \"discord.com\" is not an http(s) URL"),
+        ("not UTF-8", b"[bot]\nname = \"\xff\xfe\"\n", "config.toml: line 2: not UTF-8 text; save the file as UTF-8"),
+    ];
+    for (what, file, expected) in cases {
+        let sandbox = Sandbox::new();
+        sandbox.write("config.toml", file);
+        let out = sandbox.run(&["check"], "");
+        assert_eq!(out.code, 2, "{what}: {}", out.stderr);
+        assert!(
+            out.stderr.lines().any(|l| l.starts_with(expected)),
+            "{what}: expected {expected:?} in\n{}",
+            out.stderr
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{what}: nothing is printed as if it worked"
+        );
+    }
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "config.toml",
+        "[telegram]\nmode = \"hook\"\n[log]\nkeep = \"x\"\n[colour]\n",
+    );
+    let out = sandbox.run(&["run"], "");
+    assert_eq!(out.code, 2);
+    for expected in [
+        "config.toml: telegram.mode:",
+        "config.toml: log.keep:",
+        "config.toml: colour: unknown section",
+    ] {
+        assert!(
+            out.stderr.contains(expected),
+            "missing {expected:?} in\n{}",
+            out.stderr
+        );
+    }
+    assert!(
+        out.stderr
+            .contains("3 problem(s) in the configuration; nothing was started"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_huge_file_is_refused_without_parsing() {
+    let sandbox = Sandbox::new();
+    sandbox.write("config.toml", "#".repeat(10 * 1024 * 1024));
+    let out = sandbox.run(&["check"], "");
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("config.toml: is 10.5 MB; a config file is at most 1 MiB"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn environment_overrides_the_file_and_is_named_in_errors() {
+    let sandbox = Sandbox::new();
+    sandbox.write("config.toml", "[bot]\nname = \"from-file\"\n");
+    let mut command = sandbox.command(&["check"]);
+    command
+        .env("COGBOX_BOT__NAME", "from-env")
+        .env("COGBOX_TELEGRAM__TOKEN", "12345");
+    let out = sandbox.run_with(command, "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("name = \"from-env\""), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("platforms: telegram"),
+        "a digits-only token is still a token: {}",
+        out.stdout
+    );
+    assert!(
+        !out.stdout.contains("12345"),
+        "the token must never be printed"
+    );
+
+    let mut command = sandbox.command(&["check"]);
+    command.env("COGBOX_TELEGRAM__MODE", "hook");
+    let out = sandbox.run_with(command, "");
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("environment COGBOX_TELEGRAM__MODE: telegram.mode: expected \"polling\" or \"webhook\", found \"hook\""),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn the_config_path_comes_from_the_flag_then_the_environment() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.path("etc")).unwrap();
+    sandbox.write("etc/cogbox.toml", "[bot]\nname = \"elsewhere\"\n");
+    let out = sandbox.run(&["check", "--config", "etc/cogbox.toml"], "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("name = \"elsewhere\""));
+    assert!(
+        sandbox.path("etc/data/cogbox.db").exists(),
+        "data_dir is relative to the config file"
+    );
+
+    let mut command = sandbox.command(&["check"]);
+    command.env("COGBOX_CONFIG", "etc/cogbox.toml");
+    let out = sandbox.run_with(command, "");
+    assert!(
+        out.stdout.contains("name = \"elsewhere\""),
+        "{}",
+        out.stderr
+    );
+
+    let out = sandbox.run(&["check", "--config", "missing.toml"], "");
+    assert_eq!(out.code, 0, "a missing file means defaults: {}", out.stderr);
+    assert!(
+        out.stdout.contains("missing.toml (not found"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_database_from_a_newer_cogbox_is_refused() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.path("data")).unwrap();
+    let db = rusqlite::Connection::open(sandbox.path("data/cogbox.db")).unwrap();
+    db.pragma_update(None, "user_version", 42).unwrap();
+    drop(db);
+    let out = sandbox.run(&["check"], "");
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("has schema version 42, newer than this cogbox knows (1)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn version_names_commit_target_and_sqlite() {
+    let out = Sandbox::new().run(&["version"], "");
+    assert_eq!(out.code, 0);
+    assert!(
+        out.stdout
+            .starts_with(&format!("cogbox {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("SQLite 3."), "{}", out.stdout);
+}

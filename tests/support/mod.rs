@@ -1,0 +1,170 @@
+//! Helpers shared by the end-to-end tests: a temporary folder to run the real `cogbox` binary
+//! in, with a clean environment and a deadline on every run.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Long enough for a loaded CI machine, short enough that a hang fails the test.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("a temporary folder"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).expect("write a test file");
+        path
+    }
+
+    /// `cogbox` run in the sandbox, with no COGBOX_* or RUST_LOG from the outside world.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cogbox"));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG");
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("COGBOX_") {
+                command.env_remove(key);
+            }
+        }
+        command
+    }
+
+    /// Runs `cogbox args` to the end with `stdin` as its input.
+    pub fn run(&self, args: &[&str], stdin: &str) -> Output {
+        self.run_with(self.command(args), stdin)
+    }
+
+    pub fn run_with(&self, mut command: Command, stdin: &str) -> Output {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start cogbox");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || tx.send(child.wait_with_output()));
+        let output = match rx.recv_timeout(DEADLINE) {
+            Ok(output) => output.expect("wait for cogbox"),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                panic!("cogbox did not finish within {DEADLINE:?}");
+            }
+        };
+        let out = Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        assert!(
+            !out.stderr.contains("panicked"),
+            "cogbox panicked: {}",
+            out.stderr
+        );
+        out
+    }
+
+    /// Starts a console session that stays open, for tests that talk and signal.
+    pub fn spawn_console(&self) -> Session {
+        let mut child = self
+            .command(&["console"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start cogbox console");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Session {
+            child,
+            stdin,
+            lines: read_lines(stdout),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn read_lines(stdout: BufReader<ChildStdout>) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A running `cogbox console`.
+pub struct Session {
+    pub child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Session {
+    /// Sends one line and returns the first line of the answer.
+    pub fn say(&mut self, line: &str) -> String {
+        writeln!(self.stdin, "{line}").expect("write to the console");
+        self.lines
+            .recv_timeout(DEADLINE)
+            .expect("an answer from the console")
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait(mut self) -> i32 {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for cogbox") {
+                return status.code().unwrap_or(-1);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("cogbox did not exit within {DEADLINE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
