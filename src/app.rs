@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::adapters::console::{self, ConsolePlatform};
-use crate::adapters::{Launch, StartError, telegram};
+use crate::adapters::{Launch, StartError, discord, telegram};
 use crate::cogs;
 use crate::config::Config;
 use crate::core::Dispatcher;
@@ -133,10 +133,8 @@ async fn start_frontends<S: crate::core::State>(
         spawn_console(launch, ConsolePlatform::new(&name, privileged));
         return Ok(());
     }
-    if config.discord.token.is_some() {
-        return Err(StartError::Config(
-            "discord.token is set, but this build of cogbox cannot connect to Discord yet".into(),
-        ));
+    if let Some(token) = &config.discord.token {
+        discord::start(&config.discord, token, launch).await?;
     }
     if let Some(token) = &config.telegram.token {
         telegram::start(&config.telegram, token, launch).await?;

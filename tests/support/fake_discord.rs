@@ -19,6 +19,8 @@
 //!   .revoke_token()                        401 on REST, close 4004 on IDENTIFY/RESUME from now on
 //!   .member(user_id) -> Option<FakeMember> current member state (timeouts, kicks, bans applied)
 //!   .is_banned(user_id) -> bool
+//!   .seed_message(channel_id, age) -> u64  a message sent `age` ago, never dispatched
+//!   .channel_messages(channel_id) -> Vec<u64>  ids of the messages still there, newest first
 //! Gateway
 //!   .gateway_connections() -> Vec<String>  the query string of each WebSocket connect
 //!   .gateway_frames() -> Vec<GatewayFrame> every frame both ways (heartbeats included)
@@ -38,6 +40,11 @@
 //!   command_interaction_json, button_interaction_json}
 //! ```
 //!
+//! Messages sent through the gateway or by the bot are kept per channel, so `GET
+//! /channels/{c}/messages` lists them (newest first, `limit` and `before`) and deletes remove
+//! them. Deletes of unknown ids still succeed, and the two-week bulk-delete rule is not
+//! enforced: a client's own filtering is asserted on the calls it makes.
+//!
 //! Routes are written relative to the API base (`/api/v10`), e.g. `"/channels/1/messages"`;
 //! [`RecordedCall::route`] gives that form. Like Discord, `GET /gateway` needs no token and every
 //! other route wants `Authorization: Bot <token>`. Events are gated by the identified intents as
@@ -51,7 +58,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -304,6 +311,8 @@ pub struct RecordedCall {
     pub audit_log_reason: Option<String>,
     /// The status the fake answered.
     pub status: u16,
+    /// When the call arrived.
+    pub at: Instant,
 }
 
 impl RecordedCall {
@@ -478,7 +487,11 @@ struct State {
     /// (guild scope, command name) -> command id, from bulk overwrites.
     commands: HashMap<(Option<u64>, String), u64>,
     interactions: HashMap<u64, PendingInteraction>,
+    /// Channel id -> message ids, oldest first.
+    messages: HashMap<u64, Vec<u64>>,
     last_snowflake: u64,
+    /// Makes snowflakes for the same millisecond differ.
+    snowflake_seq: u64,
     gateway: Gateway,
 }
 
@@ -622,6 +635,25 @@ impl FakeDiscord {
         self.shared.lock().banned.contains(&user_id)
     }
 
+    /// Stores a message sent `age` ago in `channel_id`, as if no client had been listening.
+    pub fn seed_message(&self, channel_id: u64, age: Duration) -> u64 {
+        let mut state = self.shared.lock();
+        let ms = u64::try_from((now() - age).as_millis()).expect("time fits u64");
+        let id = state.snowflake_at(ms);
+        let ids = state.messages.entry(channel_id).or_default();
+        ids.push(id);
+        ids.sort_unstable();
+        id
+    }
+
+    /// The ids of the messages still in `channel_id`, newest first.
+    pub fn channel_messages(&self, channel_id: u64) -> Vec<u64> {
+        let state = self.shared.lock();
+        let ids = state.messages.get(&channel_id);
+        ids.map(|ids| ids.iter().rev().copied().collect())
+            .unwrap_or_default()
+    }
+
     pub fn gateway_connections(&self) -> Vec<String> {
         self.shared.lock().gateway.connections.clone()
     }
@@ -719,6 +751,7 @@ impl FakeDiscord {
         } else {
             spec.channel_id
         };
+        state.messages.entry(channel_id).or_default().push(id);
         let mut d = shared
             .config
             .message_create_json(id, channel_id, &spec, &state.members);
@@ -790,10 +823,16 @@ impl State {
     /// A snowflake for "now", so ids carry a current creation time (bots use it, e.g. to keep
     /// bulk deletes under Discord's two-week limit).
     fn snowflake(&mut self) -> u64 {
-        const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
         let ms = u64::try_from(now().as_millis()).expect("time fits u64");
-        self.last_snowflake = ((ms - DISCORD_EPOCH_MS) << 22).max(self.last_snowflake + 1);
+        self.last_snowflake = self.snowflake_at(ms).max(self.last_snowflake + 1);
         self.last_snowflake
+    }
+
+    /// A snowflake for unix time `ms`, unique among those made here.
+    fn snowflake_at(&mut self, ms: u64) -> u64 {
+        const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
+        self.snowflake_seq += 1;
+        ((ms - DISCORD_EPOCH_MS) << 22) | (self.snowflake_seq & 0x3f_ffff)
     }
 
     fn dm_channel(&mut self, user_id: u64) -> u64 {
@@ -1176,6 +1215,7 @@ async fn rest(
         authorization: header("authorization"),
         audit_log_reason: header("x-audit-log-reason").map(|r| percent_decode(&r)),
         status: 0,
+        at: Instant::now(),
     };
     let reply = {
         let mut state = shared.lock();
@@ -1239,6 +1279,10 @@ fn route_authenticated(
             },
         })),
         ("GET", ["users", "@me"]) => Reply::json(config.current_user_json()),
+        ("GET", ["users", user]) => match id(user).and_then(|u| config.user(u)) {
+            Some(user) => Reply::json(config.user_json(&user)),
+            None => Reply::unknown("User", 10013),
+        },
         ("GET", ["oauth2", "applications", "@me"]) => Reply::json(config.application_json()),
         ("POST", ["users", "@me", "channels"]) => {
             let Some(user) = body["recipient_id"]
@@ -1312,19 +1356,53 @@ fn route_authenticated(
                 return problem;
             }
             let message_id = state.snowflake();
+            state.messages.entry(channel).or_default().push(message_id);
             let guild_id = (!direct).then_some(config.guild_id);
             let mut message = config.message_json(message_id, channel, guild_id, &config.bot, "");
             merge_message_fields(&mut message, body);
             Reply::json(message)
         }
-        ("DELETE", ["channels", channel, "messages", _]) if id(channel).is_some() => {
+        ("GET", ["channels", channel, "messages"]) => {
+            let Some(channel) = id(channel).filter(|c| config.channel(*c).is_some()) else {
+                return Reply::unknown("Channel", 10003);
+            };
+            let limit = call
+                .query_value("limit")
+                .map_or(Some(50), |l| l.parse().ok());
+            let Some(limit @ 1..=100) = limit else {
+                return Reply::invalid_form("Invalid Form Body: limit must be 1 to 100");
+            };
+            let before = call.query_value("before").and_then(id).unwrap_or(u64::MAX);
+            let stored = state.messages.get(&channel).cloned().unwrap_or_default();
+            let listed = stored.iter().rev().filter(|m| **m < before).take(limit);
+            let bot = &config.bot;
+            Reply::json(Value::Array(
+                listed
+                    .map(|m| config.message_json(*m, channel, None, bot, "x"))
+                    .collect(),
+            ))
+        }
+        ("DELETE", ["channels", channel, "messages", message]) if id(channel).is_some() => {
+            if let Some(ids) = id(channel).and_then(|c| state.messages.get_mut(&c)) {
+                ids.retain(|m| Some(*m) != id(message));
+            }
             Reply::no_content()
         }
-        ("POST", ["channels", _, "messages", "bulk-delete"]) => {
-            match body["messages"].as_array().map(Vec::len) {
-                Some(2..=100) => Reply::no_content(),
-                _ => Reply::invalid_form("Invalid Form Body: messages must hold 2 to 100 ids"),
+        ("POST", ["channels", channel, "messages", "bulk-delete"]) => {
+            let Some(doomed) = body["messages"]
+                .as_array()
+                .filter(|m| (2..=100).contains(&m.len()))
+            else {
+                return Reply::invalid_form("Invalid Form Body: messages must hold 2 to 100 ids");
+            };
+            let doomed: HashSet<u64> = doomed
+                .iter()
+                .filter_map(|m| m.as_str().and_then(id))
+                .collect();
+            if let Some(ids) = id(channel).and_then(|c| state.messages.get_mut(&c)) {
+                ids.retain(|m| !doomed.contains(m));
             }
+            Reply::no_content()
         }
         (_, ["guilds", guild, ..]) if id(guild) != Some(config.guild_id) => {
             Reply::unknown("Guild", 10004)
