@@ -92,15 +92,25 @@ pub async fn run(
         tracker: TaskTracker::new(),
         fatal,
     };
-    let started = start_frontends(&config, console_user, &launch).await;
-    let mut failure = started.err().map(AppError::from);
-    if failure.is_none() {
-        spawn_tidy(&launch);
-        tracing::info!(version = env!("CARGO_PKG_VERSION"), "cogbox is ready");
-        tokio::select! {
-            _ = shutdown => tracing::info!("shutting down"),
-            _ = launch.cancel.cancelled() => {},
-            Some(why) = fatal_rx.recv() => failure = Some(AppError::Setup(why)),
+    // The stop signal is listened for from here on: a platform's start-up can take seconds
+    // (Discord waits for its gateway), and a signal meanwhile must stop cleanly too.
+    let mut shutdown = std::pin::pin!(shutdown);
+    let started = tokio::select! {
+        started = start_frontends(&config, console_user, &launch) => Some(started),
+        () = &mut shutdown => None,
+    };
+    let mut failure = None;
+    match started {
+        None => tracing::info!("shutting down"),
+        Some(Err(e)) => failure = Some(AppError::from(e)),
+        Some(Ok(())) => {
+            spawn_tidy(&launch);
+            tracing::info!(version = env!("CARGO_PKG_VERSION"), "cogbox is ready");
+            tokio::select! {
+                () = &mut shutdown => tracing::info!("shutting down"),
+                () = launch.cancel.cancelled() => {},
+                Some(why) = fatal_rx.recv() => failure = Some(AppError::Setup(why)),
+            }
         }
     }
     launch.cancel.cancel();

@@ -276,6 +276,12 @@ impl Config {
                 ),
             ));
         }
+        if self.discord.guild_ids.contains(&0) {
+            out.push((
+                "discord.guild_ids",
+                "0 is not a guild id (copy ids with Developer Mode on)".into(),
+            ));
+        }
         if self.discord.ban_delete_message_days > 7 {
             out.push((
                 "discord.ban_delete_message_days",

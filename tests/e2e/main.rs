@@ -1,8 +1,11 @@
 //! End-to-end tests: the real `cogbox` binary, driven as a user would.
 
+#[path = "../support/fake_discord.rs"]
+mod fake_discord;
 #[path = "../support/mod.rs"]
 mod support;
 
 mod config;
 mod console;
+mod discord;
 mod lifecycle;

@@ -4,8 +4,9 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Long enough for a loaded CI machine, short enough that a hang fails the test.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -115,6 +116,92 @@ impl Sandbox {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Starts `command` in the background, with its stderr collected; it is killed when the
+    /// returned handle is dropped, so a failing test leaves no process behind.
+    pub fn spawn(&self, mut command: Command) -> Background {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start cogbox");
+        let pipe = child.stderr.take().unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut all = sink.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        Background {
+            child,
+            stderr,
+            reader: Some(reader),
+        }
+    }
+}
+
+/// A `cogbox` running in the background.
+pub struct Background {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Background {
+    /// What it has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        send_signal(&self.child, signal);
+    }
+
+    /// Waits for the process to exit and returns its exit code; [`stderr`](Self::stderr) is
+    /// then complete. Blocks the thread, so async tests call it in `block_in_place`.
+    pub fn wait(&mut self) -> i32 {
+        let code = wait_for_exit(&mut self.child);
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the stderr reader");
+        }
+        let stderr = self.stderr();
+        assert!(!stderr.contains("panicked"), "cogbox panicked: {stderr}");
+        code
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn send_signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} failed");
+}
+
+/// Polls for the exit, so that a hang fails the test after [`DEADLINE`] instead of blocking.
+fn wait_for_exit(child: &mut Child) -> i32 {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for cogbox") {
+            return status.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("cogbox did not exit within {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn read_lines(stdout: BufReader<ChildStdout>) -> mpsc::Receiver<String> {
@@ -146,25 +233,11 @@ impl Session {
     }
 
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill {signal} failed");
+        send_signal(&self.child, signal);
     }
 
     /// Waits for the process to exit and returns its exit code.
     pub fn wait(mut self) -> i32 {
-        let deadline = std::time::Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for cogbox") {
-                return status.code().unwrap_or(-1);
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("cogbox did not exit within {DEADLINE:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_exit(&mut self.child)
     }
 }

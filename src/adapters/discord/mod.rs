@@ -42,21 +42,8 @@ pub async fn start<S: State>(
     token: &SecretString,
     launch: &Launch<S>,
 ) -> Result<(), StartError> {
-    // Events in flight; the client and the relay stop only once these are done.
+    // Events being handled: the client and the relay stop only once these are done.
     let work = TaskTracker::new();
-    let started = connect(config, token, launch, &work).await;
-    if started.is_err() {
-        work.close();
-    }
-    started
-}
-
-async fn connect<S: State>(
-    config: &DiscordConfig,
-    token: &SecretString,
-    launch: &Launch<S>,
-    work: &TaskTracker,
-) -> Result<(), StartError> {
     let api_url = config.api_url.trim_end_matches('/');
     let http = if api_url == DISCORD {
         HttpBuilder::new(token.expose_secret()).build()
@@ -72,10 +59,12 @@ async fn connect<S: State>(
         let relay_url = relay
             .url()
             .map_err(|e| failed(format!("the REST relay has no address: {e}")))?;
-        let done = work.clone();
-        launch
-            .tracker
-            .spawn(relay.serve(async move { done.wait().await }));
+        let (cancel, work) = (launch.cancel.clone(), work.clone());
+        launch.tracker.spawn(relay.serve(async move {
+            cancel.cancelled().await;
+            work.close();
+            work.wait().await;
+        }));
         HttpBuilder::new(token.expose_secret())
             .client(client)
             .proxy(relay_url)
