@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::adapters::console::{self, ConsolePlatform};
-use crate::adapters::{Launch, StartError, telegram};
+use crate::adapters::{Launch, StartError, discord, telegram};
 use crate::cogs;
 use crate::config::Config;
 use crate::core::Dispatcher;
@@ -88,15 +88,25 @@ pub async fn run(
         tracker: TaskTracker::new(),
         fatal,
     };
-    let started = start_frontends(&config, console_user, &launch).await;
-    let mut failure = started.err().map(AppError::from);
-    if failure.is_none() {
-        spawn_tidy(&launch);
-        tracing::info!(name = %config.bot.name, version = env!("CARGO_PKG_VERSION"), "cogbox is ready");
-        tokio::select! {
-            _ = shutdown => tracing::info!("shutting down"),
-            _ = launch.cancel.cancelled() => {},
-            Some(why) = fatal_rx.recv() => failure = Some(AppError::Setup(why)),
+    // The stop signal is listened for from here on: a platform's start-up can take seconds
+    // (Discord waits for its gateway), and a signal meanwhile must stop cleanly too.
+    let mut shutdown = std::pin::pin!(shutdown);
+    let started = tokio::select! {
+        started = start_frontends(&config, console_user, &launch) => Some(started),
+        () = &mut shutdown => None,
+    };
+    let mut failure = None;
+    match started {
+        None => tracing::info!("shutting down"),
+        Some(Err(e)) => failure = Some(AppError::from(e)),
+        Some(Ok(())) => {
+            spawn_tidy(&launch);
+            tracing::info!(name = %config.bot.name, version = env!("CARGO_PKG_VERSION"), "cogbox is ready");
+            tokio::select! {
+                () = &mut shutdown => tracing::info!("shutting down"),
+                () = launch.cancel.cancelled() => {},
+                Some(why) = fatal_rx.recv() => failure = Some(AppError::Setup(why)),
+            }
         }
     }
     launch.cancel.cancel();
@@ -134,10 +144,8 @@ async fn start_frontends<S: crate::core::State>(
         spawn_console(launch, ConsolePlatform::new(&name, privileged));
         return Ok(());
     }
-    if config.discord.token.is_some() {
-        return Err(StartError::Config(
-            "discord.token is set, but this build of cogbox cannot connect to Discord yet".into(),
-        ));
+    if let Some(token) = &config.discord.token {
+        discord::start(&config.discord, token, launch).await?;
     }
     if let Some(token) = &config.telegram.token {
         telegram::start(&config.telegram, token, launch).await?;

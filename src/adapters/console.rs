@@ -104,7 +104,24 @@ impl Platform for ConsolePlatform {
         _: &Member,
         _: &ModAction,
         _: Option<&str>,
+        _: Option<&Reply>,
     ) -> Result<(), PlatformError> {
+        Ok(())
+    }
+
+    /// As imaginary as the community: every requested message "goes".
+    async fn purge(
+        &self,
+        _: CommunityId,
+        _: ChannelId,
+        _: UserId,
+        count: u32,
+    ) -> Result<u32, PlatformError> {
+        Ok(count)
+    }
+
+    /// The console has no one else to write to.
+    async fn direct_message(&self, _: UserId, _: &Reply) -> Result<(), PlatformError> {
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! by the app with a [`Launch`].
 
 pub mod console;
+pub mod discord;
 pub mod telegram;
 
 use std::sync::Arc;

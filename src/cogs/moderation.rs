@@ -1,6 +1,6 @@
-//! Moderation: mute, unmute, kick and ban, in their simplest correct form. Who may do what is
-//! decided by each platform's own permissions; the later moderation issue adds cases,
-//! warnings and the audit log on top of these handlers.
+//! Moderation: mute, unmute, kick, ban, unban and purge, in their simplest correct form. Who may
+//! do what is decided by each platform's own permissions; the later moderation issue adds
+//! cases, warnings and the audit log on top of these handlers.
 
 use super::Ctx;
 use crate::core::moderation::MAX_MUTE;
@@ -9,6 +9,9 @@ use crate::core::{
     Reply, State, duration,
 };
 use crate::services::Services;
+
+/// The most messages one `/purge` deletes: enough for a raid's spam, few enough to list quickly.
+const MAX_PURGE: i64 = 1000;
 
 pub fn cog() -> Cog<Services> {
     let spec = |name, description, capability| {
@@ -21,7 +24,7 @@ pub fn cog() -> Cog<Services> {
         |spec: CommandSpec| spec.optional("reason", "Why, for the record", ParamKind::Rest);
     Cog {
         name: "moderation",
-        description: "Mute, kick and ban members",
+        description: "Mute, kick and ban members; clear messages",
         commands: vec![
             Command::new(
                 reason(
@@ -62,6 +65,28 @@ pub fn cog() -> Cog<Services> {
                 )),
                 ban,
             ),
+            Command::new(
+                spec(
+                    "unban",
+                    "Let a banned user back in (give their id)",
+                    Capability::BanMembers,
+                ),
+                unban,
+            ),
+            Command::new(
+                CommandSpec::new("purge", "Delete the latest messages in this channel")
+                    .param(
+                        "count",
+                        "How many, 1-1000",
+                        ParamKind::Integer {
+                            min: 1,
+                            max: MAX_PURGE,
+                        },
+                    )
+                    .requires(Capability::ManageMessages)
+                    .community_only(),
+                purge,
+            ),
         ],
     }
 }
@@ -83,32 +108,82 @@ async fn ban(ctx: Ctx) -> CommandResult {
     act(ctx, ModAction::Ban).await
 }
 
-/// Checks what holds on every platform (not yourself, not a bot owner), then lets the platform
-/// check ranks and its own permissions and carry the action out.
-async fn act(ctx: Ctx, action: ModAction) -> CommandResult {
-    let community = ctx
-        .invocation
+async fn unban(ctx: Ctx) -> CommandResult {
+    act(ctx, ModAction::Unban).await
+}
+
+async fn purge(ctx: Ctx) -> CommandResult {
+    let count = ctx
+        .args
+        .int("count")
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| CommandError::internal("required argument count was not bound"))?;
+    let invocation = &ctx.invocation;
+    let deleted = ctx
+        .platform
+        .purge(
+            community(&ctx)?,
+            invocation.channel,
+            invocation.author.id,
+            count,
+        )
+        .await?;
+    let noun = if deleted == 1 { "message" } else { "messages" };
+    Ok(Reply::text(format!("Deleted {deleted} {noun}.")))
+}
+
+fn community(ctx: &Ctx) -> Result<crate::core::CommunityId, CommandError> {
+    ctx.invocation
         .community
-        .ok_or_else(|| CommandError::internal("moderation outside a community"))?;
-    let target = ctx.member(ctx.args.req_user("user")?).await?;
+        .ok_or_else(|| CommandError::internal("moderation outside a community"))
+}
+
+/// Checks what holds on every platform (not yourself, not a bot owner), then lets the platform
+/// check ranks and its own permissions and carry the action out. Someone kicked or banned is
+/// told who did it and why.
+async fn act(ctx: Ctx, action: ModAction) -> CommandResult {
+    let community = community(&ctx)?;
+    let user = ctx.args.req_user("user")?;
+    // A banned user is no longer a member.
+    let target = match action {
+        ModAction::Unban => ctx.user(user).await?,
+        _ => ctx.member(user).await?,
+    };
     let verb = action.verb();
-    if target.id == ctx.invocation.author.id {
+    let author = &ctx.invocation.author;
+    if target.id == author.id {
         return Err(CommandError::usage(format!("you can't {verb} yourself")));
     }
-    if ctx.state.is_owner(target.id) {
+    if action != ModAction::Unban && ctx.state.is_owner(target.id) {
         return Err(CommandError::Denied(format!(
             "{} owns this bot and can't be moderated",
             target.name
         )));
     }
     let reason = ctx.args.text("reason");
+    let notice = match action {
+        ModAction::Kick | ModAction::Ban => {
+            let done = if action == ModAction::Kick {
+                "kicked"
+            } else {
+                "banned"
+            };
+            let notice = Reply::text(format!("You have been {done} by {}.", author.name));
+            Some(match reason {
+                Some(reason) => notice.field("Reason", reason),
+                None => notice,
+            })
+        }
+        _ => None,
+    };
     ctx.platform
         .moderate(
             community,
-            ctx.invocation.author.id,
+            author.id,
             &target,
             &action,
             reason,
+            notice.as_ref(),
         )
         .await?;
     let done = match action {
@@ -116,6 +191,7 @@ async fn act(ctx: Ctx, action: ModAction) -> CommandResult {
         ModAction::Unmute => format!("Unmuted {}.", target.name),
         ModAction::Kick => format!("Kicked {}.", target.name),
         ModAction::Ban => format!("Banned {}.", target.name),
+        ModAction::Unban => format!("Unbanned {}.", target.name),
     };
     Ok(Reply::text(match reason {
         Some(reason) => format!("{done} Reason: {reason}"),

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::{RateQuota, UserId};
 pub use load::{ConfigErrors, ConfigSource, load};
-pub use values::{HumanDuration, MASK};
+pub use values::{ActivityKind, HumanDuration, MASK, Presence};
 
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -65,10 +65,16 @@ pub struct DiscordConfig {
     pub token: Option<SecretString>,
     /// Where REST calls go; only tests change it.
     pub api_url: String,
-    /// Prefix for text commands (`!roll 2d6`), beside slash commands.
+    /// Prefix for text commands (`!roll 2d6`), beside slash commands and mentions of the bot.
+    /// Empty turns prefix commands off, and with them the privileged Message Content intent.
     pub prefix: String,
     /// Guilds to register slash commands in instantly; empty registers them globally.
     pub guild_ids: Vec<u64>,
+    /// Shown under the bot's name, e.g. "watching for /help".
+    pub presence: Presence,
+    /// Days of a banned member's messages Discord deletes with the ban (0-7): a server policy,
+    /// so it is set here rather than typed with every /ban.
+    pub ban_delete_message_days: u8,
 }
 
 impl Default for DiscordConfig {
@@ -78,6 +84,8 @@ impl Default for DiscordConfig {
             api_url: "https://discord.com".into(),
             prefix: "!".into(),
             guild_ids: Vec::new(),
+            presence: Presence(Some((ActivityKind::Watching, "for /help".into()))),
+            ban_delete_message_days: 0,
         }
     }
 }
@@ -259,14 +267,28 @@ impl Config {
             }
         }
         let prefix = &self.discord.prefix;
-        if prefix.is_empty()
-            || prefix.chars().count() > 5
-            || prefix.contains(char::is_whitespace)
-            || prefix == "/"
-        {
+        if prefix.chars().count() > 5 || prefix.contains(char::is_whitespace) || prefix == "/" {
             out.push((
                 "discord.prefix",
-                format!("\"{prefix}\" must be 1-5 characters without spaces, and not \"/\""),
+                format!(
+                    "\"{prefix}\" must be 1-5 characters without spaces and not \"/\", \
+                     or \"\" to turn prefix commands off"
+                ),
+            ));
+        }
+        if self.discord.guild_ids.contains(&0) {
+            out.push((
+                "discord.guild_ids",
+                "0 is not a guild id (copy ids with Developer Mode on)".into(),
+            ));
+        }
+        if self.discord.ban_delete_message_days > 7 {
+            out.push((
+                "discord.ban_delete_message_days",
+                format!(
+                    "{} is more than Discord allows; use 0 to 7",
+                    self.discord.ban_delete_message_days
+                ),
             ));
         }
         if self.bot.data_dir.as_os_str().is_empty() {

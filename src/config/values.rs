@@ -2,6 +2,7 @@
 //! printed masked), owner ids and human durations.
 
 use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -80,4 +81,121 @@ pub fn de_socket_addr<'de, D: Deserializer<'de>>(d: D) -> Result<std::net::Socke
             "\"{text}\" is not an address like 127.0.0.1:8443 or [::]:8443"
         ))
     })
+}
+
+/// What the bot is shown doing under its name on Discord, written as a phrase:
+/// `"watching for /help"`, `"playing chess"`, `"listening to music"`, `"competing in a quiz"`,
+/// or `""` for nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Presence(pub Option<(ActivityKind, String)>);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActivityKind {
+    Playing,
+    Watching,
+    ListeningTo,
+    CompetingIn,
+}
+
+impl ActivityKind {
+    /// Each kind with the words that introduce it, as Discord's client shows them.
+    const WORDS: [(Self, &'static str); 4] = [
+        (Self::Playing, "playing"),
+        (Self::Watching, "watching"),
+        (Self::ListeningTo, "listening to"),
+        (Self::CompetingIn, "competing in"),
+    ];
+
+    fn words(self) -> &'static str {
+        Self::WORDS
+            .iter()
+            .find(|(kind, _)| *kind == self)
+            .map_or("", |(_, words)| words)
+    }
+}
+
+/// Discord's limit on an activity's name.
+const MAX_ACTIVITY: usize = 128;
+
+impl FromStr for Presence {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Self(None));
+        }
+        let lower = text.to_lowercase();
+        let found = ActivityKind::WORDS.iter().find_map(|(kind, words)| {
+            let rest = lower.strip_prefix(words)?;
+            rest.starts_with(char::is_whitespace)
+                .then(|| (*kind, text[text.len() - rest.len()..].trim().to_owned()))
+        });
+        match found {
+            Some((_, name)) if name.chars().count() > MAX_ACTIVITY => Err(format!(
+                "\"{name}\" is longer than Discord's {MAX_ACTIVITY} characters"
+            )),
+            Some(activity) => Ok(Self(Some(activity))),
+            None => Err(format!(
+                "\"{text}\" must start with playing, watching, listening to or competing in \
+                 (e.g. \"watching for /help\"), or be \"\" for none"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Presence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some((kind, name)) => write!(f, "{} {name}", kind.words()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Presence {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(de::Error::custom)
+    }
+}
+
+impl Serialize for Presence {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_phrases_round_trip() {
+        for (text, kind, name) in [
+            ("watching for /help", ActivityKind::Watching, "for /help"),
+            ("Playing  chess", ActivityKind::Playing, "chess"),
+            ("listening to lo-fi", ActivityKind::ListeningTo, "lo-fi"),
+            ("competing in a quiz", ActivityKind::CompetingIn, "a quiz"),
+        ] {
+            let presence: Presence = text.parse().unwrap();
+            assert_eq!(presence, Presence(Some((kind, name.into()))), "{text}");
+            assert_eq!(presence.to_string().parse::<Presence>(), Ok(presence));
+        }
+        assert_eq!("".parse::<Presence>(), Ok(Presence(None)));
+        assert_eq!(Presence(None).to_string(), "");
+    }
+
+    #[test]
+    fn a_bad_presence_says_what_is_expected() {
+        for bad in ["dancing", "watching", "listening music", "playingchess"] {
+            assert!(
+                bad.parse::<Presence>()
+                    .unwrap_err()
+                    .contains("must start with playing, watching"),
+                "{bad}"
+            );
+        }
+        let long = format!("playing {}", "x".repeat(129));
+        assert!(long.parse::<Presence>().unwrap_err().contains("128"));
+    }
 }

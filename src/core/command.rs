@@ -124,8 +124,21 @@ pub struct Ctx<S> {
 impl<S> Ctx<S> {
     /// Resolves a user argument to a member of this community, or tells the user it can't.
     pub async fn member(&self, user: &UserRef) -> Result<Member, CommandError> {
+        self.find(self.invocation.community, user).await
+    }
+
+    /// Resolves a user argument to a user who need not be a member here (someone banned).
+    pub async fn user(&self, user: &UserRef) -> Result<Member, CommandError> {
+        self.find(None, user).await
+    }
+
+    async fn find(
+        &self,
+        community: Option<CommunityId>,
+        user: &UserRef,
+    ) -> Result<Member, CommandError> {
         self.platform
-            .resolve_user(self.invocation.community, user)
+            .resolve_user(community, user)
             .await?
             .ok_or_else(|| {
                 CommandError::usage(match user {

@@ -320,7 +320,20 @@ mod tests {
             _: &Member,
             _: &crate::core::ModAction,
             _: Option<&str>,
+            _: Option<&Reply>,
         ) -> Result<(), PlatformError> {
+            Ok(())
+        }
+        async fn purge(
+            &self,
+            _: CommunityId,
+            _: ChannelId,
+            _: UserId,
+            count: u32,
+        ) -> Result<u32, PlatformError> {
+            Ok(count)
+        }
+        async fn direct_message(&self, _: UserId, _: &Reply) -> Result<(), PlatformError> {
             Ok(())
         }
     }

@@ -18,6 +18,8 @@ pub enum ModAction {
     Kick,
     /// Remove and keep out.
     Ban,
+    /// Let a banned user back in; they need not be a member.
+    Unban,
 }
 
 impl ModAction {
@@ -28,6 +30,7 @@ impl ModAction {
             Self::Unmute => "unmute",
             Self::Kick => "kick",
             Self::Ban => "ban",
+            Self::Unban => "unban",
         }
     }
 
@@ -36,7 +39,7 @@ impl ModAction {
         match self {
             Self::Mute(_) | Self::Unmute => Capability::MuteMembers,
             Self::Kick => Capability::KickMembers,
-            Self::Ban => Capability::BanMembers,
+            Self::Ban | Self::Unban => Capability::BanMembers,
         }
     }
 }

@@ -5,8 +5,9 @@ use async_trait::async_trait;
 
 use super::args::UserRef;
 use super::error::PlatformError;
-use super::ids::{CommunityId, PlatformKind, UserId};
+use super::ids::{ChannelId, CommunityId, PlatformKind, UserId};
 use super::moderation::ModAction;
+use super::reply::Reply;
 use super::spec::Capability;
 
 /// A member as a platform knows them.
@@ -42,7 +43,10 @@ pub trait Platform: Send + Sync + 'static {
 
     /// Carries out `action` on `target` for `actor`, after the platform's own checks: the
     /// actor outranks the target, and the bot has the permission and the rank to act. A
-    /// refusal names what is missing ("I need Moderate Members to mute @x").
+    /// refusal names what is missing ("I need Moderate Members to mute @x"). `notice` goes to
+    /// the target by direct message once the checks pass and before acting, because a kicked or
+    /// banned member may be out of the bot's reach afterwards; it is best effort, and a notice
+    /// that cannot be delivered is only logged.
     async fn moderate(
         &self,
         community: CommunityId,
@@ -50,5 +54,20 @@ pub trait Platform: Send + Sync + 'static {
         target: &Member,
         action: &ModAction,
         reason: Option<&str>,
+        notice: Option<&Reply>,
     ) -> Result<(), PlatformError>;
+
+    /// Deletes up to `count` of the latest messages in `channel` on `actor`'s behalf, after
+    /// checking that both the actor and the bot may; messages the platform will not delete
+    /// (too old, pinned) are left. Returns how many were deleted.
+    async fn purge(
+        &self,
+        community: CommunityId,
+        channel: ChannelId,
+        actor: UserId,
+        count: u32,
+    ) -> Result<u32, PlatformError>;
+
+    /// Sends `reply` to `user` in a private chat.
+    async fn direct_message(&self, user: UserId, reply: &Reply) -> Result<(), PlatformError>;
 }

@@ -55,7 +55,9 @@ fn help_lists_every_command_by_cog() {
            /mute <user> <duration> [reason] - Stop a member from talking for a while\n  \
            /unmute <user> - Let a muted member talk again\n  \
            /kick <user> [reason] - Remove a member; they may rejoin\n  \
-           /ban <user> [reason] - Remove a member and keep them out\n\
+           /ban <user> [reason] - Remove a member and keep them out\n  \
+           /unban <user> - Let a banned user back in (give their id)\n  \
+           /purge <count> - Delete the latest messages in this channel\n\
          fun:\n  \
            /ping - Check that the bot is alive\n  \
            /roll <dice> - Roll dice, e.g. 2d6 or 1d20+5\n  \
@@ -128,7 +130,7 @@ fn cog_switches_persist_across_sessions() {
          Cogs\n\
          help: on - What the bot can do\n\
          admin: on - Community settings\n\
-         moderation: on - Mute, kick and ban members\n\
+         moderation: on - Mute, kick and ban members; clear messages\n\
          fun: off - Dice, coins and other small games\n\
          The fun cog is now on here.\n\
          Pong!\n"
@@ -141,7 +143,7 @@ fn moderation_commands_check_rights_targets_and_arguments() {
     let out = sandbox.run(
         &["console"],
         "/mute @bob 10m spamming links\n/mute @bob 30d\n/mute @owner 1m\n/kick bob\n/kick @bob\n\
-         /ban <@42> bye\n/unmute @bob\n",
+         /ban <@42> bye\n/unmute @bob\n/unban 42\n/purge 5\n/purge 1001\n",
     );
     assert_eq!(
         out.stdout,
@@ -151,7 +153,10 @@ fn moderation_commands_check_rights_targets_and_arguments() {
          /kick: \"bob\" is not a user (mention them, e.g. @name)\n\
          Kicked bob.\n\
          Banned user 42. Reason: bye\n\
-         Unmuted bob.\n"
+         Unmuted bob.\n\
+         Unbanned user 42.\n\
+         Deleted 5 messages.\n\
+         /purge: <count> must be between 1 and 1000, not 1001\n"
     );
     sandbox.write("config.toml", "[bot]\nowners = [\"console:carol\"]\n");
     let out = sandbox.run(&["console"], "/kick @carol\n");

@@ -1,5 +1,7 @@
 //! End-to-end tests: the real `cogbox` binary, driven as a user would.
 
+#[path = "../support/fake_discord.rs"]
+mod fake_discord;
 #[path = "../support/fake_telegram.rs"]
 mod fake_telegram;
 #[path = "../support/mod.rs"]
@@ -7,5 +9,6 @@ mod support;
 
 mod config;
 mod console;
+mod discord;
 mod lifecycle;
 mod telegram;

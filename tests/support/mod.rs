@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Long enough for a loaded CI machine, short enough that a hang fails the test.
@@ -103,8 +104,12 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start cogbox");
-        let stderr = collect(child.stderr.take().unwrap());
-        Running { child, stderr }
+        let (stderr, reader) = collect(child.stderr.take().unwrap());
+        Running {
+            child,
+            stderr,
+            reader: Some(reader),
+        }
     }
 
     /// Starts a console session that stays open, for tests that talk and signal.
@@ -118,9 +123,13 @@ impl Sandbox {
             .expect("start cogbox console");
         let stdin = child.stdin.take().unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
+        let (stderr, reader) = collect(child.stderr.take().unwrap());
         Session {
-            process: Running { child, stderr },
+            process: Running {
+                child,
+                stderr,
+                reader: Some(reader),
+            },
             stdin,
             lines: read_lines(stdout),
         }
@@ -144,23 +153,24 @@ fn read_lines(stdout: BufReader<ChildStdout>) -> mpsc::Receiver<String> {
 }
 
 /// Gathers a stream's text on a thread, so a chatty process never blocks on a full pipe.
-fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+fn collect(stream: impl Read + Send + 'static) -> (Arc<Mutex<String>>, JoinHandle<()>) {
     let text = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&text);
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         for line in BufReader::new(stream).lines().map_while(Result::ok) {
             let mut text = sink.lock().unwrap();
             text.push_str(&line);
             text.push('\n');
         }
     });
-    text
+    (text, reader)
 }
 
 /// A `cogbox` process running in the background.
 pub struct Running {
     child: Child,
     stderr: Arc<Mutex<String>>,
+    reader: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -177,8 +187,19 @@ impl Running {
         self.stderr.lock().unwrap().clone()
     }
 
-    /// Waits for the process to exit and returns its exit code.
+    /// Waits for the process to exit and returns its exit code; [`stderr`](Self::stderr) is
+    /// then complete. Blocks the thread, so async tests call it in `block_in_place`.
     pub fn wait(&mut self) -> i32 {
+        let code = self.exit_code();
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the stderr reader");
+        }
+        let stderr = self.stderr();
+        assert!(!stderr.contains("panicked"), "cogbox panicked: {stderr}");
+        code
+    }
+
+    fn exit_code(&mut self) -> i32 {
         let deadline = std::time::Instant::now() + DEADLINE;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait for cogbox") {

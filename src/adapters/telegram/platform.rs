@@ -22,8 +22,8 @@ use teloxide::{ApiError, Bot, RequestError};
 use super::render;
 use super::updates::display_name;
 use crate::core::{
-    Capability, CommunityId, Member, ModAction, Platform, PlatformError, PlatformKind, Reply,
-    UserId, UserRef,
+    Capability, ChannelId, CommunityId, Member, ModAction, Platform, PlatformError, PlatformKind,
+    Reply, UserId, UserRef,
 };
 
 /// How long a member's rights are trusted without asking Telegram again.
@@ -81,9 +81,20 @@ impl TelegramPlatform {
     /// Sends a reply, as an answer to `reply_to` when given. Failures are logged: the user
     /// cannot be told about a message that could not be sent.
     pub async fn send(&self, chat: ChatId, reply: &Reply, reply_to: Option<MessageId>) {
+        if let Err(e) = self.try_send(chat, reply, reply_to).await {
+            tracing::warn!(chat = chat.0, "telegram: sendMessage failed: {e}");
+        }
+    }
+
+    async fn try_send(
+        &self,
+        chat: ChatId,
+        reply: &Reply,
+        reply_to: Option<MessageId>,
+    ) -> Result<(), RequestError> {
         let text = render::html(reply);
         if text.is_empty() {
-            return;
+            return Ok(());
         }
         let mut request = self
             .bot
@@ -108,9 +119,7 @@ impl TelegramPlatform {
             request =
                 request.reply_parameters(ReplyParameters::new(id).allow_sending_without_reply());
         }
-        if let Err(e) = request.await {
-            tracing::warn!(chat = chat.0, "telegram: sendMessage failed: {e}");
-        }
+        request.await.map(drop)
     }
 
     /// Stops the button's spinner; Telegram expects an answer to every callback query.
@@ -183,6 +192,15 @@ impl TelegramPlatform {
                     self.bot
                         .ban_chat_member(chat, user)
                         .revoke_messages(false)
+                        .into_future()
+                })
+                .await?;
+            }
+            ModAction::Unban => {
+                patiently(|| {
+                    self.bot
+                        .unban_chat_member(chat, user)
+                        .only_if_banned(true)
                         .into_future()
                 })
                 .await?;
@@ -299,6 +317,7 @@ impl Platform for TelegramPlatform {
         target: &Member,
         action: &ModAction,
         _reason: Option<&str>,
+        notice: Option<&Reply>,
     ) -> Result<(), PlatformError> {
         let (chat, user, verb) = (ChatId(community.raw), tg(target.id), action.verb());
         if user == self.me {
@@ -321,11 +340,36 @@ impl Platform for TelegramPlatform {
                 target.name
             )));
         }
+        if let Some(notice) = notice {
+            if let Err(e) = self.direct_message(target.id, notice).await {
+                tracing::info!(user = user.0, "telegram: could not notify the member: {e}");
+            }
+        }
         let result = self.act(chat, user, action).await;
         self.members.invalidate(&(chat, user)).await;
         result.map_err(|e| match e {
             RequestError::Api(api) => PlatformError::Refused(format!("Telegram refused: {api}")),
             other => failed(&other),
         })
+    }
+
+    async fn purge(
+        &self,
+        _: CommunityId,
+        _: ChannelId,
+        _: UserId,
+        _: u32,
+    ) -> Result<u32, PlatformError> {
+        Err(PlatformError::Refused(
+            "Telegram does not let bots list a chat's messages, so /purge works on Discord only"
+                .into(),
+        ))
+    }
+
+    /// Only reaches users who have started a chat with the bot: Telegram's rule for bots.
+    async fn direct_message(&self, user: UserId, reply: &Reply) -> Result<(), PlatformError> {
+        self.try_send(ChatId(user.raw), reply, None)
+            .await
+            .map_err(|e| failed(&e))
     }
 }

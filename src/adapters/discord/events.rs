@@ -1,0 +1,301 @@
+//! Gateway events in, core requests out: prefix and mention commands from messages, slash
+//! commands and button presses from interactions, each answered the way Discord expects.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use serenity::all::{
+    ChannelId as DChannelId, CommandDataOptionValue, CommandInteraction, ComponentInteraction,
+    Context, CreateInteractionResponse, CreateInteractionResponseMessage, EventHandler, GuildId,
+    Http, Interaction, InteractionId, Message, MessageReference, Ready, User, UserId as DUserId,
+    async_trait,
+};
+use serenity::builder::Builder;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::{TaskTracker, task_tracker::TaskTrackerToken};
+
+use super::platform::{DiscordPlatform, display, user_id};
+use super::render::render;
+use crate::core::parse::{CommandLine, command_line};
+use crate::core::{
+    ArgInput, Author, ChannelId, CommunityId, Dispatcher, Platform, PlatformKind, Reply, Request,
+    State, UserRef, Value,
+};
+
+/// Discord drops an interaction that is not acknowledged within 3 s. Most commands answer in
+/// milliseconds, and then the answer itself is the acknowledgement: one call, and no
+/// "thinking…" placeholder. A command still running after this long is deferred instead,
+/// which leaves the other half of the window for the deferral to reach Discord; its answer
+/// then replaces the placeholder.
+const DEFER_AFTER: Duration = Duration::from_millis(1500);
+
+pub struct Handler<S> {
+    dispatcher: Arc<Dispatcher<S>>,
+    /// `""` when prefix commands are off.
+    prefix: String,
+    me: DUserId,
+    ban_delete_message_days: u8,
+    /// Built from the first event's context, which holds the client's Http and cache.
+    platform: OnceLock<Arc<dyn Platform>>,
+    /// Events being handled; shutdown waits for them, and stops taking new ones on `cancel`.
+    work: TaskTracker,
+    cancel: CancellationToken,
+    /// Fired by the first READY, to tell `start` the gateway is up.
+    ready: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+pub struct Settings {
+    pub prefix: String,
+    pub me: DUserId,
+    pub ban_delete_message_days: u8,
+}
+
+impl<S: State> Handler<S> {
+    pub fn new(
+        dispatcher: Arc<Dispatcher<S>>,
+        settings: Settings,
+        work: TaskTracker,
+        cancel: CancellationToken,
+        ready: oneshot::Sender<()>,
+    ) -> Self {
+        Self {
+            dispatcher,
+            prefix: settings.prefix,
+            me: settings.me,
+            ban_delete_message_days: settings.ban_delete_message_days,
+            platform: OnceLock::new(),
+            work,
+            cancel,
+            ready: Mutex::new(Some(ready)),
+        }
+    }
+
+    fn platform(&self, ctx: &Context) -> &Arc<dyn Platform> {
+        self.platform.get_or_init(|| {
+            Arc::new(DiscordPlatform::new(
+                Arc::clone(&ctx.http),
+                Arc::clone(&ctx.cache),
+                self.me,
+                self.ban_delete_message_days,
+            ))
+        })
+    }
+
+    /// Counts an event as in flight until the guard drops; `None` once shutting down.
+    fn busy(&self) -> Option<TaskTrackerToken> {
+        (!self.cancel.is_cancelled()).then(|| self.work.token())
+    }
+
+    async fn dispatch(&self, ctx: &Context, request: Request) -> Option<Reply> {
+        self.dispatcher.dispatch(self.platform(ctx), request).await
+    }
+}
+
+#[async_trait]
+impl<S: State> EventHandler for Handler<S> {
+    async fn ready(&self, _: Context, ready: Ready) {
+        tracing::info!(
+            guilds = ready.guilds.len(),
+            "discord: connected as @{}",
+            ready.user.name
+        );
+        let first = self
+            .ready
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(first) = first {
+            let _ = first.send(());
+        }
+    }
+
+    async fn message(&self, ctx: Context, message: Message) {
+        let Some(_busy) = self.busy() else { return };
+        if message.author.bot {
+            return;
+        }
+        let Some((line, mentioned)) = parse(&message.content, &self.prefix, self.me) else {
+            return;
+        };
+        // In a server, `!foo` may be another bot's command: answer only ours, unless asked.
+        let ours = mentioned || self.dispatcher.catalog().find(&line.name).is_some();
+        if message.guild_id.is_some() && !ours {
+            return;
+        }
+        let args = ArgInput::Text(line.args.to_owned());
+        let request = request(
+            message.guild_id,
+            message.channel_id,
+            &message.author,
+            line.name,
+            args,
+        );
+        let Some(reply) = self.dispatch(&ctx, request).await else {
+            return;
+        };
+        // The command may have deleted its own message (/purge): then reply without a reference.
+        let reference = MessageReference::from(&message).fail_if_not_exists(false);
+        let out = render(&reply).message().reference_message(reference);
+        if let Err(e) = message.channel_id.send_message(&ctx, out).await {
+            tracing::warn!(channel = %message.channel_id, "discord: sending a reply failed: {e}");
+        }
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        let Some(_busy) = self.busy() else { return };
+        let (id, token, request) = match &interaction {
+            Interaction::Command(command) => (command.id, &command.token, Some(slash(command))),
+            Interaction::Component(press) => (press.id, &press.token, pressed(press)),
+            _ => return,
+        };
+        let work = async {
+            match request {
+                Some(request) => self.dispatch(&ctx, request).await,
+                None => Some(Reply::error("This button does nothing any more.")),
+            }
+        };
+        answer(&ctx.http, id, token, work).await;
+    }
+}
+
+/// Answers an interaction with what `work` replies: directly when it is quick, else after a
+/// deferral (see [`DEFER_AFTER`]).
+async fn answer(
+    http: &Http,
+    id: InteractionId,
+    token: &str,
+    work: impl Future<Output = Option<Reply>>,
+) {
+    // Discord insists on an answer; the dispatcher's silence means "rate limited, told before".
+    let or_slow_down = |reply: Option<Reply>| {
+        reply.unwrap_or_else(|| Reply::error("You're sending commands too fast."))
+    };
+    let mut work = std::pin::pin!(work);
+    let result = match tokio::time::timeout(DEFER_AFTER, &mut work).await {
+        Ok(reply) => {
+            let response =
+                CreateInteractionResponse::Message(render(&or_slow_down(reply)).response());
+            response.execute(http, (id, token)).await
+        }
+        Err(_) => {
+            let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
+            let deferred = defer.execute(http, (id, token)).await;
+            // The command runs to the end either way: it may already have acted.
+            let reply = or_slow_down(work.await);
+            match deferred {
+                Ok(()) => render(&reply).edit().execute(http, token).await.map(drop),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(interaction = %id, "discord: answering an interaction failed: {e}");
+    }
+}
+
+/// A message addressed to the bot: `<prefix>cmd args`, or a mention of the bot followed by
+/// `cmd args` (with or without a prefix or `/`). The flag says the bot was mentioned.
+fn parse<'a>(text: &'a str, prefix: &str, me: DUserId) -> Option<(CommandLine<'a>, bool)> {
+    let text = text.trim_start();
+    let mentions = [format!("<@{me}>"), format!("<@!{me}>")];
+    if let Some(rest) = mentions.iter().find_map(|m| text.strip_prefix(m.as_str())) {
+        return command_line(rest.trim_start(), &["/", prefix, ""]).map(|line| (line, true));
+    }
+    if prefix.is_empty() {
+        return None;
+    }
+    command_line(text, &[prefix]).map(|line| (line, false))
+}
+
+/// Slash options arrive typed; the dispatcher binds and checks them like typed text.
+fn slash(command: &CommandInteraction) -> Request {
+    let options = command
+        .data
+        .options
+        .iter()
+        .filter_map(|option| {
+            let value = match &option.value {
+                CommandDataOptionValue::String(text) => Value::Text(text.clone()),
+                CommandDataOptionValue::Integer(n) => Value::Int(*n),
+                CommandDataOptionValue::User(id) => Value::User(UserRef::Id(id.get() as i64)),
+                // Only the kinds `commands.rs` registers can arrive.
+                _ => return None,
+            };
+            Some((option.name.clone(), value))
+        })
+        .collect();
+    request(
+        command.guild_id,
+        command.channel_id,
+        &command.user,
+        command.data.name.clone(),
+        ArgInput::Options(options),
+    )
+}
+
+/// A button's custom id is the command line it runs, as the member who pressed it.
+fn pressed(press: &ComponentInteraction) -> Option<Request> {
+    let line = command_line(&press.data.custom_id, &["/"])?;
+    let args = ArgInput::Text(line.args.to_owned());
+    Some(request(
+        press.guild_id,
+        press.channel_id,
+        &press.user,
+        line.name,
+        args,
+    ))
+}
+
+fn request(
+    guild: Option<GuildId>,
+    channel: DChannelId,
+    user: &User,
+    name: String,
+    args: ArgInput,
+) -> Request {
+    Request {
+        community: guild.map(|g| CommunityId::new(PlatformKind::Discord, g.get() as i64)),
+        channel: ChannelId::new(PlatformKind::Discord, channel.get() as i64),
+        author: Author {
+            id: user_id(user.id),
+            name: display(user),
+        },
+        name,
+        args,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_and_mention_commands_are_recognised() {
+        let me = DUserId::new(42);
+        let parsed = |text: &str, prefix: &str| {
+            parse(text, prefix, me)
+                .map(|(line, mentioned)| (line.name, line.args.to_owned(), mentioned))
+        };
+        assert_eq!(
+            parsed("  !roll 2d6", "!"),
+            Some(("roll".into(), "2d6".into(), false))
+        );
+        assert_eq!(
+            parsed("<@42> roll 1d20", "!"),
+            Some(("roll".into(), "1d20".into(), true))
+        );
+        assert_eq!(
+            parsed("<@!42>   /ping", ""),
+            Some(("ping".into(), "".into(), true))
+        );
+        assert_eq!(
+            parsed("<@42> !ping", "!"),
+            Some(("ping".into(), "".into(), true))
+        );
+        assert_eq!(parsed("!ping", ""), None, "prefix commands are off");
+        assert_eq!(parsed("<@43> ping", "!"), None, "another user");
+        assert_eq!(parsed("hello !ping", "!"), None);
+    }
+}

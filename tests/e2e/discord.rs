@@ -1,0 +1,667 @@
+//! Discord: the real binary against the fake Discord on 127.0.0.1, asserting on exactly what
+//! the fake received (REST calls, their bodies, gateway frames) and what was not sent.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::fake_discord::{
+    ButtonSpec, CommandSpec, Direction, Failure, FakeDiscord, FakeDiscordConfig, MessageSpec,
+    OptionValue, RecordedCall, SentInteraction, ids, intents, perms,
+};
+use crate::support::{Running, Sandbox};
+
+/// Generous for a loaded machine; every wait ends as soon as its event is seen.
+const WAIT: Duration = Duration::from_secs(15);
+
+/// The bot under test, with the fake it talks to.
+struct Bot {
+    fake: FakeDiscord,
+    process: Running,
+    _sandbox: Sandbox,
+}
+
+/// Starts `cogbox run` against a fake serving `world`, with `discord` as the `[discord]`
+/// section of its config (token and api_url come from the environment, as in production).
+async fn launch(world: FakeDiscordConfig, token: &str, discord: &str) -> Bot {
+    let fake = FakeDiscord::start(world).await;
+    let sandbox = Sandbox::new();
+    // Tests send many commands as one member: lift the per-user rate limit.
+    sandbox.write(
+        "config.toml",
+        format!("[discord]\n{discord}\n[limits]\ncommands = 1000\nwindow = \"1s\"\n"),
+    );
+    let mut command = sandbox.command(&["run"]);
+    command
+        .env("COGBOX_DISCORD__TOKEN", token)
+        .env("COGBOX_DISCORD__API_URL", fake.api_url());
+    let process = sandbox.spawn(command);
+    Bot {
+        fake,
+        process,
+        _sandbox: sandbox,
+    }
+}
+
+fn in_guild() -> String {
+    format!("guild_ids = [{}]", ids::GUILD)
+}
+
+/// A bot registered in the fake's guild and connected.
+async fn ready(world: FakeDiscordConfig, discord: &str) -> Bot {
+    let bot = launch(world, "fake-token", &format!("{}\n{discord}", in_guild())).await;
+    bot.fake.wait_identified(WAIT).await;
+    bot
+}
+
+impl Bot {
+    /// Waits for the process to end; returns its exit code and stderr.
+    fn exit(&mut self) -> (i32, String) {
+        let code = tokio::task::block_in_place(|| self.process.wait());
+        (code, self.process.stderr())
+    }
+
+    async fn call(&self, pred: impl Fn(&RecordedCall) -> bool) -> RecordedCall {
+        self.fake.wait_for_call(pred, WAIT).await
+    }
+
+    /// The answer to an interaction: the body of its callback.
+    async fn callback(&self, sent: &SentInteraction) -> Value {
+        let route = sent.callback_route();
+        self.call(|c| c.is("POST", &route)).await.body
+    }
+
+    /// The bot's first message in `channel` since `since`.
+    async fn message_in(&self, channel: u64, since: Instant) -> RecordedCall {
+        let route = format!("/channels/{channel}/messages");
+        self.call(|c| c.at >= since && c.is("POST", &route) && c.status == 200)
+            .await
+    }
+
+    /// A message from `author` in #general; returns when it was sent and its id.
+    fn say(&self, author: u64, content: &str) -> (Instant, u64) {
+        let since = Instant::now();
+        let spec = MessageSpec::in_channel(ids::GENERAL, author, content);
+        (since, self.fake.send_message_create(spec))
+    }
+
+    fn slash(&self, spec: CommandSpec) -> (Instant, SentInteraction) {
+        (Instant::now(), self.fake.send_command(spec))
+    }
+
+    fn calls_since(&self, since: Instant) -> Vec<RecordedCall> {
+        let mut calls = self.fake.calls();
+        calls.retain(|c| c.at >= since);
+        calls
+    }
+}
+
+fn command(name: &str, user: u64) -> CommandSpec {
+    CommandSpec::new(name, user, ids::GENERAL)
+}
+
+fn text(value: &str) -> OptionValue {
+    OptionValue::String(value.into())
+}
+
+/// `2d6: [a, b] = a+b` with faces 1 to 6.
+fn assert_roll(answer: &str) {
+    let (faces, sum) = answer
+        .strip_prefix("2d6: [")
+        .and_then(|rest| rest.split_once("] = "))
+        .unwrap_or_else(|| panic!("not a 2d6 roll: {answer:?}"));
+    let faces: Vec<u32> = faces.split(", ").map(|f| f.parse().unwrap()).collect();
+    assert_eq!(faces.len(), 2);
+    assert!(faces.iter().all(|f| (1..=6).contains(f)), "{answer}");
+    assert_eq!(sum.parse::<u32>().unwrap(), faces.iter().sum::<u32>());
+}
+
+fn users_only(body: &Value) {
+    assert_eq!(
+        body["allowed_mentions"]["parse"],
+        json!(["users"]),
+        "never roles or @everyone: {body}"
+    );
+}
+
+/// A red, private refusal with exactly this text.
+fn assert_refusal(callback: &Value, text: &str) {
+    assert_eq!(callback["type"], 4, "{callback}");
+    let data = &callback["data"];
+    assert_eq!(data["flags"], 64, "ephemeral: {callback}");
+    assert_eq!(data["embeds"][0]["description"], text, "{callback}");
+    assert_eq!(data["embeds"][0]["color"], 0xED4245);
+    users_only(data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slash_commands_are_registered_in_the_guild_with_typed_options() {
+    let mut bot = ready(FakeDiscordConfig::default(), "").await;
+    let route = format!("/applications/{}/guilds/{}/commands", ids::BOT, ids::GUILD);
+    let registered = bot.call(|c| c.is("PUT", &route)).await;
+    let commands = registered.body.as_array().unwrap();
+    let names: Vec<&str> = commands
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "help", "cogs", "cog", "mute", "unmute", "kick", "ban", "unban", "purge", "ping",
+            "roll", "coinflip", "8ball", "choose"
+        ]
+    );
+    let find = |name: &str| commands.iter().find(|c| c["name"] == name).unwrap();
+    let options = |name: &str| -> Vec<(String, u64, bool)> {
+        find(name)["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                let name = o["name"].as_str().unwrap().to_owned();
+                (name, o["type"].as_u64().unwrap(), o["required"] == true)
+            })
+            .collect()
+    };
+    let owned = |list: &[(&str, u64, bool)]| -> Vec<(String, u64, bool)> {
+        list.iter()
+            .map(|(n, t, r)| (n.to_string(), *t, *r))
+            .collect()
+    };
+    assert_eq!(
+        options("mute"),
+        owned(&[
+            ("user", 6, true),
+            ("duration", 3, true),
+            ("reason", 3, false)
+        ])
+    );
+    assert_eq!(options("roll"), owned(&[("dice", 3, true)]));
+    let count = &find("purge")["options"][0];
+    assert_eq!(
+        (
+            count["type"].clone(),
+            count["min_value"].clone(),
+            count["max_value"].clone()
+        ),
+        (json!(4), json!(1), json!(1000))
+    );
+    assert_eq!(
+        find("cog")["options"][0]["choices"],
+        json!([{"name": "on", "value": "on"}, {"name": "off", "value": "off"}])
+    );
+    assert_eq!(
+        find("ban")["default_member_permissions"],
+        perms::BAN_MEMBERS.to_string()
+    );
+    assert_eq!(
+        find("mute")["default_member_permissions"],
+        perms::MODERATE_MEMBERS.to_string()
+    );
+    assert!(
+        !bot.fake
+            .calls()
+            .iter()
+            .any(|c| c.route().ends_with("/commands") && c.route() != route),
+        "only the guild's commands are written"
+    );
+
+    let identify = bot
+        .fake
+        .wait_for_frame(|f| f.direction == Direction::Received && f.op == 2, WAIT)
+        .await;
+    let wanted = intents::GUILDS
+        | intents::GUILD_MEMBERS
+        | intents::GUILD_MESSAGES
+        | intents::DIRECT_MESSAGES
+        | intents::MESSAGE_CONTENT;
+    assert_eq!(identify.d["intents"], wanted);
+    let activity = &identify.d["presence"]["activities"][0];
+    assert_eq!(
+        (activity["name"].clone(), activity["type"].clone()),
+        (json!("for /help"), json!(3)),
+        "watching for /help"
+    );
+    assert!(
+        bot.process
+            .stderr()
+            .contains("needs the privileged Message Content intent"),
+        "{}",
+        bot.process.stderr()
+    );
+
+    bot.process.signal("-TERM");
+    let (code, stderr) = bot.exit();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("stopped cleanly"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_guilds_commands_go_global_and_without_a_prefix_mentions_still_work() {
+    let bot = launch(
+        FakeDiscordConfig::default(),
+        "fake-token",
+        "prefix = \"\"\npresence = \"\"",
+    )
+    .await;
+    let identify = bot.fake.wait_identified(WAIT).await;
+    let global = format!("/applications/{}/commands", ids::BOT);
+    assert!(bot.fake.calls().iter().any(|c| c.is("PUT", &global)));
+    assert_eq!(
+        identify["intents"].as_u64().unwrap() & intents::MESSAGE_CONTENT,
+        0,
+        "no privileged Message Content without prefix commands"
+    );
+    assert_eq!(identify["presence"]["activities"], json!([]));
+    assert!(!bot.process.stderr().contains("Message Content"));
+
+    let (seen, _) = bot.say(ids::ALICE, "!ping");
+    let spec = MessageSpec::in_channel(ids::GENERAL, ids::ALICE, &format!("<@{}> ping", ids::BOT))
+        .mentioning(&[ids::BOT]);
+    bot.fake.send_message_create(spec);
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_eq!(reply.body["content"], "Pong!");
+    let posts = bot.calls_since(seen);
+    assert_eq!(posts.len(), 1, "only the mention was a command: {posts:#?}");
+
+    let seen = Instant::now();
+    bot.fake.send_message_create(
+        MessageSpec::direct(ids::BOB, &format!("<@{}> roll 2d6", ids::BOT)).mentioning(&[ids::BOT]),
+    );
+    let reply = bot
+        .call(|c| {
+            c.method == "POST"
+                && c.route().ends_with("/messages")
+                && !c.route().contains(&ids::GENERAL.to_string())
+        })
+        .await;
+    assert_roll(reply.body["content"].as_str().unwrap());
+    assert!(reply.at >= seen);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roll_2d6_by_slash_command_is_answered_through_the_callback() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let (seen, sent) = bot.slash(command("roll", ids::ALICE).option("dice", text("2d6")));
+    let answer = bot.callback(&sent).await;
+    assert_eq!(answer["type"], 4, "answered directly: {answer}");
+    assert_roll(answer["data"]["content"].as_str().unwrap());
+    assert_eq!(
+        answer["data"]
+            .get("flags")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            & 64,
+        0,
+        "public"
+    );
+    users_only(&answer["data"]);
+    assert_eq!(bot.calls_since(seen).len(), 1, "one call: the answer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roll_2d6_by_prefix_is_answered_in_the_channel() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let (seen, message) = bot.say(ids::ALICE, "!roll 2d6");
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_roll(reply.body["content"].as_str().unwrap());
+    assert_eq!(
+        reply.body["message_reference"]["message_id"],
+        message.to_string()
+    );
+    users_only(&reply.body);
+    bot.say(ids::ALICE, "!nope");
+    bot.say(ids::ALICE, "!roll d0");
+    let error = bot
+        .call(|c| {
+            c.body["embeds"][0]["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("d0"))
+        })
+        .await;
+    assert_eq!(
+        error.body["embeds"][0]["description"],
+        "/roll: \"d0\" is not a dice expression (try 2d6 or 1d20+5)"
+    );
+    assert!(
+        !bot.fake
+            .calls()
+            .iter()
+            .any(|c| c.body.to_string().contains("/nope")),
+        "another bot's command is left alone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_without_moderate_members_is_refused_and_nothing_is_called() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let mute = command("mute", ids::ALICE)
+        .option("user", OptionValue::User(ids::BOB))
+        .option("duration", text("10m"));
+    let (seen, sent) = bot.slash(mute);
+    assert_refusal(
+        &bot.callback(&sent).await,
+        "/mute: you need the Moderate Members permission",
+    );
+    let calls = bot.calls_since(seen);
+    assert_eq!(calls.len(), 1, "only the answer: {calls:#?}");
+    assert!(
+        bot.fake
+            .member(ids::BOB)
+            .unwrap()
+            .communication_disabled_until
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_names_the_permission_it_lacks_and_does_nothing() {
+    let mut world = FakeDiscordConfig::default();
+    let role = world
+        .roles
+        .iter_mut()
+        .find(|r| r.id == ids::ROLE_BOT)
+        .unwrap();
+    role.permissions &= !perms::MODERATE_MEMBERS;
+    let bot = ready(world, "").await;
+    let mute = command("mute", ids::MODERATOR)
+        .option("user", OptionValue::User(ids::BOB))
+        .option("duration", text("10m"));
+    let (seen, sent) = bot.slash(mute);
+    assert_refusal(
+        &bot.callback(&sent).await,
+        "/mute: I need Moderate Members to mute @bob",
+    );
+    assert_eq!(bot.calls_since(seen).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderation_acts_with_audit_reasons_and_tells_the_member_first() {
+    let bot = ready(FakeDiscordConfig::default(), "ban_delete_message_days = 1").await;
+    let mute = command("mute", ids::MODERATOR)
+        .option("user", OptionValue::User(ids::ALICE))
+        .option("duration", text("10m"))
+        .option("reason", text("spam"));
+    let (_, sent) = bot.slash(mute);
+    assert_eq!(
+        bot.callback(&sent).await["data"]["content"],
+        "Muted @alice for 10m. Reason: spam"
+    );
+    let member = format!("/guilds/{}/members/{}", ids::GUILD, ids::ALICE);
+    let patch = bot.call(|c| c.is("PATCH", &member)).await;
+    assert_eq!(patch.audit_log_reason.as_deref(), Some("spam"));
+    assert!(
+        patch.body["communication_disabled_until"].is_string(),
+        "{}",
+        patch.body
+    );
+    assert!(
+        bot.fake
+            .member(ids::ALICE)
+            .unwrap()
+            .communication_disabled_until
+            .is_some()
+    );
+
+    // By prefix, naming the member: told by DM, then kicked.
+    let (seen, _) = bot.say(ids::MODERATOR, "!kick @bob bye now");
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_eq!(reply.body["content"], "Kicked @bob. Reason: bye now");
+    let calls = bot.calls_since(seen);
+    let at = |pred: &dyn Fn(&RecordedCall) -> bool| {
+        calls
+            .iter()
+            .position(pred)
+            .unwrap_or_else(|| panic!("missing call: {calls:#?}"))
+    };
+    let dm_channel = at(&|c| c.is("POST", "/users/@me/channels"));
+    assert_eq!(calls[dm_channel].body["recipient_id"], ids::BOB.to_string());
+    let notice = at(&|c| {
+        c.method == "POST"
+            && c.route().ends_with("/messages")
+            && c.route() != format!("/channels/{}/messages", ids::GENERAL)
+    });
+    assert_eq!(
+        calls[notice].body["embeds"][0]["description"],
+        "You have been kicked by @mod."
+    );
+    assert_eq!(
+        calls[notice].body["embeds"][0]["fields"][0],
+        json!({"name": "Reason", "value": "bye now", "inline": false})
+    );
+    let kick = at(&|c| {
+        c.is(
+            "DELETE",
+            &format!("/guilds/{}/members/{}", ids::GUILD, ids::BOB),
+        )
+    });
+    assert!(
+        dm_channel < notice && notice < kick,
+        "told before kicked: {calls:#?}"
+    );
+    assert_eq!(calls[kick].audit_log_reason.as_deref(), Some("bye now"));
+    assert!(bot.fake.member(ids::BOB).is_none());
+
+    let ban = command("ban", ids::MODERATOR)
+        .option("user", OptionValue::User(ids::ALICE))
+        .option("reason", text("raid"));
+    let (_, sent) = bot.slash(ban);
+    assert_eq!(
+        bot.callback(&sent).await["data"]["content"],
+        "Banned @alice. Reason: raid"
+    );
+    let banned = format!("/guilds/{}/bans/{}", ids::GUILD, ids::ALICE);
+    let put = bot.call(|c| c.is("PUT", &banned)).await;
+    assert_eq!(put.query_value("delete_message_seconds"), Some("86400"));
+    assert_eq!(put.audit_log_reason.as_deref(), Some("raid"));
+    assert!(bot.fake.is_banned(ids::ALICE));
+
+    let (seen, _) = bot.say(ids::MODERATOR, &format!("!unban {}", ids::ALICE));
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_eq!(reply.body["content"], "Unbanned @alice.");
+    assert!(!bot.fake.is_banned(ids::ALICE));
+
+    // Nobody acts on the server owner, and the owner is not even told.
+    let (seen, _) = bot.say(ids::MODERATOR, "!kick @owner");
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_eq!(
+        reply.body["embeds"][0]["description"],
+        "/kick: @owner owns this server, and nobody can kick a server owner"
+    );
+    assert_eq!(
+        bot.calls_since(seen).len(),
+        1,
+        "{:#?}",
+        bot.calls_since(seen)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_command_is_deferred_and_its_answer_replaces_the_placeholder() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    // The DM before the kick is rate limited for 2 s, so /kick outlasts the 1.5 s budget.
+    bot.fake.fail_next(
+        "POST",
+        "/users/@me/channels",
+        Failure::RateLimited {
+            retry_after: 2.0,
+            global: false,
+        },
+    );
+    let kick = command("kick", ids::MODERATOR).option("user", OptionValue::User(ids::BOB));
+    let (_, sent) = bot.slash(kick);
+    let deferred = bot.callback(&sent).await;
+    assert_eq!(deferred["type"], 5, "deferred: {deferred}");
+    let original = format!("/webhooks/{}/{}/messages/@original", ids::BOT, sent.token);
+    let edit = bot.call(|c| c.is("PATCH", &original)).await;
+    assert_eq!(edit.body["content"], "Kicked @bob.");
+    users_only(&edit.body);
+    assert!(bot.fake.member(ids::BOB).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_button_press_runs_its_command_as_the_presser() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let (_, sent) = bot.slash(command("coinflip", ids::ALICE));
+    let answer = bot.callback(&sent).await;
+    let button = &answer["data"]["components"][0]["components"][0];
+    assert_eq!(
+        (button["label"].clone(), button["custom_id"].clone()),
+        (json!("Flip again"), json!("/coinflip"))
+    );
+    let press = bot.fake.send_button(ButtonSpec {
+        custom_id: "/coinflip".into(),
+        user_id: ids::BOB,
+        channel_id: ids::GENERAL,
+        message_id: 1_300_000_000_000_000_000,
+    });
+    let answer = bot.callback(&press).await;
+    assert_eq!(answer["type"], 4);
+    let side = answer["data"]["content"].as_str().unwrap();
+    assert!(side == "Heads." || side == "Tails.", "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_deletes_recent_messages_in_chunks_and_keeps_old_ones() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let old = bot
+        .fake
+        .seed_message(ids::GENERAL, Duration::from_secs(15 * 24 * 3600));
+    for age in (1..=100).rev() {
+        bot.fake
+            .seed_message(ids::GENERAL, Duration::from_secs(age));
+    }
+    // 100 seeded and the command itself: a bulk delete of 100 and a single delete of 1.
+    let (seen, command) = bot.say(ids::MODERATOR, "!purge 1000");
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_eq!(reply.body["content"], "Deleted 101 messages.");
+    let calls = bot.calls_since(seen);
+    let bulk: Vec<&RecordedCall> = calls
+        .iter()
+        .filter(|c| c.route().ends_with("/bulk-delete"))
+        .collect();
+    assert_eq!(bulk.len(), 1);
+    let deleted = bulk[0].body["messages"].as_array().unwrap();
+    assert_eq!(deleted.len(), 100);
+    assert_eq!(deleted[0], command.to_string(), "newest first");
+    let single: Vec<&RecordedCall> = calls.iter().filter(|c| c.method == "DELETE").collect();
+    assert_eq!(single.len(), 1);
+    assert!(!calls.iter().any(
+        |c| c.body.to_string().contains(&old.to_string()) || c.path.ends_with(&old.to_string())
+    ));
+    let left = bot.fake.channel_messages(ids::GENERAL);
+    assert_eq!(left.len(), 2, "the reply and the old message: {left:?}");
+    assert_eq!(left[1], old);
+
+    let (seen, _) = bot.say(ids::ALICE, "!purge 5");
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_eq!(
+        reply.body["embeds"][0]["description"],
+        "/purge: you need the Manage Messages permission"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_disconnect_is_resumed_and_service_continues() {
+    let mut bot = ready(FakeDiscordConfig::default(), "").await;
+    bot.fake.disconnect();
+    bot.fake.wait_resumed(WAIT).await;
+    let (seen, _) = bot.say(ids::ALICE, "!ping");
+    assert_eq!(
+        bot.message_in(ids::GENERAL, seen).await.body["content"],
+        "Pong!"
+    );
+    let sent_by_bot = |op| {
+        bot.fake
+            .gateway_frames()
+            .iter()
+            .filter(|f| f.direction == Direction::Received && f.op == op)
+            .count()
+    };
+    assert_eq!(
+        (sent_by_bot(2), sent_by_bot(6)),
+        (1, 1),
+        "one IDENTIFY, then a RESUME"
+    );
+    assert_eq!(bot.fake.gateway_connections().len(), 2);
+    bot.process.signal("-TERM");
+    assert_eq!(bot.exit().0, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_is_waited_out_for_its_retry_after_and_the_call_retried() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let route = format!("/channels/{}/messages", ids::GENERAL);
+    bot.fake.fail_next(
+        "POST",
+        &route,
+        Failure::RateLimited {
+            retry_after: 0.5,
+            global: false,
+        },
+    );
+    let (seen, _) = bot.say(ids::ALICE, "!ping");
+    let sent = bot.call(|c| c.is("POST", &route) && c.status == 200).await;
+    assert_eq!(sent.body["content"], "Pong!");
+    let tries: Vec<RecordedCall> = bot
+        .calls_since(seen)
+        .into_iter()
+        .filter(|c| c.is("POST", &route))
+        .collect();
+    assert_eq!(
+        tries.iter().map(|c| c.status).collect::<Vec<_>>(),
+        [429, 200]
+    );
+    let waited = tries[1].at - tries[0].at;
+    assert!(
+        waited >= Duration::from_millis(500),
+        "retried after {waited:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_token_exits_2_with_one_clear_line_and_no_gateway() {
+    let mut bot = launch(FakeDiscordConfig::default(), "not-the-token", &in_guild()).await;
+    let (code, stderr) = bot.exit();
+    assert_eq!(code, 2, "{stderr}");
+    let message = "discord.token was rejected by Discord (401 Unauthorized): copy the bot \
+                   token from the developer portal (your application → Bot → Reset Token) again";
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("rejected")).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].ends_with(message), "{stderr}");
+    assert!(bot.fake.gateway_connections().is_empty());
+    let calls = bot.fake.calls();
+    assert_eq!(calls.len(), 1, "no retries: {calls:#?}");
+    assert!(calls[0].is("GET", "/users/@me") && calls[0].status == 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disallowed_intent_at_start_up_is_explained_and_exits_2() {
+    let world = FakeDiscordConfig {
+        privileged_intents: intents::GUILD_MEMBERS,
+        ..FakeDiscordConfig::default()
+    };
+    let mut bot = launch(world, "fake-token", &in_guild()).await;
+    let (code, stderr) = bot.exit();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "refused a privileged intent that is not switched on (close code 4014): in the \
+             developer portal, switch on the Server Members Intent and Message Content Intent"
+        ) && stderr.contains("or set discord.prefix = \"\" to turn prefix commands off"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_while_running_is_explained_and_exits_2() {
+    let mut bot = ready(FakeDiscordConfig::default(), "").await;
+    bot.fake.revoke_token();
+    bot.fake.disconnect();
+    let (code, stderr) = bot.exit();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("the gateway rejected the token (close code 4004"),
+        "{stderr}"
+    );
+}
