@@ -494,3 +494,84 @@ async fn forged_webhook_requests_are_rejected_before_any_handler() {
         "the webhook stays set across restarts"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_deletes_the_latest_messages_the_bot_has_seen() {
+    for mode in MODES {
+        let h = Harness::start(mode).await;
+        let cleaner = user(1005, "Cleaner", Some("cleaner"));
+        let delete = AdminRights {
+            can_delete_messages: true,
+            ..AdminRights::default()
+        };
+        h.fake
+            .set_member(&h.group, &cleaner, ChatMemberStatus::Administrator(delete));
+        let mut spam = Vec::new();
+        for text in ["buy", "cheap", "stuff"] {
+            spam.push(h.say(&h.group, &h.spammer, text).await);
+        }
+        assert_eq!(
+            h.ask(&h.group, &h.moderator, "/purge 3").await,
+            "/purge: you need the Delete Messages permission"
+        );
+        assert_eq!(
+            h.ask(&h.group, &cleaner, "/purge 3").await,
+            "/purge: I need the Delete Messages right to purge messages"
+        );
+
+        let rights = AdminRights {
+            can_delete_messages: true,
+            ..AdminRights::default()
+        };
+        let promoted = ChatMemberStatus::Administrator(rights);
+        h.fake
+            .set_member(&h.group, &h.fake.bot_user(), promoted.clone());
+        let old = chat_member(&h.fake.bot_user(), &ChatMemberStatus::Member);
+        let mut update = chat_member_update(
+            &h.group,
+            &cleaner,
+            &old,
+            &chat_member(&h.fake.bot_user(), &promoted),
+        );
+        update["my_chat_member"] = update
+            .as_object_mut()
+            .unwrap()
+            .remove("chat_member")
+            .unwrap();
+        h.deliver(update).await;
+
+        let command = h.say(&h.group, &cleaner, "/purge 3").await;
+        assert_eq!(
+            h.answer(&command).await.params["text"],
+            "Deleted 3 messages."
+        );
+        let deleted = &h.fake.calls_of("deletemessages")[0].params;
+        assert_eq!(deleted["chat_id"], GROUP);
+        let ids: Vec<i64> = deleted["message_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 3);
+        assert_eq!(
+            ids[0],
+            command["message_id"].as_i64().unwrap(),
+            "the command itself is the newest"
+        );
+        assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+
+        let sweep = h.say(&h.group, &cleaner, "/purge 100").await;
+        let swept = h.answer(&sweep).await.params["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let all = &h.fake.calls_of("deletemessages")[1].params["message_ids"];
+        for message in &spam {
+            assert!(
+                all.as_array().unwrap().contains(&message["message_id"]),
+                "{swept}: {all}"
+            );
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! `setMyCommands`, replies as escaped HTML with inline keyboards, and capabilities decided by
 //! chat-administrator rights.
 
+mod history;
 mod platform;
 mod polling;
 mod render;

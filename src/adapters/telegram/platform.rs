@@ -19,6 +19,7 @@ use teloxide::types::{
 };
 use teloxide::{ApiError, Bot, RequestError};
 
+use super::history::History;
 use super::render;
 use super::updates::display_name;
 use crate::core::{
@@ -30,6 +31,8 @@ use crate::core::{
 const RIGHTS_TTL: Duration = Duration::from_secs(60);
 /// Telegram treats a restriction shorter than 30 s as permanent.
 const MIN_RESTRICTION: Duration = Duration::from_secs(31);
+/// `deleteMessages` takes at most 100 ids.
+const DELETE_CHUNK: usize = 100;
 /// How many times a call waits out a 429 before giving up.
 const RETRIES: u32 = 3;
 
@@ -40,6 +43,7 @@ pub struct TelegramPlatform {
     /// Lower-cased @username → (id, display name), learnt from messages: the Bot API has no
     /// way to look a username up.
     usernames: moka::sync::Cache<String, (TgUserId, String)>,
+    history: History,
 }
 
 impl TelegramPlatform {
@@ -52,6 +56,7 @@ impl TelegramPlatform {
                 .time_to_live(RIGHTS_TTL)
                 .build(),
             usernames: moka::sync::Cache::builder().max_capacity(100_000).build(),
+            history: History::new(),
         }
     }
 
@@ -65,6 +70,10 @@ impl TelegramPlatform {
                 MessageEntityKind::TextMention { user } => Some(user.clone()),
                 _ => None,
             });
+        if !message.chat.is_private() {
+            self.history
+                .record(message.chat.id, message.id, message.date);
+        }
         let replied = message.reply_to_message().and_then(|m| m.from.clone());
         for user in message.from.iter().cloned().chain(replied).chain(mentioned) {
             if let Some(name) = &user.username {
@@ -119,7 +128,11 @@ impl TelegramPlatform {
             request =
                 request.reply_parameters(ReplyParameters::new(id).allow_sending_without_reply());
         }
-        request.await.map(drop)
+        let sent = request.await?;
+        if !sent.chat.is_private() {
+            self.history.record(chat, sent.id, sent.date);
+        }
+        Ok(())
     }
 
     /// Stops the button's spinner; Telegram expects an answer to every callback query.
@@ -247,6 +260,14 @@ fn tg(user: UserId) -> TgUserId {
     TgUserId(user.raw as u64)
 }
 
+/// Telegram's own refusals ("not enough rights") are the user's to read; the rest is ours.
+fn refused(e: RequestError) -> PlatformError {
+    match e {
+        RequestError::Api(api) => PlatformError::Refused(format!("Telegram refused: {api}")),
+        other => failed(&other),
+    }
+}
+
 fn failed(e: &RequestError) -> PlatformError {
     PlatformError::Failed(format!("Telegram: {e}").into())
 }
@@ -347,23 +368,34 @@ impl Platform for TelegramPlatform {
         }
         let result = self.act(chat, user, action).await;
         self.members.invalidate(&(chat, user)).await;
-        result.map_err(|e| match e {
-            RequestError::Api(api) => PlatformError::Refused(format!("Telegram refused: {api}")),
-            other => failed(&other),
-        })
+        result.map_err(refused)
     }
 
+    /// Deletes the newest messages the bot has seen here, the command itself included.
     async fn purge(
         &self,
-        _: CommunityId,
+        community: CommunityId,
         _: ChannelId,
         _: UserId,
-        _: u32,
+        count: u32,
     ) -> Result<u32, PlatformError> {
-        Err(PlatformError::Refused(
-            "Telegram does not let bots list a chat's messages, so /purge works on Discord only"
-                .into(),
-        ))
+        let chat = ChatId(community.raw);
+        let bot = self.member(chat, self.me).await.map_err(|e| failed(&e))?;
+        if !bot.kind.can_delete_messages() {
+            let right = self.capability_name(Capability::ManageMessages);
+            return Err(PlatformError::Refused(format!(
+                "I need the {right} right to purge messages"
+            )));
+        }
+        let ids = self
+            .history
+            .take_latest(chat, count as usize, chrono::Utc::now());
+        for chunk in ids.chunks(DELETE_CHUNK) {
+            patiently(|| self.bot.delete_messages(chat, chunk.to_vec()).into_future())
+                .await
+                .map_err(refused)?;
+        }
+        Ok(ids.len() as u32)
     }
 
     /// Only reaches users who have started a chat with the bot: Telegram's rule for bots.
