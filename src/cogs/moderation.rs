@@ -3,7 +3,7 @@
 //! cases, warnings and the audit log on top of these handlers.
 
 use super::Ctx;
-use crate::core::moderation::MAX_MUTE;
+use crate::core::moderation::{MAX_BAN, MAX_MUTE};
 use crate::core::{
     Capability, Cog, Command, CommandError, CommandResult, CommandSpec, ModAction, ParamKind,
     Reply, State, duration,
@@ -58,11 +58,18 @@ pub fn cog() -> Cog<Services> {
                 kick,
             ),
             Command::new(
-                reason(spec(
-                    "ban",
-                    "Remove a member and keep them out",
-                    Capability::BanMembers,
-                )),
+                reason(
+                    spec(
+                        "ban",
+                        "Remove a member and keep them out",
+                        Capability::BanMembers,
+                    )
+                    .optional(
+                        "duration",
+                        "For how long, e.g. 7d (Telegram only; permanent when left out)",
+                        ParamKind::Duration { max: MAX_BAN },
+                    ),
+                ),
                 ban,
             ),
             Command::new(
@@ -105,7 +112,8 @@ async fn kick(ctx: Ctx) -> CommandResult {
 }
 
 async fn ban(ctx: Ctx) -> CommandResult {
-    act(ctx, ModAction::Ban).await
+    let duration = ctx.args.duration("duration");
+    act(ctx, ModAction::Ban(duration)).await
 }
 
 async fn unban(ctx: Ctx) -> CommandResult {
@@ -162,7 +170,7 @@ async fn act(ctx: Ctx, action: ModAction) -> CommandResult {
     }
     let reason = ctx.args.text("reason");
     let notice = match action {
-        ModAction::Kick | ModAction::Ban => {
+        ModAction::Kick | ModAction::Ban(_) => {
             let done = if action == ModAction::Kick {
                 "kicked"
             } else {
@@ -190,7 +198,8 @@ async fn act(ctx: Ctx, action: ModAction) -> CommandResult {
         ModAction::Mute(d) => format!("Muted {} for {}.", target.name, duration::format(d)),
         ModAction::Unmute => format!("Unmuted {}.", target.name),
         ModAction::Kick => format!("Kicked {}.", target.name),
-        ModAction::Ban => format!("Banned {}.", target.name),
+        ModAction::Ban(None) => format!("Banned {}.", target.name),
+        ModAction::Ban(Some(d)) => format!("Banned {} for {}.", target.name, duration::format(d)),
         ModAction::Unban => format!("Unbanned {}.", target.name),
     };
     Ok(Reply::text(match reason {

@@ -104,6 +104,22 @@ impl ParamSpec {
         }
     }
 
+    /// Whether `word` has the shape of this parameter's kind, in range or not: `2d` is a
+    /// duration (perhaps too long), `spam` is not.
+    pub fn fits(&self, word: &str) -> bool {
+        let digits = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit());
+        match &self.kind {
+            ParamKind::User => parse_user(word).is_ok(),
+            ParamKind::Integer { .. } => digits(word.strip_prefix('-').unwrap_or(word)),
+            ParamKind::Duration { .. } => {
+                word.starts_with(|c: char| c.is_ascii_digit())
+                    && word.ends_with(|c: char| c.is_ascii_alphabetic())
+            }
+            ParamKind::Word | ParamKind::Rest => true,
+            ParamKind::Choice(choices) => choices.contains(&word.to_lowercase().as_str()),
+        }
+    }
+
     /// Checks a value against this parameter's kind and bounds. Structured options from a
     /// platform pass through here too: a client may enforce min/max, but nothing trusts it.
     pub fn check(&self, value: Value) -> Result<Value, String> {

@@ -7,6 +7,9 @@ use super::spec::Capability;
 /// The longest mute: Discord's timeout limit, applied on every platform alike.
 pub const MAX_MUTE: Duration = Duration::from_secs(28 * 24 * 3600);
 
+/// The longest timed ban: Telegram takes anything longer as permanent.
+pub const MAX_BAN: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// One action on one member. The platform checks, by its own rules, that the invoker outranks
 /// the target and that the bot has the permission and the rank to act, before doing anything.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,8 +19,8 @@ pub enum ModAction {
     Unmute,
     /// Remove from the community; they may rejoin.
     Kick,
-    /// Remove and keep out.
-    Ban,
+    /// Remove and keep out, for this long when given (at most [`MAX_BAN`]).
+    Ban(Option<Duration>),
     /// Let a banned user back in; they need not be a member.
     Unban,
 }
@@ -29,7 +32,7 @@ impl ModAction {
             Self::Mute(_) => "mute",
             Self::Unmute => "unmute",
             Self::Kick => "kick",
-            Self::Ban => "ban",
+            Self::Ban(_) => "ban",
             Self::Unban => "unban",
         }
     }
@@ -39,7 +42,7 @@ impl ModAction {
         match self {
             Self::Mute(_) | Self::Unmute => Capability::MuteMembers,
             Self::Kick => Capability::KickMembers,
-            Self::Ban | Self::Unban => Capability::BanMembers,
+            Self::Ban(_) | Self::Unban => Capability::BanMembers,
         }
     }
 }

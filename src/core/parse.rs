@@ -90,7 +90,7 @@ pub fn bind(spec: &CommandSpec, input: &str) -> Result<Args, String> {
     let tokens = tokenize(input)?;
     let mut values = Vec::with_capacity(spec.params.len());
     let mut next = 0;
-    for param in &spec.params {
+    for (i, param) in spec.params.iter().enumerate() {
         let Some(token) = tokens.get(next) else {
             if param.required {
                 return Err(format!(
@@ -101,6 +101,13 @@ pub fn bind(spec: &CommandSpec, input: &str) -> Result<Args, String> {
             }
             break;
         };
+        // An optional parameter the word cannot be (`/ban @x spamming` has no duration) is
+        // skipped, and the word goes to the next one.
+        let skippable =
+            !param.required && param.kind != ParamKind::Rest && i + 1 < spec.params.len();
+        if skippable && !param.fits(&token.text) {
+            continue;
+        }
         let value = if param.kind == ParamKind::Rest {
             next = tokens.len();
             param.check(Value::Text(unquote_rest(&input[token.start..])))?
@@ -262,6 +269,45 @@ mod tests {
             bind_options(&count, vec![("count".into(), Value::Int(11))])
                 .unwrap_err()
                 .contains("not 11")
+        );
+    }
+
+    #[test]
+    fn an_optional_typed_parameter_is_skipped_only_for_words_of_another_kind() {
+        let ban = CommandSpec::new("ban", "Ban")
+            .param("user", "Who", ParamKind::User)
+            .optional(
+                "duration",
+                "How long",
+                ParamKind::Duration {
+                    max: Duration::from_secs(86_400),
+                },
+            )
+            .optional("reason", "Why", ParamKind::Rest);
+        let args = bind(&ban, "@a spamming links").unwrap();
+        assert_eq!(
+            (args.duration("duration"), args.text("reason")),
+            (None, Some("spamming links"))
+        );
+        let args = bind(&ban, "@a 2h spamming").unwrap();
+        assert_eq!(
+            (args.duration("duration"), args.text("reason")),
+            (Some(Duration::from_secs(7200)), Some("spamming"))
+        );
+        assert!(
+            bind(&ban, "@a 2d spamming")
+                .unwrap_err()
+                .contains("between 1s and 1d"),
+            "a duration out of range is an error, never a reason"
+        );
+        assert!(bind(&ban, "@a 0s").unwrap_err().contains("zero"));
+        let last =
+            CommandSpec::new("x", "x").optional("n", "n", ParamKind::Integer { min: 1, max: 9 });
+        assert!(
+            bind(&last, "many")
+                .unwrap_err()
+                .contains("not a whole number"),
+            "nothing to skip to"
         );
     }
 

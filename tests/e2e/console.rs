@@ -55,7 +55,7 @@ fn help_lists_every_command_by_cog() {
            /mute <user> <duration> [reason] - Stop a member from talking for a while\n  \
            /unmute <user> - Let a muted member talk again\n  \
            /kick <user> [reason] - Remove a member; they may rejoin\n  \
-           /ban <user> [reason] - Remove a member and keep them out\n  \
+           /ban <user> [duration] [reason] - Remove a member and keep them out\n  \
            /unban <user> - Let a banned user back in (give their id)\n  \
            /purge <count> - Delete the latest messages in this channel\n\
          fun:\n  \

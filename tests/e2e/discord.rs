@@ -403,6 +403,21 @@ async fn moderation_acts_with_audit_reasons_and_tells_the_member_first() {
             .is_some()
     );
 
+    // Discord bans have no end date: a timed one is refused before anything is called.
+    let (seen, _) = bot.say(ids::MODERATOR, "!ban @alice 7d");
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_eq!(
+        reply.body["embeds"][0]["description"],
+        "/ban: Discord bans have no end date, and cogbox cannot lift one later yet: \
+         ban without a duration, or mute for up to 28d"
+    );
+    assert!(
+        bot.calls_since(seen)
+            .iter()
+            .all(|c| !c.route().contains("/bans/")),
+        "no ban call"
+    );
+
     // By prefix, naming the member: told by DM, then kicked.
     let (seen, _) = bot.say(ids::MODERATOR, "!kick @bob bye now");
     let reply = bot.message_in(ids::GENERAL, seen).await;

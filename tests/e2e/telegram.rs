@@ -388,6 +388,20 @@ async fn moderation_follows_telegram_admin_rights() {
             h.ask(&h.group, &h.moderator, "/mute @ghost 5m").await,
             "/mute: I can't find @ghost here"
         );
+        let banned = h
+            .ask(&h.group, &h.moderator, "/ban @spammer_x 7d flooding")
+            .await;
+        assert_eq!(banned, "Banned @spammer_x for 7d. Reason: flooding");
+        let ban = h.fake.calls_of("banchatmember").pop().unwrap().params;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let until = ban["until_date"].as_i64().unwrap();
+        assert!(
+            (now + 7 * 86_400 - 10..=now + 7 * 86_400 + 10).contains(&until),
+            "until {until}, now {now}"
+        );
     }
 }
 

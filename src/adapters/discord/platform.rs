@@ -160,7 +160,7 @@ impl DiscordPlatform {
                 self.edit_member(guild, user, edit, reason).await
             }
             ModAction::Kick => self.http.kick_member(guild, user, reason).await,
-            ModAction::Ban => {
+            ModAction::Ban(_) => {
                 self.http
                     .ban_user(guild, user, self.ban_delete_message_days, reason)
                     .await
@@ -405,6 +405,13 @@ impl Platform for DiscordPlatform {
         reason: Option<&str>,
         notice: Option<&Reply>,
     ) -> Result<(), PlatformError> {
+        if matches!(action, ModAction::Ban(Some(_))) {
+            return Err(PlatformError::Refused(
+                "Discord bans have no end date, and cogbox cannot lift one later yet: \
+                 ban without a duration, or mute for up to 28d"
+                    .into(),
+            ));
+        }
         let guild: GuildId = discord_id(community.raw)?;
         let user: DUserId = discord_id(target.id.raw)?;
         if user == self.me {

@@ -170,9 +170,7 @@ impl TelegramPlatform {
     ) -> Result<(), RequestError> {
         match action {
             ModAction::Mute(duration) => {
-                let until = chrono::Utc::now()
-                    + chrono::Duration::from_std((*duration).max(MIN_RESTRICTION))
-                        .unwrap_or(chrono::Duration::MAX);
+                let until = restriction_end(*duration);
                 let call = || {
                     self.bot
                         .restrict_chat_member(chat, user, ChatPermissions::empty())
@@ -200,7 +198,7 @@ impl TelegramPlatform {
                 })
                 .await?;
             }
-            ModAction::Ban => {
+            ModAction::Ban(None) => {
                 patiently(|| {
                     self.bot
                         .ban_chat_member(chat, user)
@@ -208,6 +206,16 @@ impl TelegramPlatform {
                         .into_future()
                 })
                 .await?;
+            }
+            ModAction::Ban(Some(duration)) => {
+                let until = restriction_end(*duration);
+                let call = || {
+                    self.bot
+                        .ban_chat_member(chat, user)
+                        .revoke_messages(false)
+                        .until_date(until)
+                };
+                patiently(|| call().into_future()).await?;
             }
             ModAction::Unban => {
                 patiently(|| {
@@ -221,6 +229,14 @@ impl TelegramPlatform {
         }
         Ok(())
     }
+}
+
+/// When a restriction or ban of `duration` from now ends; Telegram takes anything under 30 s
+/// as permanent, so short ones are stretched to just over that.
+fn restriction_end(duration: Duration) -> chrono::DateTime<chrono::Utc> {
+    let duration =
+        chrono::Duration::from_std(duration.max(MIN_RESTRICTION)).unwrap_or(chrono::Duration::MAX);
+    chrono::Utc::now() + duration
 }
 
 /// Calls again after a 429's `retry_after`, a few times, for calls Throttle does not pace.
