@@ -146,6 +146,20 @@ fn community(ctx: &Ctx) -> Result<crate::core::CommunityId, CommandError> {
         .ok_or_else(|| CommandError::internal("moderation outside a community"))
 }
 
+/// What a kicked or banned member is told by direct message, before it happens.
+fn notice(action: &ModAction, by: &str, reason: Option<&str>) -> Option<Reply> {
+    let done = match action {
+        ModAction::Kick => "kicked",
+        ModAction::Ban(_) => "banned",
+        _ => return None,
+    };
+    let notice = Reply::text(format!("You have been {done} by {by}."));
+    Some(match reason {
+        Some(reason) => notice.field("Reason", reason),
+        None => notice,
+    })
+}
+
 /// Checks what holds on every platform (not yourself, not a bot owner), then lets the platform
 /// check ranks and its own permissions and carry the action out. Someone kicked or banned is
 /// told who did it and why.
@@ -169,21 +183,7 @@ async fn act(ctx: Ctx, action: ModAction) -> CommandResult {
         )));
     }
     let reason = ctx.args.text("reason");
-    let notice = match action {
-        ModAction::Kick | ModAction::Ban(_) => {
-            let done = if action == ModAction::Kick {
-                "kicked"
-            } else {
-                "banned"
-            };
-            let notice = Reply::text(format!("You have been {done} by {}.", author.name));
-            Some(match reason {
-                Some(reason) => notice.field("Reason", reason),
-                None => notice,
-            })
-        }
-        _ => None,
-    };
+    let notice = notice(&action, &author.name, reason);
     ctx.platform
         .moderate(
             community,

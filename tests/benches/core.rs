@@ -4,6 +4,8 @@
 //! capability → handler → reply, on one thread, with every 1000th command a settings write
 //! that goes to SQLite and invalidates the cache.
 
+mod memory;
+
 use std::io::{BufRead, BufReader, Write};
 use std::num::NonZeroU32;
 use std::process::{Command, Stdio};
@@ -119,29 +121,13 @@ fn binary() {
     let first_answer = started.elapsed();
     assert_eq!(line, "Pong!\n");
     std::thread::sleep(Duration::from_secs(3));
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    let rollup =
-        std::fs::read_to_string(format!("/proc/{}/smaps_rollup", child.id())).unwrap_or_default();
-    let field = |text: &str, name: &str| {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or("n/a".to_owned(), |kb| format!("{:.1} MiB", kb / 1024.0))
-    };
+    let idle = memory::describe(child.id());
     drop(stdin);
     child.wait().unwrap();
     let size = std::fs::metadata(binary)
         .map(|m| m.len() as f64 / 1_048_576.0)
         .unwrap_or(0.0);
     println!(
-        "cogbox console: first answer {first_answer:.1?} after spawn; idle RSS {}, PSS {}, threads {}; binary {size:.1} MiB",
-        field(&status, "VmRSS:"),
-        field(&rollup, "Pss:"),
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("Threads:"))
-            .map_or("n/a", str::trim),
+        "cogbox console: first answer {first_answer:.1?} after spawn; idle {idle}; binary {size:.1} MiB"
     );
 }

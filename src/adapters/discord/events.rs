@@ -46,6 +46,7 @@ pub struct Handler<S> {
     ready: Mutex<Option<oneshot::Sender<()>>>,
 }
 
+/// What the handler knows of this bot's configuration.
 pub struct Settings {
     pub prefix: String,
     pub me: DUserId,

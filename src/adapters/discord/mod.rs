@@ -18,8 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use serenity::all::{ActivityData, ClientBuilder, GatewayError, GatewayIntents, HttpBuilder};
+use serenity::all::{
+    ActivityData, Client, ClientBuilder, GatewayError, GatewayIntents, Http, HttpBuilder,
+};
 use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{Launch, StartError};
@@ -35,6 +38,10 @@ const DISCORD: &str = "https://discord.com";
 /// forever, so without this a wrong address would hang start-up.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What a rejected token gives: this one line, and exit code 2.
+const TOKEN_REJECTED: &str = "discord.token was rejected by Discord (401 Unauthorized): copy the \
+     bot token from the developer portal (your application → Bot → Reset Token) again";
+
 /// Checks the token, registers the slash commands and connects to the gateway; returns once
 /// the bot is ready.
 pub async fn start<S: State>(
@@ -45,43 +52,13 @@ pub async fn start<S: State>(
     // Events being handled: the client and the relay stop only once these are done.
     let work = TaskTracker::new();
     let api_url = config.api_url.trim_end_matches('/');
-    let http = if api_url == DISCORD {
-        HttpBuilder::new(token.expose_secret()).build()
-    } else {
-        // The relay is the only way out: never an environment proxy, never discord.com.
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .map_err(|e| failed(format!("cannot build an HTTP client: {e}")))?;
-        let relay = Relay::bind(api_url, client.clone())
-            .await
-            .map_err(|e| failed(format!("cannot open the REST relay on 127.0.0.1: {e}")))?;
-        let relay_url = relay
-            .url()
-            .map_err(|e| failed(format!("the REST relay has no address: {e}")))?;
-        let (cancel, work) = (launch.cancel.clone(), work.clone());
-        launch.tracker.spawn(relay.serve(async move {
-            cancel.cancelled().await;
-            work.close();
-            work.wait().await;
-        }));
-        HttpBuilder::new(token.expose_secret())
-            .client(client)
-            .proxy(relay_url)
-            .ratelimiter_disabled(true)
-            .build()
-    };
-
-    let me =
-        http.get_current_user().await.map_err(|e| {
-            match status(&e) {
-        Some(401) => StartError::Config(
-            "discord.token was rejected by Discord (401 Unauthorized): copy the bot token from \
-             the developer portal (your application → Bot → Reset Token) again"
-                .into(),
-        ),
-        _ => failed(format!("cannot reach the REST API at {api_url}: {e}")),
-    }
+    let http = rest(api_url, token, launch, &work).await?;
+    let me = http
+        .get_current_user()
+        .await
+        .map_err(|e| match status(&e) {
+            Some(401) => StartError::Config(TOKEN_REJECTED.into()),
+            _ => failed(format!("cannot reach the REST API at {api_url}: {e}")),
         })?;
     let application = http
         .get_current_application_info()
@@ -100,19 +77,6 @@ pub async fn start<S: State>(
         .map_err(|e| failed(format!("registering the slash commands failed: {e}")))?;
 
     let prefix_on = !config.prefix.is_empty();
-    let mut intents = GatewayIntents::GUILDS
-        | GatewayIntents::GUILD_MEMBERS
-        | GatewayIntents::GUILD_MESSAGES
-        | GatewayIntents::DIRECT_MESSAGES;
-    if prefix_on {
-        intents |= GatewayIntents::MESSAGE_CONTENT;
-        tracing::warn!(
-            "discord: prefix commands (\"{}\") read messages, which needs the privileged Message \
-             Content intent: switch it on in the developer portal (your application → Bot → \
-             Privileged Gateway Intents), or set discord.prefix = \"\" for slash commands only",
-            config.prefix
-        );
-    }
     let (ready_tx, ready) = oneshot::channel();
     let settings = Settings {
         prefix: config.prefix.clone(),
@@ -126,41 +90,20 @@ pub async fn start<S: State>(
         launch.cancel.clone(),
         ready_tx,
     );
-    let mut builder = ClientBuilder::new_with_http(http, intents).event_handler(handler);
+    let mut builder = ClientBuilder::new_with_http(http, intents(prefix_on)).event_handler(handler);
     if let Some(activity) = activity(&config.presence) {
         builder = builder.activity(activity);
     }
-    let mut client = builder
+    let client = builder
         .await
         .map_err(|e| failed(format!("cannot set up the client: {e}")))?;
     client.ws_url.lock().await.clone_from(&gateway.url);
+    let running = run(client, launch, work, prefix_on);
 
-    // The client runs until the app stops (or start-up gives up), then waits for the events
-    // still being handled. A failure before READY is start-up's to report; after, it is fatal.
-    let stop = launch.cancel.child_token();
-    let (ended_tx, ended) = oneshot::channel::<StartError>();
-    let shards = Arc::clone(&client.shard_manager);
-    let (fatal, work_done, stopping) = (launch.fatal.clone(), work.clone(), stop.clone());
-    launch.tracker.spawn(async move {
-        let result = tokio::select! {
-            result = client.start() => result,
-            () = stopping.cancelled() => {
-                shards.shutdown_all().await;
-                Ok(())
-            }
-        };
-        work_done.close();
-        work_done.wait().await;
-        if let Err(e) = result {
-            if let Err(why) = ended_tx.send(explain(&e, prefix_on)) {
-                let _ = fatal.send(why.to_string());
-            }
-        }
-    });
     let outcome = tokio::time::timeout(READY_TIMEOUT, async {
         tokio::select! {
             Ok(()) = ready => Ok(()),
-            Ok(why) = ended => Err(why),
+            Ok(why) = running.why => Err(why),
             else => Err(failed("the gateway connection ended before it was ready".into())),
         }
     })
@@ -172,9 +115,95 @@ pub async fn start<S: State>(
         )))
     });
     if outcome.is_err() {
-        stop.cancel();
+        running.stop.cancel();
     }
     outcome
+}
+
+/// serenity's REST client: straight to Discord with serenity's own rate limiter, or through
+/// the [`Relay`] to any other `api_url`.
+async fn rest<S>(
+    api_url: &str,
+    token: &SecretString,
+    launch: &Launch<S>,
+    work: &TaskTracker,
+) -> Result<Http, StartError> {
+    if api_url == DISCORD {
+        return Ok(HttpBuilder::new(token.expose_secret()).build());
+    }
+    // The relay is the only way out: never an environment proxy, never discord.com.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| failed(format!("cannot build an HTTP client: {e}")))?;
+    let relay = Relay::bind(api_url, client.clone())
+        .await
+        .map_err(|e| failed(format!("cannot open the REST relay on 127.0.0.1: {e}")))?;
+    let relay_url = relay
+        .url()
+        .map_err(|e| failed(format!("the REST relay has no address: {e}")))?;
+    let (cancel, work) = (launch.cancel.clone(), work.clone());
+    launch.tracker.spawn(relay.serve(async move {
+        cancel.cancelled().await;
+        work.close();
+        work.wait().await;
+    }));
+    Ok(HttpBuilder::new(token.expose_secret())
+        .client(client)
+        .proxy(relay_url)
+        .ratelimiter_disabled(true)
+        .build())
+}
+
+/// Message Content is privileged, so it is asked for only when prefix commands need it; the
+/// operator is reminded to switch it on.
+fn intents(prefix_on: bool) -> GatewayIntents {
+    let intents = GatewayIntents::GUILDS
+        | GatewayIntents::GUILD_MEMBERS
+        | GatewayIntents::GUILD_MESSAGES
+        | GatewayIntents::DIRECT_MESSAGES;
+    if !prefix_on {
+        return intents;
+    }
+    tracing::warn!(
+        "discord: prefix commands read messages, which needs the privileged Message Content \
+         intent: switch it on in the developer portal (your application → Bot → Privileged \
+         Gateway Intents), or set discord.prefix = \"\" for slash commands only"
+    );
+    intents | GatewayIntents::MESSAGE_CONTENT
+}
+
+/// A running client: `why` says why it ended if it did so during start-up (after, that goes to
+/// `launch.fatal`), and `stop` shuts it down.
+struct Running {
+    why: oneshot::Receiver<StartError>,
+    stop: CancellationToken,
+}
+
+/// Runs the client until the app stops (or `stop` fires), then waits for the events still
+/// being handled.
+fn run<S>(mut client: Client, launch: &Launch<S>, work: TaskTracker, prefix_on: bool) -> Running {
+    let stop = launch.cancel.child_token();
+    let (why_tx, why) = oneshot::channel();
+    let shards = Arc::clone(&client.shard_manager);
+    let (fatal, stopping) = (launch.fatal.clone(), stop.clone());
+    launch.tracker.spawn(async move {
+        let result = tokio::select! {
+            result = client.start() => result,
+            () = stopping.cancelled() => {
+                shards.shutdown_all().await;
+                Ok(())
+            }
+        };
+        work.close();
+        work.wait().await;
+        if let Err(e) = result {
+            if let Err(why) = why_tx.send(explain(&e, prefix_on)) {
+                let _ = fatal.send(why.to_string());
+            }
+        }
+    });
+    Running { why, stop }
 }
 
 /// Why the gateway gave up, in words: what to fix for the three close codes serenity does not
@@ -197,15 +226,15 @@ fn explain(e: &serenity::Error, prefix_on: bool) -> StartError {
                 .into(),
         ),
         serenity::Error::Gateway(GatewayError::DisallowedGatewayIntents) => {
+            let or = if prefix_on {
+                ", or set discord.prefix = \"\" to turn prefix commands off"
+            } else {
+                ""
+            };
             StartError::Config(format!(
-                "discord: the gateway refused a privileged intent that is not switched on (close \
-             code 4014): in the developer portal, switch on the {intents} (your application → \
-             Bot → Privileged Gateway Intents){}",
-                if prefix_on {
-                    ", or set discord.prefix = \"\" to turn prefix commands off"
-                } else {
-                    ""
-                }
+                "discord: the gateway refused a privileged intent that is not switched on \
+                 (close code 4014): in the developer portal, switch on the {intents} (your \
+                 application → Bot → Privileged Gateway Intents){or}"
             ))
         }
         other => failed(format!("the gateway connection failed: {other}")),

@@ -43,7 +43,7 @@ pub fn permission(capability: Capability) -> Permissions {
         Capability::MuteMembers => Permissions::MODERATE_MEMBERS,
         Capability::ManageMessages => Permissions::MANAGE_MESSAGES,
         Capability::ManageSettings => Permissions::MANAGE_GUILD,
-        // Owners come from cogbox's config; no Discord permission stands for them.
+        // Never asked: owners come from cogbox's config. Should it be, the strictest answer.
         Capability::Owner => Permissions::ADMINISTRATOR,
     }
 }
@@ -122,6 +122,7 @@ impl DiscordPlatform {
         }
     }
 
+    /// A member who must be there: the invoker, or the bot itself.
     async fn present(&self, guild: GuildId, user: DUserId) -> Result<DMember, PlatformError> {
         self.member(guild, user)
             .await?

@@ -106,7 +106,8 @@ async fn forward(
         {
             Some(wait) if retries < MAX_RETRIES && wait <= MAX_WAIT => {
                 retries += 1;
-                tracing::warn!("discord: rate limited on {route}; retrying in {wait:?}");
+                // Not the route: webhook routes carry an interaction's token.
+                tracing::warn!(%method, "discord: rate limited; retrying in {wait:?}");
             }
             _ => {
                 let mut out = (status, response_body).into_response();
