@@ -7,20 +7,8 @@ use crate::core::{Cog, Command, CommandError, CommandResult, CommandSpec, ParamK
 use crate::services::Services;
 use dice::Dice;
 
-const EIGHT_BALL: &[&str] = &[
-    "It is certain.",
-    "Without a doubt.",
-    "You may rely on it.",
-    "Most likely.",
-    "Signs point to yes.",
-    "Reply hazy, try again.",
-    "Ask again later.",
-    "Cannot predict now.",
-    "Don't count on it.",
-    "My sources say no.",
-    "Outlook not so good.",
-    "Very doubtful.",
-];
+/// The magic 8-ball's answers, one per line; embedded, so the binary needs no files beside it.
+const EIGHT_BALL: &str = include_str!("../../../assets/8ball.txt");
 
 /// The most options `/choose` takes: enough for any real choice, few enough to read.
 const MAX_CHOICES: usize = 20;
@@ -81,7 +69,7 @@ async fn coinflip(_: Ctx) -> CommandResult {
 async fn eight_ball(_: Ctx) -> CommandResult {
     Ok(Reply::text(format!(
         "🎱 {}",
-        EIGHT_BALL[fastrand::usize(..EIGHT_BALL.len())]
+        fastrand::choice(EIGHT_BALL.lines().collect::<Vec<_>>()).unwrap_or("Ask again later.")
     )))
 }
 
@@ -107,6 +95,13 @@ fn split_options(text: &str) -> Result<Vec<&str>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_8ball_has_answers_and_no_blank_lines() {
+        let answers: Vec<&str> = EIGHT_BALL.lines().collect();
+        assert!(answers.len() >= 10);
+        assert!(answers.iter().all(|a| !a.trim().is_empty()));
+    }
 
     #[test]
     fn choose_needs_two_real_options() {
