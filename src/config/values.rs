@@ -125,11 +125,11 @@ impl FromStr for Presence {
         if text.is_empty() {
             return Ok(Self(None));
         }
-        let lower = text.to_lowercase();
         let found = ActivityKind::WORDS.iter().find_map(|(kind, words)| {
-            let rest = lower.strip_prefix(words)?;
-            rest.starts_with(char::is_whitespace)
-                .then(|| (*kind, text[text.len() - rest.len()..].trim().to_owned()))
+            let head = text.get(..words.len())?;
+            let rest = &text[words.len()..];
+            (head.eq_ignore_ascii_case(words) && rest.starts_with(char::is_whitespace))
+                .then(|| (*kind, rest.trim().to_owned()))
         });
         match found {
             Some((_, name)) if name.chars().count() > MAX_ACTIVITY => Err(format!(
@@ -176,6 +176,11 @@ mod tests {
             ("Playing  chess", ActivityKind::Playing, "chess"),
             ("listening to lo-fi", ActivityKind::ListeningTo, "lo-fi"),
             ("competing in a quiz", ActivityKind::CompetingIn, "a quiz"),
+            (
+                "Playing İstanbul Ünlü",
+                ActivityKind::Playing,
+                "İstanbul Ünlü",
+            ),
         ] {
             let presence: Presence = text.parse().unwrap();
             assert_eq!(presence, Presence(Some((kind, name.into()))), "{text}");
@@ -187,7 +192,13 @@ mod tests {
 
     #[test]
     fn a_bad_presence_says_what_is_expected() {
-        for bad in ["dancing", "watching", "listening music", "playingchess"] {
+        for bad in [
+            "dancing",
+            "watching",
+            "listening music",
+            "playingchess",
+            "pläying x",
+        ] {
             assert!(
                 bad.parse::<Presence>()
                     .unwrap_err()

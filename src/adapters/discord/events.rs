@@ -31,12 +31,10 @@ use crate::core::{
 /// then replaces the placeholder.
 const DEFER_AFTER: Duration = Duration::from_millis(1500);
 
+/// serenity's event handler: one per client, shared by every event's task.
 pub struct Handler<S> {
     dispatcher: Arc<Dispatcher<S>>,
-    /// `""` when prefix commands are off.
-    prefix: String,
-    me: DUserId,
-    ban_delete_message_days: u8,
+    settings: Settings,
     /// Built from the first event's context, which holds the client's Http and cache.
     platform: OnceLock<Arc<dyn Platform>>,
     /// Events being handled; shutdown waits for them, and stops taking new ones on `cancel`.
@@ -48,6 +46,7 @@ pub struct Handler<S> {
 
 /// What the handler knows of this bot's configuration.
 pub struct Settings {
+    /// `""` when prefix commands are off.
     pub prefix: String,
     pub me: DUserId,
     pub ban_delete_message_days: u8,
@@ -63,9 +62,7 @@ impl<S: State> Handler<S> {
     ) -> Self {
         Self {
             dispatcher,
-            prefix: settings.prefix,
-            me: settings.me,
-            ban_delete_message_days: settings.ban_delete_message_days,
+            settings,
             platform: OnceLock::new(),
             work,
             cancel,
@@ -78,8 +75,8 @@ impl<S: State> Handler<S> {
             Arc::new(DiscordPlatform::new(
                 Arc::clone(&ctx.http),
                 Arc::clone(&ctx.cache),
-                self.me,
-                self.ban_delete_message_days,
+                self.settings.me,
+                self.settings.ban_delete_message_days,
             ))
         })
     }
@@ -117,7 +114,9 @@ impl<S: State> EventHandler for Handler<S> {
         if message.author.bot {
             return;
         }
-        let Some((line, mentioned)) = parse(&message.content, &self.prefix, self.me) else {
+        let Some((line, mentioned)) =
+            parse(&message.content, &self.settings.prefix, self.settings.me)
+        else {
             return;
         };
         // In a server, `!foo` may be another bot's command: answer only ours, unless asked.

@@ -48,6 +48,7 @@ pub fn permission(capability: Capability) -> Permissions {
     }
 }
 
+/// A Discord user as the core knows them (snowflakes are kept bit for bit).
 pub fn user_id(id: DUserId) -> UserId {
     UserId::new(PlatformKind::Discord, id.get() as i64)
 }
