@@ -3,16 +3,20 @@
 //! Latency: a MESSAGE_CREATE `!ping` sent on the gateway → the bot's `POST
 //! /channels/{c}/messages` arriving at the fake, one at a time, so each figure is one command's
 //! whole trip (gateway decode, cache, dispatch, render, the REST relay and its limiter).
-//! Memory: the bot idle with one connected shard, before and after the run.
+//! Memory: the bot idle with one connected Discord shard and Telegram long-polling beside it
+//! (both platforms connected, as in production), before and after the run.
 
 #[path = "../support/fake_discord.rs"]
 mod fake_discord;
+#[path = "../support/fake_telegram.rs"]
+mod fake_telegram;
 mod memory;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fake_discord::{FakeDiscord, FakeDiscordConfig, MessageSpec, ids};
+use fake_telegram::{FakeTelegram, FakeTelegramConfig};
 
 const EVENTS: usize = 2000;
 const WARM_UP: usize = 50;
@@ -30,6 +34,7 @@ fn main() {
 
 async fn run() {
     let fake = FakeDiscord::start(FakeDiscordConfig::default()).await;
+    let telegram = FakeTelegram::start(FakeTelegramConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let binary = env!("CARGO_BIN_EXE_cogbox");
     let mut bot = Bot(Command::new(binary)
@@ -39,6 +44,11 @@ async fn run() {
         .env("COGBOX_DISCORD__TOKEN", &fake.config().token)
         .env("COGBOX_DISCORD__API_URL", fake.api_url())
         .env("COGBOX_DISCORD__GUILD_IDS", format!("[{}]", ids::GUILD))
+        .env(
+            "COGBOX_TELEGRAM__TOKEN",
+            FakeTelegramConfig::default().token,
+        )
+        .env("COGBOX_TELEGRAM__API_URL", telegram.api_url())
         // One member sends every command: the per-user rate limit must not interfere.
         .env("COGBOX_LIMITS__COMMANDS", "100000000")
         .env("COGBOX_LOG__LEVEL", "warn")
@@ -48,6 +58,7 @@ async fn run() {
         .spawn()
         .unwrap());
     fake.wait_identified(WAIT).await;
+    telegram.wait_for_call("getupdates", |_| true, WAIT).await;
     tokio::time::sleep(IDLE).await;
     let idle = memory::describe(bot.0.id());
 
@@ -79,7 +90,7 @@ async fn run() {
         at(0.99),
         latencies[latencies.len() - 1],
     );
-    println!("cogbox run, one shard connected, idle: {idle}");
+    println!("cogbox run, Discord shard and Telegram polling connected, idle: {idle}");
     println!("cogbox run, idle again after the run: {after}");
     println!("binary {size:.1} MiB");
 }

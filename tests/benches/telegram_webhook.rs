@@ -4,6 +4,7 @@
 
 #[path = "../support/fake_telegram.rs"]
 mod fake_telegram;
+mod memory;
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -59,8 +60,10 @@ async fn main() {
         .unwrap()
         .replacen("https://", "http://", 1);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (idle_rss, idle_pss) = memory(bot.id());
-    println!("telegram connected (webhook), idle: RSS {idle_rss:.1} MiB, PSS {idle_pss:.1} MiB");
+    println!(
+        "telegram connected (webhook), idle: {}",
+        memory::describe(bot.id())
+    );
 
     // Group chatter from many members: every update is parsed, observed and handled.
     let group = supergroup(-1_009_999, "Load");
@@ -92,12 +95,12 @@ async fn main() {
     let mut latencies = send(&client, &url, &bodies, WARM_UP..WARM_UP + UPDATES).await;
     let elapsed = started.elapsed();
     sampler.abort();
-    let (rss, pss) = memory(bot.id());
+    let after = memory::describe(bot.id());
     latencies.sort_unstable();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     println!(
         "telegram webhook: {UPDATES} updates from {SENDERS} senders in {elapsed:.2?} = {:.0} updates/s; \
-         latency p50 {:.2?}, p99 {:.2?}, max {:.2?}; memory after load: RSS {rss:.1} MiB, PSS {pss:.1} MiB",
+         latency p50 {:.2?}, p99 {:.2?}, max {:.2?}; memory after load: {after}",
         UPDATES as f64 / elapsed.as_secs_f64(),
         at(0.5),
         at(0.99),
@@ -157,25 +160,11 @@ async fn send(
 async fn peak_memory(pid: u32) {
     let mut peak = 0.0f64;
     loop {
-        let (rss, _) = memory(pid);
+        let rss = memory::rss(pid).unwrap_or(0.0);
         if rss > peak {
             peak = rss;
             println!("  peak RSS under load so far: {peak:.1} MiB");
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-}
-
-/// (RSS, PSS) in MiB from /proc.
-fn memory(pid: u32) -> (f64, f64) {
-    let kib = |file: &str, key: &str| {
-        std::fs::read_to_string(format!("/proc/{pid}/{file}"))
-            .unwrap_or_default()
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
-    (kib("status", "VmRSS:"), kib("smaps_rollup", "Pss:"))
 }
