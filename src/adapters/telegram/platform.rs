@@ -188,46 +188,30 @@ impl TelegramPlatform {
                 })
                 .await?;
             }
+            // Telegram has no kick: a ban lifted at once removes the member and lets them rejoin.
             ModAction::Kick => {
                 patiently(|| self.bot.ban_chat_member(chat, user).into_future()).await?;
-                patiently(|| {
-                    self.bot
-                        .unban_chat_member(chat, user)
-                        .only_if_banned(true)
-                        .into_future()
-                })
-                .await?;
+                self.unban(chat, user).await?;
             }
-            ModAction::Ban(None) => {
-                patiently(|| {
-                    self.bot
-                        .ban_chat_member(chat, user)
-                        .revoke_messages(false)
-                        .into_future()
-                })
-                .await?;
-            }
-            ModAction::Ban(Some(duration)) => {
-                let until = restriction_end(*duration);
+            ModAction::Ban(duration) => {
                 let call = || {
-                    self.bot
-                        .ban_chat_member(chat, user)
-                        .revoke_messages(false)
-                        .until_date(until)
+                    let ban = self.bot.ban_chat_member(chat, user).revoke_messages(false);
+                    match duration {
+                        Some(duration) => ban.until_date(restriction_end(*duration)),
+                        None => ban,
+                    }
                 };
                 patiently(|| call().into_future()).await?;
             }
-            ModAction::Unban => {
-                patiently(|| {
-                    self.bot
-                        .unban_chat_member(chat, user)
-                        .only_if_banned(true)
-                        .into_future()
-                })
-                .await?;
-            }
+            ModAction::Unban => self.unban(chat, user).await?,
         }
         Ok(())
+    }
+
+    /// Lifts a ban; `only_if_banned` keeps a member who is not banned in the group.
+    async fn unban(&self, chat: ChatId, user: TgUserId) -> Result<(), RequestError> {
+        let call = || self.bot.unban_chat_member(chat, user).only_if_banned(true);
+        patiently(|| call().into_future()).await.map(drop)
     }
 }
 
