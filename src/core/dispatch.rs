@@ -75,15 +75,10 @@ impl<S: State> Dispatcher<S> {
             for command in cog.commands {
                 command.spec.validate()?;
                 longest_cooldown = longest_cooldown.max(command.spec.cooldown.unwrap_or_default());
+                let name = command.spec.name;
                 info.commands.push(command.spec.clone());
-                if commands
-                    .insert(command.spec.name, (cog.name, command))
-                    .is_some()
-                {
-                    return Err(format!(
-                        "command /{} is defined twice",
-                        info.commands.last().unwrap().name
-                    ));
+                if commands.insert(name, (cog.name, command)).is_some() {
+                    return Err(format!("command /{name} is defined twice"));
                 }
             }
             catalog.cogs.push(info);
