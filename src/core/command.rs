@@ -88,6 +88,13 @@ impl Catalog {
     pub fn commands(&self) -> impl Iterator<Item = &CommandSpec> {
         self.cogs.iter().flat_map(|cog| &cog.commands)
     }
+
+    /// Whether to take up `/name` at all. In a group other bots have their commands too, so an
+    /// unknown one is answered ("Unknown command") only when the bot was addressed by name or
+    /// mention; in a private chat it always is.
+    pub fn answers(&self, name: &str, addressed: bool, in_community: bool) -> bool {
+        addressed || !in_community || self.find(name).is_some()
+    }
 }
 
 /// Who sent a command.

@@ -508,6 +508,24 @@ mod tests {
     }
 
     #[test]
+    fn in_a_group_only_our_commands_or_addressed_ones_are_taken_up() {
+        let catalog = dispatcher().catalog().clone();
+        assert!(catalog.answers("ok", false, true));
+        assert!(
+            !catalog.answers("weather", false, true),
+            "another bot's command"
+        );
+        assert!(
+            catalog.answers("weather", true, true),
+            "addressed to us: say it is unknown"
+        );
+        assert!(
+            catalog.answers("weather", false, false),
+            "a private chat is always ours"
+        );
+    }
+
+    #[test]
     fn duplicate_command_names_are_refused_at_start() {
         let cog = |name| Cog::<TestState> {
             name,

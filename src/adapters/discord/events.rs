@@ -119,9 +119,8 @@ impl<S: State> EventHandler for Handler<S> {
         else {
             return;
         };
-        // In a server, `!foo` may be another bot's command: answer only ours, unless asked.
-        let ours = mentioned || self.dispatcher.catalog().find(&line.name).is_some();
-        if message.guild_id.is_some() && !ours {
+        let catalog = self.dispatcher.catalog();
+        if !catalog.answers(&line.name, mentioned, message.guild_id.is_some()) {
             return;
         }
         let args = ArgInput::Text(line.args.to_owned());

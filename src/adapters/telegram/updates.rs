@@ -71,9 +71,12 @@ impl<S: State> Inbox<S> {
         {
             return;
         }
-        // In a group, `/foo` with no @addressee may be another bot's command: only answer ours.
-        let ours = line.addressee.is_some() || self.dispatcher.catalog().find(&line.name).is_some();
-        if !message.chat.is_private() && !ours {
+        let catalog = self.dispatcher.catalog();
+        if !catalog.answers(
+            &line.name,
+            line.addressee.is_some(),
+            !message.chat.is_private(),
+        ) {
             return;
         }
         let request = request(&message.chat, from, line.name, line.args.to_owned());
