@@ -58,9 +58,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AppError> {
     let store = open_store(&config).await?;
-    let platforms = config.discord.token.is_some() || config.telegram.token.is_some();
     let console_user = match &frontends {
-        Frontends::Configured if platforms => None,
+        Frontends::Configured if config.has_platforms() => None,
         Frontends::Configured | Frontends::Console { user: None } => {
             Some((console::DEFAULT_USER.to_owned(), true))
         }
@@ -138,7 +137,7 @@ async fn start_frontends<S: crate::core::State>(
     launch: &Launch<S>,
 ) -> Result<(), StartError> {
     if let Some((name, privileged)) = console_user {
-        if config.discord.token.is_none() && config.telegram.token.is_none() {
+        if !config.has_platforms() {
             tracing::info!("no Discord or Telegram token configured: starting the console");
         }
         spawn_console(launch, ConsolePlatform::new(&name, privileged));

@@ -105,8 +105,7 @@ fn serve(path: &Path, frontends: Frontends) -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let console = matches!(frontends, Frontends::Console { .. })
-        || (config.discord.token.is_none() && config.telegram.token.is_none());
+    let console = matches!(frontends, Frontends::Console { .. }) || !config.has_platforms();
     let _log_guard = match logging::init(&config.log, &config.log_dir(), console) {
         Ok(guard) => guard,
         Err(e) => return fail(2, e),

@@ -233,6 +233,11 @@ impl Default for RetentionConfig {
 }
 
 impl Config {
+    /// Whether any chat platform has a token; without one, `run` opens the console.
+    pub fn has_platforms(&self) -> bool {
+        self.discord.token.is_some() || self.telegram.token.is_some()
+    }
+
     pub fn database_path(&self) -> PathBuf {
         self.bot.data_dir.join("cogbox.db")
     }
