@@ -121,11 +121,8 @@ async fn unban(ctx: Ctx) -> CommandResult {
 }
 
 async fn purge(ctx: Ctx) -> CommandResult {
-    let count = ctx
-        .args
-        .int("count")
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| CommandError::internal("required argument count was not bound"))?;
+    // The spec bounds it to 1..=MAX_PURGE, so it always fits.
+    let count = u32::try_from(ctx.args.req_int("count")?).unwrap_or(u32::MAX);
     let invocation = &ctx.invocation;
     let deleted = ctx
         .platform

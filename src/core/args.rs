@@ -71,6 +71,10 @@ impl Args {
         self.text(name).ok_or_else(|| missing(name))
     }
 
+    pub fn req_int(&self, name: &str) -> Result<i64, CommandError> {
+        self.int(name).ok_or_else(|| missing(name))
+    }
+
     pub fn req_user(&self, name: &str) -> Result<&UserRef, CommandError> {
         self.user(name).ok_or_else(|| missing(name))
     }
