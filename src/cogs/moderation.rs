@@ -121,8 +121,8 @@ async fn unban(ctx: Ctx) -> CommandResult {
 }
 
 async fn purge(ctx: Ctx) -> CommandResult {
-    // The spec bounds it to 1..=MAX_PURGE, so it always fits.
-    let count = u32::try_from(ctx.args.req_int("count")?).unwrap_or(u32::MAX);
+    // The spec bounds it to 1..=MAX_PURGE; were that ever broken, delete nothing.
+    let count = u32::try_from(ctx.args.req_int("count")?).unwrap_or(0);
     let invocation = &ctx.invocation;
     let deleted = ctx
         .platform
