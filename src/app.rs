@@ -13,7 +13,7 @@ use crate::adapters::console::{self, ConsolePlatform};
 use crate::adapters::{Launch, StartError, discord, telegram};
 use crate::cogs;
 use crate::config::Config;
-use crate::core::Dispatcher;
+use crate::core::{Dispatcher, Platforms, Reply, SystemClock};
 use crate::services::{Services, Store, StoreError};
 
 /// Which front ends to start.
@@ -75,7 +75,13 @@ pub async fn run(
     if let Some((name, true)) = &console_user {
         owners.push(console::user_id(name));
     }
-    let services = Arc::new(Services::new(store.clone(), owners));
+    let platforms = Arc::new(Platforms::default());
+    let services = Arc::new(Services::new(
+        store.clone(),
+        owners,
+        Arc::new(SystemClock),
+        Arc::clone(&platforms),
+    ));
     let dispatcher = Arc::new(
         Dispatcher::new(cogs::all(), services, config.limits.quota()).map_err(AppError::Setup)?,
     );
@@ -83,6 +89,7 @@ pub async fn run(
     let (fatal, mut fatal_rx) = mpsc::unbounded_channel();
     let launch = Launch {
         dispatcher,
+        platforms,
         cancel: CancellationToken::new(),
         tracker: TaskTracker::new(),
         fatal,
@@ -152,14 +159,20 @@ async fn start_frontends<S: crate::core::State>(
     Ok(())
 }
 
-fn spawn_console<S: crate::core::State>(launch: &Launch<S>, platform: ConsolePlatform) {
+fn spawn_console<S: crate::core::State>(
+    launch: &Launch<S>,
+    (platform, notices): (ConsolePlatform, mpsc::Receiver<Reply>),
+) {
+    let platform = Arc::new(platform);
+    launch.platforms.register(platform.clone());
     let (dispatcher, cancel) = (Arc::clone(&launch.dispatcher), launch.cancel.clone());
     launch.tracker.spawn(async move {
         let lines = console::stdin_lines();
         if let Err(e) = console::run(
             dispatcher,
-            Arc::new(platform),
+            platform,
             lines,
+            notices,
             tokio::io::stdout(),
             cancel.clone(),
         )

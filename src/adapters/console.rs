@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::core::ids::console_user_raw;
 use crate::core::parse::command_line;
 use crate::core::{
-    ArgInput, Author, Capability, ChannelId, CommunityId, Dispatcher, Member, ModAction, Platform,
-    PlatformError, PlatformKind, Reply, Request, State, UserId, UserRef,
+    ArgInput, Author, Capability, ChannelId, CommunityId, Dispatcher, Member, ModAction,
+    ModOutcome, Platform, PlatformError, PlatformKind, Reply, Request, State, UserId, UserRef,
 };
 
 /// The console's single community and channel.
@@ -26,14 +26,29 @@ pub struct ConsolePlatform {
     user: Author,
     /// The default user (or an owner) holds every capability, as a server owner would.
     privileged: bool,
+    /// Messages nobody typed a command for (a reminder, an alert), printed between commands.
+    notices: mpsc::Sender<Reply>,
 }
 
+/// Unprompted messages waiting to be printed; more than this at once are dropped and logged.
+pub const NOTICES: usize = 64;
+
 impl ConsolePlatform {
-    pub fn new(name: &str, privileged: bool) -> Self {
-        Self {
+    /// The platform, and where its unprompted messages arrive for [`run`] to print.
+    pub fn new(name: &str, privileged: bool) -> (Self, mpsc::Receiver<Reply>) {
+        let (notices, arrived) = mpsc::channel(NOTICES);
+        let platform = Self {
             user: author(name),
             privileged,
-        }
+            notices,
+        };
+        (platform, arrived)
+    }
+
+    fn notify(&self, reply: Reply) -> Result<(), PlatformError> {
+        self.notices
+            .try_send(reply)
+            .map_err(|e| PlatformError::Failed(format!("console: {e}").into()))
     }
 
     pub fn user(&self) -> &Author {
@@ -105,8 +120,8 @@ impl Platform for ConsolePlatform {
         _: &ModAction,
         _: Option<&str>,
         _: Option<&Reply>,
-    ) -> Result<(), PlatformError> {
-        Ok(())
+    ) -> Result<ModOutcome, PlatformError> {
+        Ok(ModOutcome::default())
     }
 
     /// As imaginary as the community: every requested message "goes".
@@ -120,9 +135,21 @@ impl Platform for ConsolePlatform {
         Ok(count)
     }
 
-    /// The console has no one else to write to.
-    async fn direct_message(&self, _: UserId, _: &Reply) -> Result<(), PlatformError> {
-        Ok(())
+    /// Only the console's own user reads this terminal; anyone else's messages go nowhere.
+    async fn direct_message(&self, user: UserId, reply: &Reply) -> Result<(), PlatformError> {
+        if user != self.user.id {
+            return Ok(());
+        }
+        let mut reply = reply.clone();
+        reply.title = Some(match reply.title {
+            Some(title) => format!("(direct message) {title}"),
+            None => "(direct message)".into(),
+        });
+        self.notify(reply)
+    }
+
+    async fn send(&self, _: ChannelId, reply: &Reply) -> Result<(), PlatformError> {
+        self.notify(reply.clone())
     }
 }
 
@@ -145,6 +172,7 @@ pub async fn run<S: State>(
     dispatcher: Arc<Dispatcher<S>>,
     platform: Arc<ConsolePlatform>,
     mut lines: mpsc::Receiver<String>,
+    mut notices: mpsc::Receiver<Reply>,
     mut out: impl AsyncWrite + Unpin,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
@@ -168,6 +196,11 @@ pub async fn run<S: State>(
         }
         let line = tokio::select! {
             _ = cancel.cancelled() => break,
+            Some(notice) = notices.recv() => {
+                out.write_all(render(&notice).as_bytes()).await?;
+                out.flush().await?;
+                continue;
+            }
             line = lines.recv() => line,
         };
         let Some(line) = line else { break };
@@ -180,6 +213,7 @@ pub async fn run<S: State>(
                     community: Some(COMMUNITY),
                     channel: CHANNEL,
                     author: author.clone(),
+                    replied_to: None,
                     name: command.name,
                     args: ArgInput::Text(command.args.to_owned()),
                 };

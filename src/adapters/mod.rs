@@ -11,11 +11,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::core::Dispatcher;
+use crate::core::{Dispatcher, Platforms};
 
 /// What every adapter is started with.
 pub struct Launch<S> {
     pub dispatcher: Arc<Dispatcher<S>>,
+    /// Each adapter registers its platform here once started, for scheduled work to reach it.
+    pub platforms: Arc<Platforms>,
     /// Fires when the app stops: adapters stop taking new work.
     pub cancel: CancellationToken,
     /// Every long-running task goes here, so shutdown can wait for in-flight commands.

@@ -110,6 +110,9 @@ pub struct Invocation {
     pub community: Option<CommunityId>,
     pub channel: ChannelId,
     pub author: Author,
+    /// The author of the message this command answered (a Telegram or Discord reply), which
+    /// moderation commands act on when no user is named.
+    pub replied_to: Option<Member>,
 }
 
 impl Invocation {

@@ -16,7 +16,7 @@ use super::duration;
 use super::error::{CommandError, ErrorId};
 use super::ids::{ChannelId, CommunityId, UserId};
 use super::parse;
-use super::platform::Platform;
+use super::platform::{Member, Platform};
 use super::ratelimit::{RateQuota, UserRateLimit, Verdict};
 use super::reply::Reply;
 use super::spec::{Capability, Scope};
@@ -27,6 +27,8 @@ pub struct Request {
     pub community: Option<CommunityId>,
     pub channel: ChannelId,
     pub author: Author,
+    /// The author of the message the command replied to, if it was a reply.
+    pub replied_to: Option<Member>,
     pub name: String,
     pub args: ArgInput,
 }
@@ -215,6 +217,7 @@ impl<S: State> Dispatcher<S> {
                 community: request.community,
                 channel: request.channel,
                 author: request.author,
+                replied_to: request.replied_to,
             },
             args,
             platform: Arc::clone(platform),
@@ -316,8 +319,8 @@ mod tests {
             _: &crate::core::ModAction,
             _: Option<&str>,
             _: Option<&Reply>,
-        ) -> Result<(), PlatformError> {
-            Ok(())
+        ) -> Result<crate::core::ModOutcome, PlatformError> {
+            Ok(Default::default())
         }
         async fn purge(
             &self,
@@ -329,6 +332,9 @@ mod tests {
             Ok(count)
         }
         async fn direct_message(&self, _: UserId, _: &Reply) -> Result<(), PlatformError> {
+            Ok(())
+        }
+        async fn send(&self, _: ChannelId, _: &Reply) -> Result<(), PlatformError> {
             Ok(())
         }
     }
@@ -408,6 +414,7 @@ mod tests {
                 id: user,
                 name: "someone".into(),
             },
+            replied_to: None,
             name: name.into(),
             args: ArgInput::Text(args.into()),
         };

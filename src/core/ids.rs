@@ -73,6 +73,23 @@ impl<K> Id<K> {
     }
 }
 
+impl<K> Id<K> {
+    /// The id within its platform as text: what the database's TEXT id columns hold. Tables
+    /// store ids as text so that platforms whose ids are words (Slack's `U024BE7LH`) fit.
+    pub fn raw_text(&self) -> String {
+        self.raw.to_string()
+    }
+
+    /// The inverse of [`Id::raw_text`], for ids read back from the database.
+    pub fn from_raw_text(platform: &str, raw: &str) -> Result<Self, String> {
+        let platform = platform.parse()?;
+        let raw = raw
+            .parse()
+            .map_err(|_| format!("\"{raw}\" is not a stored {platform} id"))?;
+        Ok(Self::new(platform, raw))
+    }
+}
+
 impl<K> fmt::Display for Id<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.platform, self.raw)
@@ -119,6 +136,22 @@ pub fn console_user_raw(name: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_ids_read_back_as_they_were_written() {
+        for id in [
+            UserId::new(PlatformKind::Discord, -1),
+            UserId::new(PlatformKind::Telegram, -100123),
+            UserId::new(PlatformKind::Console, console_user_raw("alice")),
+        ] {
+            let back = UserId::from_raw_text(id.platform.as_str(), &id.raw_text()).unwrap();
+            assert_eq!(
+                back, id,
+                "console ids are stored numbers, not names to hash again"
+            );
+        }
+        assert!(UserId::from_raw_text("discord", "U024BE7LH").is_err());
+    }
 
     #[test]
     fn owner_ids_parse_per_platform() {

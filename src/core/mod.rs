@@ -2,6 +2,7 @@
 //! the [`Platform`] trait adapters implement. Nothing here names a chat library or a database.
 
 pub mod args;
+pub mod clock;
 pub mod command;
 pub mod dispatch;
 pub mod duration;
@@ -15,12 +16,13 @@ pub mod reply;
 pub mod spec;
 
 pub use args::{Args, UserRef, Value};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Author, Catalog, Cog, Command, CommandResult, Ctx, Invocation, State};
 pub use dispatch::{ArgInput, Dispatcher, ErrorReport, Request};
 pub use error::{BoxError, CommandError, ErrorId, PlatformError};
 pub use ids::{ChannelId, CommunityId, PlatformKind, UserId};
 pub use moderation::ModAction;
-pub use platform::{Member, Platform};
+pub use platform::{Member, ModOutcome, Platform, Platforms};
 pub use ratelimit::RateQuota;
 pub use reply::{Button, Field, Reply, Tone};
 pub use spec::{Capability, CommandSpec, ParamKind, Scope};

@@ -1,6 +1,9 @@
 //! What the core asks of a chat platform. Adapters implement [`Platform`]; cogs and the
 //! dispatcher only ever see this trait, never a serenity or teloxide type.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use async_trait::async_trait;
 
 use super::args::UserRef;
@@ -15,6 +18,17 @@ use super::spec::Capability;
 pub struct Member {
     pub id: UserId,
     pub name: String,
+}
+
+/// What a platform did for one moderation action that it began, for the audit log and the
+/// moderator. A refusal before anything changed is an `Err` of [`Platform::moderate`] instead.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModOutcome {
+    /// Whether the notice reached the member by direct message.
+    pub notified: bool,
+    /// Set when the action went only part of the way: what was done and why the rest failed
+    /// (a Telegram kick is a ban and then an unban, and the unban can fail).
+    pub incomplete: Option<String>,
 }
 
 #[async_trait]
@@ -46,7 +60,7 @@ pub trait Platform: Send + Sync + 'static {
     /// refusal names what is missing ("I need Moderate Members to mute @x"). `notice` goes to
     /// the target by direct message once the checks pass and before acting, because a kicked or
     /// banned member may be out of the bot's reach afterwards; it is best effort, and a notice
-    /// that cannot be delivered is only logged.
+    /// that cannot be delivered is only logged. `Err` means nothing was changed.
     async fn moderate(
         &self,
         community: CommunityId,
@@ -55,7 +69,7 @@ pub trait Platform: Send + Sync + 'static {
         action: &ModAction,
         reason: Option<&str>,
         notice: Option<&Reply>,
-    ) -> Result<(), PlatformError>;
+    ) -> Result<ModOutcome, PlatformError>;
 
     /// Deletes up to `count` of the latest messages in `channel` on `actor`'s behalf, after
     /// checking that both the actor and the bot may; messages the platform will not delete
@@ -70,4 +84,42 @@ pub trait Platform: Send + Sync + 'static {
 
     /// Sends `reply` to `user` in a private chat.
     async fn direct_message(&self, user: UserId, reply: &Reply) -> Result<(), PlatformError>;
+
+    /// Posts `reply` in `channel`, unprompted: a reminder that fell due, an owner alert.
+    async fn send(&self, channel: ChannelId, reply: &Reply) -> Result<(), PlatformError>;
+}
+
+/// The platforms running in this process, one per kind: how work that outlives a command (a
+/// reminder, a mute that ends tomorrow) reaches the platform it belongs to. Adapters register
+/// themselves once started; a kind that is not running yet simply is not found.
+#[derive(Default)]
+pub struct Platforms(RwLock<HashMap<PlatformKind, Arc<dyn Platform>>>);
+
+impl Platforms {
+    pub fn register(&self, platform: Arc<dyn Platform>) {
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(platform.kind(), platform);
+    }
+
+    pub fn get(&self, kind: PlatformKind) -> Option<Arc<dyn Platform>> {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&kind)
+            .cloned()
+    }
+
+    pub fn kinds(&self) -> Vec<PlatformKind> {
+        let mut kinds: Vec<_> = self
+            .0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        kinds.sort();
+        kinds
+    }
 }

@@ -5,9 +5,11 @@
 pub mod settings;
 pub mod store;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
-use crate::core::{BoxError, CommunityId, State, UserId};
+use crate::core::{BoxError, Clock, CommunityId, Platforms, State, UserId};
 pub use settings::Settings;
 pub use store::{Store, StoreError};
 
@@ -15,14 +17,25 @@ pub struct Services {
     pub store: Store,
     pub settings: Settings,
     pub owners: Vec<UserId>,
+    /// Where every service and cog reads the time: moved by hand in tests.
+    pub clock: Arc<dyn Clock>,
+    /// The running platforms, for work that outlives the command that asked for it.
+    pub platforms: Arc<Platforms>,
 }
 
 impl Services {
-    pub fn new(store: Store, owners: Vec<UserId>) -> Self {
+    pub fn new(
+        store: Store,
+        owners: Vec<UserId>,
+        clock: Arc<dyn Clock>,
+        platforms: Arc<Platforms>,
+    ) -> Self {
         Self {
             settings: Settings::new(store.clone()),
             store,
             owners,
+            clock,
+            platforms,
         }
     }
 }

@@ -1,19 +1,136 @@
 //! Per-community settings, read on every command and so cached in memory (moka); every write
 //! goes to SQLite first and then drops the cached copy.
+//!
+//! Every key a community can change is declared once in [`KEYS`], with its default and the
+//! check its values must pass, so `/settings` can list, validate and reset all of them and a
+//! cog reads a typed value without parsing text itself.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use moka::future::Cache;
 use rusqlite::params;
 
 use super::store::{Store, StoreError};
-use crate::core::CommunityId;
+use crate::core::{CommunityId, duration};
+
+/// One setting a community can change.
+#[derive(Debug)]
+pub struct Key {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// The value until a community sets one; `""` means "off" or "none".
+    pub default: &'static str,
+    pub kind: KeyKind,
+}
+
+/// What a key's values look like; [`Key::check`] enforces it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A whole number in this range, or `off` where `off` is allowed.
+    Count {
+        min: i64,
+        max: i64,
+        can_be_off: bool,
+    },
+    /// A duration such as `1h` or `30d`, at most this long.
+    Duration { max: Duration },
+    /// Free text of at most this many characters; `""` or `none` clears it.
+    Text { max_chars: usize },
+}
+
+/// Every per-community key. Cogs add theirs here, so that `/settings` knows them all.
+pub const KEYS: &[Key] = &[Key {
+    name: "log_channel",
+    description: "Where moderation cases are posted (a channel id), none for nowhere",
+    default: "",
+    kind: KeyKind::Text { max_chars: 64 },
+}];
+
+/// The value written for "off", and shown for an empty default.
+pub const OFF: &str = "off";
+
+impl Key {
+    pub fn find(name: &str) -> Option<&'static Key> {
+        KEYS.iter().find(|k| k.name == name)
+    }
+
+    /// Checks and normalizes a value the user typed; the error is a sentence for them.
+    pub fn check(&self, value: &str) -> Result<String, String> {
+        let value = value.trim();
+        match &self.kind {
+            KeyKind::Count {
+                can_be_off: true, ..
+            } if value.eq_ignore_ascii_case(OFF) => Ok(OFF.into()),
+            KeyKind::Count { min, max, .. } => match value.parse::<i64>() {
+                Ok(n) if (*min..=*max).contains(&n) => Ok(n.to_string()),
+                _ => Err(format!(
+                    "{} takes a whole number from {min} to {max}{}",
+                    self.name,
+                    match self.kind {
+                        KeyKind::Count {
+                            can_be_off: true, ..
+                        } => ", or off",
+                        _ => "",
+                    }
+                )),
+            },
+            KeyKind::Duration { max } => {
+                let d = duration::parse(value).map_err(|e| format!("{}: {e}", self.name))?;
+                if d > *max {
+                    return Err(format!(
+                        "{} can be at most {}",
+                        self.name,
+                        duration::format(*max)
+                    ));
+                }
+                Ok(duration::format(d))
+            }
+            KeyKind::Text { max_chars } => {
+                if value.eq_ignore_ascii_case("none") {
+                    return Ok(String::new());
+                }
+                if value.chars().count() > *max_chars {
+                    return Err(format!("{} is at most {max_chars} characters", self.name));
+                }
+                Ok(value.to_owned())
+            }
+        }
+    }
+}
 
 /// The parsed settings of one community.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CommunitySettings {
     pub disabled_cogs: BTreeSet<String>,
+    /// Values set for keys of [`KEYS`]; absent keys have their default.
+    values: BTreeMap<String, String>,
+}
+
+impl CommunitySettings {
+    /// The value of `key`, or its default. A key missing from [`KEYS`] is a bug in a cog.
+    pub fn value(&self, key: &str) -> &str {
+        match self.values.get(key) {
+            Some(value) => value,
+            None => Key::find(key).map_or("", |k| k.default),
+        }
+    }
+
+    /// A [`KeyKind::Count`] value; `None` when it is off.
+    pub fn count(&self, key: &str) -> Option<i64> {
+        self.value(key).parse().ok()
+    }
+
+    /// A [`KeyKind::Duration`] value; `None` when unset.
+    pub fn duration(&self, key: &str) -> Option<Duration> {
+        duration::parse(self.value(key)).ok()
+    }
+
+    /// Whether the community changed `key` from its default.
+    pub fn is_set(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
 }
 
 const COG_KEY_PREFIX: &str = "cog.";
@@ -22,6 +139,7 @@ const DISABLED: &str = "disabled";
 #[derive(Clone)]
 pub struct Settings {
     store: Store,
+    /// Worst case: 10,000 communities × (a few dozen short keys) ≈ a few MB.
     cache: Cache<CommunityId, Arc<CommunitySettings>>,
 }
 
@@ -55,12 +173,19 @@ impl Settings {
                 .collect::<rusqlite::Result<Vec<_>>>()
             })
             .await?;
-        let disabled_cogs = rows
-            .into_iter()
-            .filter(|(_, value)| value == DISABLED)
-            .filter_map(|(key, _)| key.strip_prefix(COG_KEY_PREFIX).map(str::to_owned))
-            .collect();
-        Ok(Arc::new(CommunitySettings { disabled_cogs }))
+        let mut settings = CommunitySettings::default();
+        for (key, value) in rows {
+            match key.strip_prefix(COG_KEY_PREFIX) {
+                Some(cog) if value == DISABLED => {
+                    settings.disabled_cogs.insert(cog.to_owned());
+                }
+                Some(_) => {}
+                None => {
+                    settings.values.insert(key, value);
+                }
+            }
+        }
+        Ok(Arc::new(settings))
     }
 
     /// Switches a cog on or off in one community.
@@ -71,20 +196,46 @@ impl Settings {
         enabled: bool,
     ) -> Result<(), StoreError> {
         let key = format!("{COG_KEY_PREFIX}{cog}");
+        self.write(community, key, (!enabled).then(|| DISABLED.to_owned()))
+            .await
+    }
+
+    /// Sets `key` (checked with [`Key::check`] by the caller) in one community.
+    pub async fn set(
+        &self,
+        community: CommunityId,
+        key: &'static Key,
+        value: String,
+    ) -> Result<(), StoreError> {
+        self.write(community, key.name.to_owned(), Some(value))
+            .await
+    }
+
+    /// Puts `key` back to its default in one community.
+    pub async fn reset(&self, community: CommunityId, key: &'static Key) -> Result<(), StoreError> {
+        self.write(community, key.name.to_owned(), None).await
+    }
+
+    /// Stores (`Some`) or deletes (`None`) one row, then drops the cached copy.
+    async fn write(
+        &self,
+        community: CommunityId,
+        key: String,
+        value: Option<String>,
+    ) -> Result<(), StoreError> {
         self.store
             .call(move |conn| {
                 let (platform, id) = (community.platform.as_str(), community.raw);
-                if enabled {
-                    conn.execute(
+                match value {
+                    None => conn.execute(
                         "DELETE FROM community_settings WHERE platform = ?1 AND community = ?2 AND key = ?3",
                         params![platform, id, key],
-                    )
-                } else {
-                    conn.execute(
+                    ),
+                    Some(value) => conn.execute(
                         "INSERT INTO community_settings (platform, community, key, value) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT (platform, community, key) DO UPDATE SET value = excluded.value",
-                        params![platform, id, key, DISABLED],
-                    )
+                        params![platform, id, key, value],
+                    ),
                 }
             })
             .await?;
@@ -120,5 +271,63 @@ mod tests {
         );
         settings.set_cog_enabled(guild, "fun", true).await.unwrap();
         assert!(settings.get(guild).await.unwrap().disabled_cogs.is_empty());
+
+        let key = Key::find("log_channel").unwrap();
+        assert_eq!(settings.get(guild).await.unwrap().value("log_channel"), "");
+        settings.set(guild, key, "123".into()).await.unwrap();
+        let now = settings.get(guild).await.unwrap();
+        assert_eq!(
+            (now.value("log_channel"), now.is_set("log_channel")),
+            ("123", true)
+        );
+        settings.reset(guild, key).await.unwrap();
+        assert!(!settings.get(guild).await.unwrap().is_set("log_channel"));
+    }
+
+    #[test]
+    fn values_are_checked_by_their_kind() {
+        let count = Key {
+            name: "n",
+            description: "",
+            default: "3",
+            kind: KeyKind::Count {
+                min: 1,
+                max: 20,
+                can_be_off: true,
+            },
+        };
+        assert_eq!(count.check(" 5 "), Ok("5".into()));
+        assert_eq!(count.check("OFF"), Ok(OFF.into()));
+        assert_eq!(
+            count.check("21"),
+            Err("n takes a whole number from 1 to 20, or off".into())
+        );
+        let long = Key {
+            name: "d",
+            description: "",
+            default: "1h",
+            kind: KeyKind::Duration {
+                max: Duration::from_secs(86_400),
+            },
+        };
+        assert_eq!(long.check("90m"), Ok("1h30m".into()));
+        assert_eq!(long.check("2d"), Err("d can be at most 1d".into()));
+        let text = Key::find("log_channel").unwrap();
+        assert_eq!(text.check("none"), Ok(String::new()));
+        assert!(text.check(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn every_default_passes_its_own_check() {
+        for key in KEYS {
+            if !key.default.is_empty() {
+                assert_eq!(
+                    key.check(key.default).as_deref(),
+                    Ok(key.default),
+                    "{}",
+                    key.name
+                );
+            }
+        }
     }
 }

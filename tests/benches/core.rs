@@ -43,14 +43,19 @@ fn core_path() {
         .unwrap();
     let store = Store::open(&dir.path().join("bench.db")).unwrap();
     let admin = console::user_id(console::DEFAULT_USER);
-    let services = Arc::new(Services::new(store, vec![admin]));
+    let services = Arc::new(Services::new(
+        store,
+        vec![admin],
+        Arc::new(cogbox::core::SystemClock),
+        Arc::default(),
+    ));
     // Generous enough that the limiter is exercised on every command but never refuses.
     let quota = RateQuota {
         commands: NonZeroU32::new(1_000_000).unwrap(),
         window: Duration::from_secs(1),
     };
     let dispatcher = Dispatcher::new(cogbox::cogs::all(), services, quota).unwrap();
-    let platform: Arc<dyn Platform> = Arc::new(ConsolePlatform::new(console::DEFAULT_USER, true));
+    let platform: Arc<dyn Platform> = Arc::new(ConsolePlatform::new(console::DEFAULT_USER, true).0);
 
     let mut latencies = Vec::with_capacity(COMMANDS);
     let started = Instant::now();
@@ -73,6 +78,7 @@ fn core_path() {
                     id: user,
                     name: "bench".into(),
                 },
+                replied_to: None,
                 name: parsed.name,
                 args: ArgInput::Text(parsed.args.to_owned()),
             };

@@ -20,8 +20,8 @@ use super::platform::{DiscordPlatform, display, user_id};
 use super::render::render;
 use crate::core::parse::{CommandLine, command_line};
 use crate::core::{
-    ArgInput, Author, ChannelId, CommunityId, Dispatcher, Platform, PlatformKind, Reply, Request,
-    State, UserRef, Value,
+    ArgInput, Author, ChannelId, CommunityId, Dispatcher, Member, Platform, PlatformKind,
+    Platforms, Reply, Request, State, UserRef, Value,
 };
 
 /// Discord drops an interaction that is not acknowledged within 3 s. Most commands answer in
@@ -37,6 +37,8 @@ pub struct Handler<S> {
     settings: Settings,
     /// Built from the first event's context, which holds the client's Http and cache.
     platform: OnceLock<Arc<dyn Platform>>,
+    /// Where the platform is registered once ready, for scheduled work to reach Discord.
+    platforms: Arc<Platforms>,
     /// Events being handled; shutdown waits for them, and stops taking new ones on `cancel`.
     work: TaskTracker,
     cancel: CancellationToken,
@@ -55,6 +57,7 @@ pub struct Settings {
 impl<S: State> Handler<S> {
     pub fn new(
         dispatcher: Arc<Dispatcher<S>>,
+        platforms: Arc<Platforms>,
         settings: Settings,
         work: TaskTracker,
         cancel: CancellationToken,
@@ -64,6 +67,7 @@ impl<S: State> Handler<S> {
             dispatcher,
             settings,
             platform: OnceLock::new(),
+            platforms,
             work,
             cancel,
             ready: Mutex::new(Some(ready)),
@@ -93,7 +97,8 @@ impl<S: State> Handler<S> {
 
 #[async_trait]
 impl<S: State> EventHandler for Handler<S> {
-    async fn ready(&self, _: Context, ready: Ready) {
+    async fn ready(&self, ctx: Context, ready: Ready) {
+        self.platforms.register(Arc::clone(self.platform(&ctx)));
         tracing::info!(
             guilds = ready.guilds.len(),
             "discord: connected as @{}",
@@ -124,13 +129,17 @@ impl<S: State> EventHandler for Handler<S> {
             return;
         }
         let args = ArgInput::Text(line.args.to_owned());
-        let request = request(
+        let mut request = request(
             message.guild_id,
             message.channel_id,
             &message.author,
             line.name,
             args,
         );
+        request.replied_to = message.referenced_message.as_ref().map(|original| Member {
+            id: user_id(original.author.id),
+            name: display(&original.author),
+        });
         let Some(reply) = self.dispatch(&ctx, request).await else {
             return;
         };
@@ -261,6 +270,7 @@ fn request(
             id: user_id(user.id),
             name: display(user),
         },
+        replied_to: None,
         name,
         args,
     }

@@ -85,6 +85,7 @@ pub async fn start<S: State>(
     };
     let handler = Handler::new(
         Arc::clone(&launch.dispatcher),
+        Arc::clone(&launch.platforms),
         settings,
         work.clone(),
         launch.cancel.clone(),

@@ -15,8 +15,8 @@ use serenity::all::{
 use super::render::render;
 use crate::core::moderation::MAX_MUTE;
 use crate::core::{
-    Capability, ChannelId, CommunityId, Member, ModAction, Platform, PlatformError, PlatformKind,
-    Reply, UserId, UserRef,
+    Capability, ChannelId, CommunityId, Member, ModAction, ModOutcome, Platform, PlatformError,
+    PlatformKind, Reply, UserId, UserRef,
 };
 
 /// Discord refuses to bulk-delete messages older than two weeks.
@@ -406,7 +406,7 @@ impl Platform for DiscordPlatform {
         action: &ModAction,
         reason: Option<&str>,
         notice: Option<&Reply>,
-    ) -> Result<(), PlatformError> {
+    ) -> Result<ModOutcome, PlatformError> {
         if matches!(action, ModAction::Ban(Some(_))) {
             return Err(PlatformError::Refused(
                 "Discord bans have no end date, and cogbox cannot lift one later yet: \
@@ -442,12 +442,18 @@ impl Platform for DiscordPlatform {
                 .map(|m| (Rank::of(g, m), g.member_permissions(m).administrator())),
         })?;
         judge(&case, self.capability_name(needed)).map_err(PlatformError::Refused)?;
+        let mut notified = false;
         if let Some(notice) = notice {
-            if let Err(e) = self.direct_message(target.id, notice).await {
-                tracing::info!(%user, "discord: could not tell the member by DM: {e}");
+            match self.direct_message(target.id, notice).await {
+                Ok(()) => notified = true,
+                Err(e) => tracing::info!(%user, "discord: could not tell the member by DM: {e}"),
             }
         }
-        self.act(guild, user, action, reason).await
+        self.act(guild, user, action, reason).await?;
+        Ok(ModOutcome {
+            notified,
+            incomplete: None,
+        })
     }
 
     /// Both the invoker and the bot need Manage Messages in this very channel (an overwrite
@@ -505,6 +511,15 @@ impl Platform for DiscordPlatform {
     async fn direct_message(&self, user: UserId, reply: &Reply) -> Result<(), PlatformError> {
         let user: DUserId = discord_id(user.raw)?;
         user.direct_message(&*self.http, render(reply).message())
+            .await
+            .map(drop)
+            .map_err(refused_or_failed)
+    }
+
+    async fn send(&self, channel: ChannelId, reply: &Reply) -> Result<(), PlatformError> {
+        let channel: DChannelId = discord_id(channel.raw)?;
+        channel
+            .send_message(&*self.http, render(reply).message())
             .await
             .map(drop)
             .map_err(refused_or_failed)

@@ -80,6 +80,7 @@ pub async fn start<S: State>(
         .map_err(|e| StartError::Failed(format!("telegram: setMyCommands failed: {e}")))?;
 
     let platform = Arc::new(TelegramPlatform::new(bot.clone().throttle(PACING), me.id));
+    launch.platforms.register(platform.clone());
     let inbox = Arc::new(Inbox::new(
         Arc::clone(&launch.dispatcher),
         platform,

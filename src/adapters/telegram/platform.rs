@@ -23,8 +23,8 @@ use super::history::History;
 use super::render;
 use super::updates::display_name;
 use crate::core::{
-    Capability, ChannelId, CommunityId, Member, ModAction, Platform, PlatformError, PlatformKind,
-    Reply, UserId, UserRef,
+    Capability, ChannelId, CommunityId, Member, ModAction, ModOutcome, Platform, PlatformError,
+    PlatformKind, Reply, UserId, UserRef,
 };
 
 /// How long a member's rights are trusted without asking Telegram again.
@@ -162,12 +162,13 @@ impl TelegramPlatform {
             .await
     }
 
+    /// Carries `action` out; `Ok(Some(why))` when it went only part of the way.
     async fn act(
         &self,
         chat: ChatId,
         user: TgUserId,
         action: &ModAction,
-    ) -> Result<(), RequestError> {
+    ) -> Result<Option<String>, RequestError> {
         match action {
             ModAction::Mute(duration) => {
                 let until = restriction_end(*duration);
@@ -191,7 +192,12 @@ impl TelegramPlatform {
             // Telegram has no kick: a ban lifted at once removes the member and lets them rejoin.
             ModAction::Kick => {
                 patiently(|| self.bot.ban_chat_member(chat, user).into_future()).await?;
-                self.unban(chat, user).await?;
+                if let Err(e) = self.unban(chat, user).await {
+                    return Ok(Some(format!(
+                        "removed, but lifting the ban that a kick is made of failed, so they \
+                         cannot rejoin until unbanned: {e}"
+                    )));
+                }
             }
             ModAction::Ban(duration) => {
                 let call = || {
@@ -205,7 +211,7 @@ impl TelegramPlatform {
             }
             ModAction::Unban => self.unban(chat, user).await?,
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Lifts a ban; `only_if_banned` keeps a member who is not banned in the group.
@@ -339,7 +345,7 @@ impl Platform for TelegramPlatform {
         action: &ModAction,
         _reason: Option<&str>,
         notice: Option<&Reply>,
-    ) -> Result<(), PlatformError> {
+    ) -> Result<ModOutcome, PlatformError> {
         let (chat, user, verb) = (ChatId(community.raw), tg(target.id), action.verb());
         if user == self.me {
             return Err(PlatformError::Refused(format!("I won't {verb} myself")));
@@ -361,14 +367,22 @@ impl Platform for TelegramPlatform {
                 target.name
             )));
         }
+        let mut notified = false;
         if let Some(notice) = notice {
-            if let Err(e) = self.direct_message(target.id, notice).await {
-                tracing::info!(user = user.0, "telegram: could not notify the member: {e}");
+            match self.direct_message(target.id, notice).await {
+                Ok(()) => notified = true,
+                Err(e) => {
+                    tracing::info!(user = user.0, "telegram: could not notify the member: {e}")
+                }
             }
         }
         let result = self.act(chat, user, action).await;
         self.members.invalidate(&(chat, user)).await;
-        result.map_err(refused)
+        let incomplete = result.map_err(refused)?;
+        Ok(ModOutcome {
+            notified,
+            incomplete,
+        })
     }
 
     /// Deletes the newest messages the bot has seen here, the command itself included.
@@ -403,5 +417,11 @@ impl Platform for TelegramPlatform {
         self.try_send(ChatId(user.raw), reply, None)
             .await
             .map_err(|e| failed(&e))
+    }
+
+    async fn send(&self, channel: ChannelId, reply: &Reply) -> Result<(), PlatformError> {
+        self.try_send(ChatId(channel.raw), reply, None)
+            .await
+            .map_err(refused)
     }
 }

@@ -7,8 +7,8 @@ use teloxide::types::{CallbackQuery, Chat, Message, MessageEntityKind, Update, U
 use super::platform::TelegramPlatform;
 use crate::core::parse::command_line;
 use crate::core::{
-    ArgInput, Author, ChannelId, CommunityId, Dispatcher, Platform, PlatformKind, Request, State,
-    UserId,
+    ArgInput, Author, ChannelId, CommunityId, Dispatcher, Member, Platform, PlatformKind, Request,
+    State, UserId,
 };
 
 pub struct Inbox<S> {
@@ -79,7 +79,8 @@ impl<S: State> Inbox<S> {
         ) {
             return;
         }
-        let request = request(&message.chat, from, line.name, line.args.to_owned());
+        let mut request = request(&message.chat, from, line.name, line.args.to_owned());
+        request.replied_to = replied_to(&message);
         if let Some(reply) = self.dispatcher.dispatch(&self.as_platform, request).await {
             self.platform
                 .send(message.chat.id, &reply, Some(message.id))
@@ -113,9 +114,24 @@ fn request(chat: &Chat, from: &User, name: String, args: String) -> Request {
             id: user_id(from),
             name: display_name(from),
         },
+        replied_to: None,
         name,
         args: ArgInput::Text(args),
     }
+}
+
+/// The author of the message a command answers. In a forum topic every message "replies" to
+/// the topic's first service message, which is no one's message to act on.
+fn replied_to(message: &Message) -> Option<Member> {
+    let original = message.reply_to_message()?;
+    if original.forum_topic_created().is_some() {
+        return None;
+    }
+    let author = original.from.as_ref()?;
+    Some(Member {
+        id: user_id(author),
+        name: display_name(author),
+    })
 }
 
 pub fn user_id(user: &User) -> UserId {
