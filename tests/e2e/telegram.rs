@@ -309,6 +309,30 @@ async fn moderation_follows_telegram_admin_rights() {
             h.ask(&h.group, &h.alice, "/mute @spammer_x 10m").await,
             "/mute: you need the Ban Users permission"
         );
+        // Being an administrator is not enough: muting, kicking and banning take Ban Users.
+        let editor = user(1005, "Editor", Some("editor"));
+        let no_restrict = AdminRights {
+            can_delete_messages: true,
+            can_change_info: true,
+            can_pin_messages: true,
+            ..AdminRights::default()
+        };
+        h.fake.set_member(
+            &h.group,
+            &editor,
+            ChatMemberStatus::Administrator(no_restrict),
+        );
+        for command in [
+            "/mute @spammer_x 10m",
+            "/kick @spammer_x",
+            "/ban @spammer_x",
+        ] {
+            let verb = &command[1..command.find(' ').unwrap()];
+            assert_eq!(
+                h.ask(&h.group, &editor, command).await,
+                format!("/{verb}: you need the Ban Users permission")
+            );
+        }
         assert_eq!(
             h.ask(&h.group, &h.moderator, "/mute @spammer_x 10m").await,
             "/mute: I need the Ban Users right to mute @spammer_x"
