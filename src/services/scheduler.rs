@@ -46,6 +46,9 @@ const FIRST_RETRY: Duration = Duration::from_secs(30);
 const NOT_READY_RETRY: Duration = Duration::from_secs(10);
 /// The pause before retrying after the database itself failed.
 const STORE_RETRY: Duration = Duration::from_secs(1);
+/// How long the runner waits for more running jobs to finish before recording what finished:
+/// each record is a commit, and each commit a disk sync.
+const GATHER: Duration = Duration::from_millis(2);
 /// [`Scheduler::next_due`] while the runner is between reading the earliest job and sleeping.
 const BUSY: i64 = i64::MIN;
 
@@ -627,9 +630,7 @@ pub async fn run(services: Arc<Services>, cancel: CancellationToken) {
             () = cancel.cancelled() => break,
             Some(done) = running.join_next(), if !running.is_empty() => {
                 finished.extend(done.ok());
-                while let Some(done) = running.try_join_next() {
-                    finished.extend(done.ok());
-                }
+                gather(&mut running, &mut finished).await;
             }
             () = scheduler.wake.notified() => {}
             () = sleep_until_ms(&*scheduler.clock, wake_at) => {}
@@ -646,6 +647,17 @@ pub async fn run(services: Arc<Services>, cancel: CancellationToken) {
     {
         tracing::error!("scheduler: {e}");
     }
+}
+
+/// Collects the jobs that finish within [`GATHER`] of the first one, so a burst of due jobs is
+/// recorded in a few commits rather than one per job.
+async fn gather(running: &mut JoinSet<Finished>, finished: &mut Vec<Finished>) {
+    let more = async {
+        while let Some(done) = running.join_next().await {
+            finished.extend(done.ok());
+        }
+    };
+    let _ = tokio::time::timeout(GATHER, more).await;
 }
 
 async fn sleep_until_ms(clock: &dyn Clock, at: Option<i64>) {

@@ -28,7 +28,7 @@ fn main() {
         .unwrap();
     runtime.block_on(throughput());
     runtime.block_on(due_among_pending());
-    binary_with_pending();
+    binary_with_pending(&runtime);
 }
 
 fn services(path: &Path) -> Arc<Services> {
@@ -54,6 +54,12 @@ async fn fill(services: &Services, n: usize, kind: &'static str, due: chrono::Da
         })
         .await
         .unwrap();
+}
+
+/// 100,000 reminders due tomorrow.
+async fn fill_pending(services: &Services) {
+    let tomorrow = Utc::now() + chrono::Duration::days(1);
+    fill(services, PENDING, "remind", tomorrow).await;
 }
 
 /// Registers `kind` with a handler that counts runs and signals when `until` have run.
@@ -100,18 +106,11 @@ async fn throughput() {
     );
 }
 
-/// With 100,000 reminders pending for tomorrow: how long the runner's start takes to reach its
-/// sleep, and how soon a job scheduled for now fires.
+/// With 100,000 reminders pending for tomorrow: how soon a job scheduled for now fires.
 async fn due_among_pending() {
     let dir = tempfile::tempdir().unwrap();
     let services = services(&dir.path().join("bench.db"));
-    fill(
-        &services,
-        PENDING,
-        "remind",
-        Utc::now() + chrono::Duration::days(1),
-    )
-    .await;
+    fill_pending(&services).await;
     let (_, fired) = counting(&services, "now", 1);
     let cancel = CancellationToken::new();
     let runner = tokio::spawn(scheduler::run(services.clone(), cancel.clone()));
@@ -134,22 +133,12 @@ async fn due_among_pending() {
 
 /// The real binary's time to first answer and idle memory, on an empty database and on one
 /// holding 100,000 pending reminders.
-fn binary_with_pending() {
+fn binary_with_pending(runtime: &tokio::runtime::Runtime) {
     let empty = run_console(|_| {});
     let full = run_console(|db| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
         runtime.block_on(async {
             let services = services(db);
-            fill(
-                &services,
-                PENDING,
-                "remind",
-                Utc::now() + chrono::Duration::days(1),
-            )
-            .await;
+            fill_pending(&services).await;
             services.store.checkpoint().await.unwrap();
         });
     });

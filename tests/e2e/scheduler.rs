@@ -13,13 +13,17 @@ use crate::support::Sandbox;
 const GROUP: CommunityId = CommunityId::new(PlatformKind::Console, 1);
 const MOD: UserId = UserId::new(PlatformKind::Console, 1);
 
-/// Writes an audit entry dated `days_ago` into the sandbox's database.
-fn audit_entry(sandbox: &Sandbox, action: &str, days_ago: i64) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    runtime.block_on(async {
+        .unwrap()
+        .block_on(work)
+}
+
+/// Writes an audit entry dated `days_ago` into the sandbox's database.
+fn audit_entry(sandbox: &Sandbox, action: &str, days_ago: i64) {
+    block_on(async {
         let store = Store::open(&sandbox.path("data/cogbox.db")).unwrap();
         let clock = ManualClock::new(Utc::now() - chrono::Duration::days(days_ago));
         Audit::new(store.clone(), Arc::new(clock))
@@ -31,11 +35,7 @@ fn audit_entry(sandbox: &Sandbox, action: &str, days_ago: i64) {
 }
 
 fn audit_actions(sandbox: &Sandbox) -> Vec<String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    block_on(async {
         let store = Store::open(&sandbox.path("data/cogbox.db")).unwrap();
         let clock = Arc::new(cogbox::core::SystemClock);
         Audit::new(store, clock)

@@ -18,6 +18,8 @@ CREATE TABLE jobs (
 ) STRICT;
 -- The runner's only read while idle: the earliest pending job.
 CREATE INDEX jobs_pending_due ON jobs (due) WHERE state = 'pending';
+-- Jobs interrupted by a stop, found at start-up without reading every pending job.
+CREATE INDEX jobs_running ON jobs (id) WHERE state = 'running';
 CREATE INDEX jobs_owner ON jobs (owner, kind) WHERE owner IS NOT NULL;
 -- One row per periodic job.
 CREATE UNIQUE INDEX jobs_periodic ON jobs (kind) WHERE every IS NOT NULL;
