@@ -311,6 +311,7 @@ impl Scheduler {
     }
 
     /// Up to `limit` jobs of `kind` (of `owner`, if given), earliest first, failed ones included.
+    /// An owner's jobs are found by index; without one, every job is read (periodic jobs, tests).
     pub async fn list(
         &self,
         kind: &str,
@@ -321,9 +322,15 @@ impl Scheduler {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.store
             .call(move |conn| {
+                // An owner's jobs come from their index, not a scan of every pending job.
+                let owned = if owner.is_some() {
+                    "owner = ?2"
+                } else {
+                    "?2 IS NULL"
+                };
                 let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT {JOB_COLUMNS} FROM jobs WHERE kind = ?1 \
-                     AND (?2 IS NULL OR owner = ?2) ORDER BY due, id LIMIT ?3"
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE {owned} AND kind = ?1 \
+                     ORDER BY due, id LIMIT ?3"
                 ))?;
                 stmt.query_map(params![kind, owner, limit], job_from_row)?
                     .collect()
