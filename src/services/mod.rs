@@ -1,7 +1,11 @@
 //! Shared services the cogs use instead of touching storage themselves: the database, the
-//! per-community settings, and the bot's identity. [`Services`] is the state the core's
+//! per-community settings, the scheduler, the audit log, and the bot's identity. [`Services`] is the state the core's
 //! dispatcher runs with.
 
+pub mod alerts;
+pub mod audit;
+pub mod periodic;
+pub mod scheduler;
 pub mod settings;
 pub mod store;
 
@@ -10,6 +14,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::core::{BoxError, Clock, CommunityId, Platforms, State, UserId};
+pub use audit::Audit;
+pub use scheduler::Scheduler;
 pub use settings::Settings;
 pub use store::{Store, StoreError};
 
@@ -21,6 +27,9 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// The running platforms, for work that outlives the command that asked for it.
     pub platforms: Arc<Platforms>,
+    /// Durable jobs; its runner is started by `app.rs` once every kind is registered.
+    pub scheduler: Scheduler,
+    pub audit: Audit,
 }
 
 impl Services {
@@ -32,6 +41,8 @@ impl Services {
     ) -> Self {
         Self {
             settings: Settings::new(store.clone()),
+            scheduler: Scheduler::new(store.clone(), Arc::clone(&clock)),
+            audit: Audit::new(store.clone(), Arc::clone(&clock)),
             store,
             owners,
             clock,
