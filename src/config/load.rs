@@ -67,6 +67,7 @@ pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
         bot: section(&figment, "bot", &shown, &mut problems),
         discord: section(&figment, "discord", &shown, &mut problems),
         telegram: section(&figment, "telegram", &shown, &mut problems),
+        slack: section(&figment, "slack", &shown, &mut problems),
         log: section(&figment, "log", &shown, &mut problems),
         limits: section(&figment, "limits", &shown, &mut problems),
         retention: section(&figment, "retention", &shown, &mut problems),
@@ -110,7 +111,15 @@ pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
     ))
 }
 
-const SECTIONS: &[&str] = &["bot", "discord", "telegram", "log", "limits", "retention"];
+const SECTIONS: &[&str] = &[
+    "bot",
+    "discord",
+    "telegram",
+    "slack",
+    "log",
+    "limits",
+    "retention",
+];
 
 /// Extracts one section, recording its problems instead of stopping at them, so one run
 /// reports what is wrong in every section.

@@ -1,6 +1,7 @@
 //! Replies as Telegram HTML. Everything the user or a cog wrote is escaped, so no text can
 //! break the markup or smuggle in a link; only the tags added here are markup.
 
+use crate::adapters::cut;
 use crate::core::{Button, Reply};
 
 /// Telegram's limit on a message's visible text.
@@ -47,15 +48,6 @@ pub fn html(reply: &Reply) -> String {
     parts.join("\n")
 }
 
-/// At most `max` characters, ending in "…" when something was cut.
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
 
 /// Buttons in rows, for an inline keyboard.
 pub fn button_rows(buttons: &[Button]) -> Vec<&[Button]> {
