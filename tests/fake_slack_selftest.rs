@@ -478,16 +478,21 @@ fn events(seen: &Seen) -> Vec<String> {
 #[tokio::test]
 async fn the_listener_connects_twice_by_default_and_each_connection_gets_a_hello() {
     let fake = start().await;
-    let seen = Arc::new(Seen::default());
+    let record = Arc::new(Seen::default());
     let environment = Arc::new(
         SlackClientEventsListenerEnvironment::new(Arc::new(client(&fake)))
-            .with_user_state(Arc::clone(&seen)),
+            .with_user_state(Arc::clone(&record)),
     );
     let config = SlackClientSocketModeConfig::new().with_initial_backoff_in_seconds(0);
     let listener = SlackClientSocketModeListener::new(
         &config,
         environment,
-        SlackSocketModeListenerCallbacks::new(),
+        // slack-morphism's hello type cannot be named from outside (its module is shadowed),
+        // so the callback is a closure whose argument type is inferred.
+        SlackSocketModeListenerCallbacks::new().with_hello_events(|event, _client, states| async move {
+            let line = format!("hello {}", event.connection_info.app_id.0);
+            seen(&states).await.events.lock().unwrap().push(line);
+        }),
     );
     listener.listen_for(&app_token()).await.unwrap();
     listener.start().await;
@@ -495,6 +500,11 @@ async fn the_listener_connects_twice_by_default_and_each_connection_gets_a_hello
     fake.wait_for_connections(2, WAIT).await;
 
     assert_eq!(fake.calls_of("apps.connections.open").len(), 2);
+    let deadline = Instant::now() + WAIT;
+    while events(&record).len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(events(&record), ["hello A0COGBOX1", "hello A0COGBOX1"]);
     assert!(
         fake.calls_of("auth.test").is_empty(),
         "slack-morphism never checks the bot token itself"
@@ -728,4 +738,47 @@ fn serde_urlencoded_like<T: serde::de::DeserializeOwned>(body: &str) -> T {
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
     serde_json::from_value(Value::Object(pairs)).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// cogbox's own pieces against the fake
+
+#[tokio::test]
+async fn cogbox_blocks_parse_in_slack_morphism_and_pass_the_fakes_block_kit_checks() {
+    use cogbox::adapters::slack::render::render;
+    use cogbox::core::Reply;
+    let fake = start().await;
+    let client = client(&fake);
+    let token = bot_token();
+    let session = client.open_session(&token);
+    let mut big = Reply::text("<!channel> & <@U0OWNER01>".repeat(300)).title("T".repeat(300));
+    for i in 0..40 {
+        big = big.field(format!("<f{i}>"), "&".repeat(3000));
+    }
+    for i in 0..30 {
+        big = big.button("L".repeat(90), format!("/b{i}"));
+    }
+    let small = Reply::text("Heads").title("Coin").field("flips", "1").button("Again", "/coinflip");
+
+    for reply in [small, big] {
+        let rendered = render(&reply);
+        let blocks: Vec<SlackBlock> =
+            serde_json::from_value(Value::Array(rendered.blocks.clone().unwrap())).expect("slack-morphism reads the blocks");
+        let content = SlackMessageContent::new().with_text(rendered.text).with_blocks(blocks);
+        session
+            .chat_post_message(&SlackApiChatPostMessageRequest::new(ids::RANDOM.into(), content))
+            .await
+            .expect("the fake accepts cogbox's blocks");
+    }
+    let posted = fake.messages(ids::RANDOM);
+    assert_eq!(posted.len(), 2);
+    assert!(!posted[1].to_string().contains("<!channel>"));
+}
+
+#[test]
+fn the_manifest_asks_for_every_scope_the_fake_checks() {
+    let manifest = cogbox::adapters::slack::manifest::BOT_SCOPES;
+    for scope in fake_slack::ALL_SCOPES {
+        assert!(manifest.contains(scope), "the manifest lacks {scope}");
+    }
 }
