@@ -259,7 +259,9 @@ fn slack_manifest(path: &Path, url: Option<&str>) -> ExitCode {
         Err(code) => return code,
     };
     let cogs = crate::cogs::all();
-    let specs = cogs.iter().flat_map(|cog| cog.commands.iter().map(|c| &c.spec));
+    let specs = cogs
+        .iter()
+        .flat_map(|cog| cog.commands.iter().map(|c| &c.spec));
     match slack::manifest::manifest(&config.bot.name, &config.slack, specs, url) {
         Ok(manifest) => match serde_json::to_string_pretty(&manifest) {
             Ok(text) => {

@@ -14,7 +14,7 @@ mod fake_slack;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fake_slack::{FakeSlack, FakeSlackConfig, Failure, SignedSender, ids};
+use fake_slack::{Failure, FakeSlack, FakeSlackConfig, SignedSender, ids};
 use serde_json::{Value, json};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
@@ -71,7 +71,10 @@ async fn auth_test_knows_the_bot_and_rejects_bad_or_wrong_tokens() {
     assert_eq!(me.bot_id.unwrap().0, ids::BOT_ID);
 
     let forged = SlackApiToken::new("xoxb-not-a-real-token".into());
-    assert_eq!(api_error(client.open_session(&forged).auth_test().await), "invalid_auth");
+    assert_eq!(
+        api_error(client.open_session(&forged).auth_test().await),
+        "invalid_auth"
+    );
     assert_eq!(
         api_error(client.open_session(&app_token()).auth_test().await),
         "not_allowed_token_type",
@@ -79,7 +82,12 @@ async fn auth_test_knows_the_bot_and_rejects_bad_or_wrong_tokens() {
     );
     let open = SlackApiAppsConnectionOpenRequest::new();
     assert_eq!(
-        api_error(client.open_session(&bot_token()).apps_connections_open(&open).await),
+        api_error(
+            client
+                .open_session(&bot_token())
+                .apps_connections_open(&open)
+                .await
+        ),
         "not_allowed_token_type",
         "apps.connections.open takes the app-level token"
     );
@@ -91,10 +99,16 @@ async fn auth_test_knows_the_bot_and_rejects_bad_or_wrong_tokens() {
         .url;
     assert!(url.0.as_str().starts_with("ws://127.0.0.1:"), "{}", url.0);
     fake.revoke_tokens();
-    assert_eq!(api_error(client.open_session(&bot_token()).auth_test().await), "token_revoked");
+    assert_eq!(
+        api_error(client.open_session(&bot_token()).auth_test().await),
+        "token_revoked"
+    );
     let methods: Vec<String> = fake.calls().iter().map(|c| c.method.clone()).collect();
     assert_eq!(methods[0], "auth.test");
-    assert_eq!(fake.calls()[0].token.as_deref(), Some(fake_slack::BOT_TOKEN));
+    assert_eq!(
+        fake.calls()[0].token.as_deref(),
+        Some(fake_slack::BOT_TOKEN)
+    );
 }
 
 #[tokio::test]
@@ -116,7 +130,10 @@ async fn posted_blocks_are_kept_and_can_be_updated_and_ephemerals_reach_one_memb
         .with_blocks(blocks);
 
     let posted = session
-        .chat_post_message(&SlackApiChatPostMessageRequest::new(ids::RANDOM.into(), content))
+        .chat_post_message(&SlackApiChatPostMessageRequest::new(
+            ids::RANDOM.into(),
+            content,
+        ))
         .await
         .unwrap();
 
@@ -127,12 +144,20 @@ async fn posted_blocks_are_kept_and_can_be_updated_and_ephemerals_reach_one_memb
 
     let edit = SlackMessageContent::new().with_text("Tails".into());
     session
-        .chat_update(&SlackApiChatUpdateRequest::new(ids::RANDOM.into(), edit, posted.ts.clone()))
+        .chat_update(&SlackApiChatUpdateRequest::new(
+            ids::RANDOM.into(),
+            edit,
+            posted.ts.clone(),
+        ))
         .await
         .unwrap();
     let stored = fake.messages(ids::RANDOM);
     assert_eq!(stored[0]["text"], "Tails");
-    assert_eq!(stored[0].get("blocks"), None, "an update replaces the blocks too");
+    assert_eq!(
+        stored[0].get("blocks"),
+        None,
+        "an update replaces the blocks too"
+    );
 
     let private = SlackMessageContent::new().with_text("only you".into());
     session
@@ -154,11 +179,21 @@ async fn posted_blocks_are_kept_and_can_be_updated_and_ephemerals_reach_one_memb
         .await;
     assert_eq!(api_error(stranger), "user_not_in_channel");
     let outside = session
-        .chat_post_message(&SlackApiChatPostMessageRequest::new(ids::QUIET.into(), private.clone()))
+        .chat_post_message(&SlackApiChatPostMessageRequest::new(
+            ids::QUIET.into(),
+            private.clone(),
+        ))
         .await;
-    assert_eq!(api_error(outside), "not_in_channel", "the bot is not in #quiet");
+    assert_eq!(
+        api_error(outside),
+        "not_in_channel",
+        "the bot is not in #quiet"
+    );
     let nowhere = session
-        .chat_post_message(&SlackApiChatPostMessageRequest::new("C0NOWHERE".into(), private))
+        .chat_post_message(&SlackApiChatPostMessageRequest::new(
+            "C0NOWHERE".into(),
+            private,
+        ))
         .await;
     assert_eq!(api_error(nowhere), "channel_not_found");
 }
@@ -176,7 +211,10 @@ async fn block_kit_limits_are_enforced_as_slack_does() {
 
     let refused = client
         .open_session(&bot_token())
-        .chat_post_message(&SlackApiChatPostMessageRequest::new(ids::RANDOM.into(), content))
+        .chat_post_message(&SlackApiChatPostMessageRequest::new(
+            ids::RANDOM.into(),
+            content,
+        ))
         .await;
 
     assert_eq!(api_error(refused), "invalid_blocks");
@@ -219,13 +257,20 @@ async fn users_info_carries_admin_flags_and_kick_follows_slacks_rules() {
     let kick = |channel: &str, user: &str| {
         SlackApiConversationsKickRequest::new(channel.into(), user.into())
     };
-    session.conversations_kick(&kick(ids::RANDOM, ids::TARGET)).await.unwrap();
+    session
+        .conversations_kick(&kick(ids::RANDOM, ids::TARGET))
+        .await
+        .unwrap();
     assert!(!fake.members(ids::RANDOM).contains(&ids::TARGET.to_owned()));
     for (channel, user, error) in [
         (ids::RANDOM, ids::TARGET, "not_in_channel"),
         (ids::GENERAL, ids::MEMBER, "cant_kick_from_general"),
         (ids::RANDOM, ids::BOT_USER, "cant_kick_self"),
-        (ids::DM, ids::MEMBER, "method_not_supported_for_channel_type"),
+        (
+            ids::DM,
+            ids::MEMBER,
+            "method_not_supported_for_channel_type",
+        ),
     ] {
         assert_eq!(
             api_error(session.conversations_kick(&kick(channel, user)).await),
@@ -264,7 +309,11 @@ async fn retry_after_is_waited_out_only_with_rate_control_on() {
     let request = SlackApiChatPostMessageRequest::new(ids::RANDOM.into(), content);
 
     let plain = client(&fake);
-    match plain.open_session(&bot_token()).chat_post_message(&request).await {
+    match plain
+        .open_session(&bot_token())
+        .chat_post_message(&request)
+        .await
+    {
         Err(SlackClientError::RateLimitError(e)) => {
             assert_eq!(e.retry_after, Some(Duration::from_secs(1)));
         }
@@ -281,7 +330,11 @@ async fn retry_after_is_waited_out_only_with_rate_control_on() {
         .chat_post_message(&request)
         .await
         .unwrap();
-    assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     let posts = fake.calls_of("chat.postMessage");
     assert_eq!(posts.len(), 3);
     assert_eq!(posts[1].status, 429);
@@ -307,7 +360,10 @@ async fn the_per_channel_post_limit_answers_429_with_retry_after() {
     match session.chat_post_message(&post(ids::RANDOM)).await {
         Err(SlackClientError::RateLimitError(e)) => {
             let wait = e.retry_after.expect("Retry-After");
-            assert!((Duration::from_secs(29)..=Duration::from_secs(30)).contains(&wait), "{wait:?}");
+            assert!(
+                (Duration::from_secs(29)..=Duration::from_secs(30)).contains(&wait),
+                "{wait:?}"
+            );
         }
         other => panic!("expected a 429: {other:?}"),
     }
@@ -328,7 +384,10 @@ async fn form_bodies_and_query_tokens_work_and_json_bodies_need_the_header() {
         .form(&[
             ("token", fake_slack::BOT_TOKEN),
             ("channel", ids::RANDOM),
-            ("blocks", r#"[{"type":"section","text":{"type":"mrkdwn","text":"hi"}}]"#),
+            (
+                "blocks",
+                r#"[{"type":"section","text":{"type":"mrkdwn","text":"hi"}}]"#,
+            ),
         ])
         .send()
         .await
@@ -337,7 +396,10 @@ async fn form_bodies_and_query_tokens_work_and_json_bodies_need_the_header() {
         .await
         .unwrap();
     assert_eq!(form["ok"], true, "{form}");
-    assert_eq!(fake.messages(ids::RANDOM)[0]["blocks"][0]["type"], "section");
+    assert_eq!(
+        fake.messages(ids::RANDOM)[0]["blocks"][0]["type"],
+        "section"
+    );
 
     let body = json!({"token": fake_slack::BOT_TOKEN, "channel": ids::RANDOM, "text": "hi"});
     let in_body: Value = http
@@ -350,7 +412,10 @@ async fn form_bodies_and_query_tokens_work_and_json_bodies_need_the_header() {
         .json()
         .await
         .unwrap();
-    assert_eq!(in_body["error"], "not_authed", "a JSON body's token is ignored");
+    assert_eq!(
+        in_body["error"], "not_authed",
+        "a JSON body's token is ignored"
+    );
 
     let no_charset: Value = http
         .post(&url)
@@ -388,7 +453,11 @@ struct Seen {
 
 async fn seen(states: &SlackClientEventsUserState) -> Arc<Seen> {
     let guard = states.read().await;
-    Arc::clone(guard.get_user_state::<Arc<Seen>>().expect("the shared record"))
+    Arc::clone(
+        guard
+            .get_user_state::<Arc<Seen>>()
+            .expect("the shared record"),
+    )
 }
 
 async fn on_command(
@@ -397,7 +466,12 @@ async fn on_command(
     states: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackCommandEventResponse> {
     let text = event.text.unwrap_or_default();
-    seen(&states).await.events.lock().unwrap().push(format!("command {} {text}", event.command.0));
+    seen(&states)
+        .await
+        .events
+        .lock()
+        .unwrap()
+        .push(format!("command {} {text}", event.command.0));
     Ok(SlackCommandEventResponse::new(
         SlackMessageContent::new().with_text(format!("rolled {text}")),
     ))
@@ -411,7 +485,11 @@ async fn on_push(
     let seen = seen(&states).await;
     let line = match event.event {
         SlackEventCallbackBody::AppMention(m) => {
-            format!("mention {} {}", m.user.0, m.content.text.unwrap_or_default())
+            format!(
+                "mention {} {}",
+                m.user.0,
+                m.content.text.unwrap_or_default()
+            )
         }
         SlackEventCallbackBody::Message(m) => format!(
             "message {} {}",
@@ -489,10 +567,12 @@ async fn the_listener_connects_twice_by_default_and_each_connection_gets_a_hello
         environment,
         // slack-morphism's hello type cannot be named from outside (its module is shadowed),
         // so the callback is a closure whose argument type is inferred.
-        SlackSocketModeListenerCallbacks::new().with_hello_events(|event, _client, states| async move {
-            let line = format!("hello {}", event.connection_info.app_id.0);
-            seen(&states).await.events.lock().unwrap().push(line);
-        }),
+        SlackSocketModeListenerCallbacks::new().with_hello_events(
+            |event, _client, states| async move {
+                let line = format!("hello {}", event.connection_info.app_id.0);
+                seen(&states).await.events.lock().unwrap().push(line);
+            },
+        ),
     );
     listener.listen_for(&app_token()).await.unwrap();
     listener.start().await;
@@ -527,10 +607,18 @@ async fn slash_commands_mentions_messages_and_buttons_arrive_and_are_acked() {
         .await
         .unwrap();
 
-    let command = fake.send_slash_command(ids::MEMBER, ids::RANDOM, "/cogbox", "roll 2d6 <@U0TARGET1|tom>");
+    let command = fake.send_slash_command(
+        ids::MEMBER,
+        ids::RANDOM,
+        "/cogbox",
+        "roll 2d6 <@U0TARGET1|tom>",
+    );
     let ack = fake.wait_for_ack(&command, WAIT).await;
     assert!(ack.after.unwrap() < Duration::from_secs(3));
-    assert_eq!(ack.payload.unwrap()["text"], "rolled roll 2d6 <@U0TARGET1|tom>");
+    assert_eq!(
+        ack.payload.unwrap()["text"],
+        "rolled roll 2d6 <@U0TARGET1|tom>"
+    );
     let mention = fake.send_app_mention(ids::MEMBER, ids::RANDOM, "<@U0COGBOT1> roll 2d6");
     fake.wait_for_ack(&mention, WAIT).await;
     let dm = fake.send_direct_message(ids::MEMBER, ids::DM, "roll 2d6");
@@ -570,14 +658,20 @@ async fn a_slow_callback_delays_the_ack_and_slack_redelivers() {
     let id = fake.send_app_mention(ids::MEMBER, ids::RANDOM, "<@U0COGBOT1> slow");
     let ack = fake.wait_for_ack(&id, WAIT).await;
 
-    assert!(ack.after.unwrap() >= Duration::from_millis(700), "acked only after the callback");
+    assert!(
+        ack.after.unwrap() >= Duration::from_millis(700),
+        "acked only after the callback"
+    );
     let attempts: Vec<u32> = fake
         .deliveries()
         .iter()
         .filter(|d| d.envelope_id == id)
         .map(|d| d.retry_attempt)
         .collect();
-    assert!(attempts.starts_with(&[0, 1]), "redelivered while the callback ran: {attempts:?}");
+    assert!(
+        attempts.starts_with(&[0, 1]),
+        "redelivered while the callback ran: {attempts:?}"
+    );
     listening.listener.shutdown().await;
 }
 
@@ -614,12 +708,18 @@ async fn refresh_requested_and_a_dropped_connection_are_followed_by_a_new_connec
     fake.wait_for_connections(1, WAIT).await;
 
     fake.disconnect("refresh_requested");
-    let reconnected = fake.wait_for_call("apps.connections.open", |_| true, WAIT).await;
+    let reconnected = fake
+        .wait_for_call("apps.connections.open", |_| true, WAIT)
+        .await;
     let deadline = Instant::now() + WAIT;
     while fake.connects() < 2 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(fake.connects(), 2, "a new connection after refresh_requested");
+    assert_eq!(
+        fake.connects(),
+        2,
+        "a new connection after refresh_requested"
+    );
     drop(reconnected);
 
     fake.drop_connections();
@@ -717,14 +817,23 @@ async fn the_sender_reaches_a_listener_with_signed_headers() {
     let url = format!("http://{}/slack/commands", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let sender = SignedSender::new(fake_slack::SIGNING_SECRET);
-    let command = fake_slack::slash_command("http://127.0.0.1:1/response/1", ids::MEMBER, ids::RANDOM, "/cogbox", "roll 2d6");
+    let command = fake_slack::slash_command(
+        "http://127.0.0.1:1/response/1",
+        ids::MEMBER,
+        ids::RANDOM,
+        "/cogbox",
+        "roll 2d6",
+    );
 
     let (status, _) = sender.post_form(&url, &command).await;
 
     assert_eq!(status, 200);
     let (signature, ts, content_type, body) = rx.recv().await.unwrap();
     assert_eq!(content_type, "application/x-www-form-urlencoded");
-    assert!(body.contains("command=%2Fcogbox") && body.contains("text=roll+2d6"), "{body}");
+    assert!(
+        body.contains("command=%2Fcogbox") && body.contains("text=roll+2d6"),
+        "{body}"
+    );
     let verifier = SlackEventSignatureVerifier::new(&fake_slack::SIGNING_SECRET.into());
     verifier.verify(&signature, &body, &ts).unwrap();
     let parsed: SlackCommandEvent = serde_urlencoded_like(&body);
@@ -758,15 +867,24 @@ async fn cogbox_blocks_parse_in_slack_morphism_and_pass_the_fakes_block_kit_chec
     for i in 0..30 {
         big = big.button("L".repeat(90), format!("/b{i}"));
     }
-    let small = Reply::text("Heads").title("Coin").field("flips", "1").button("Again", "/coinflip");
+    let small = Reply::text("Heads")
+        .title("Coin")
+        .field("flips", "1")
+        .button("Again", "/coinflip");
 
     for reply in [small, big] {
         let rendered = render(&reply);
         let blocks: Vec<SlackBlock> =
-            serde_json::from_value(Value::Array(rendered.blocks.clone().unwrap())).expect("slack-morphism reads the blocks");
-        let content = SlackMessageContent::new().with_text(rendered.text).with_blocks(blocks);
+            serde_json::from_value(Value::Array(rendered.blocks.clone().unwrap()))
+                .expect("slack-morphism reads the blocks");
+        let content = SlackMessageContent::new()
+            .with_text(rendered.text)
+            .with_blocks(blocks);
         session
-            .chat_post_message(&SlackApiChatPostMessageRequest::new(ids::RANDOM.into(), content))
+            .chat_post_message(&SlackApiChatPostMessageRequest::new(
+                ids::RANDOM.into(),
+                content,
+            ))
             .await
             .expect("the fake accepts cogbox's blocks");
     }

@@ -236,10 +236,37 @@ impl Default for SlackEventsConfig {
 
 /// Slash commands Slack keeps for itself: an app cannot register these.
 const SLACK_BUILTIN_COMMANDS: &[&str] = &[
-    "/active", "/apps", "/archive", "/away", "/call", "/collapse", "/dm", "/expand", "/feed",
-    "/feedback", "/giphy", "/help", "/invite", "/join", "/kick", "/leave", "/me", "/msg",
-    "/mute", "/open", "/prefs", "/remind", "/remove", "/rename", "/search", "/shortcuts",
-    "/shrug", "/star", "/status", "/topic", "/who",
+    "/active",
+    "/apps",
+    "/archive",
+    "/away",
+    "/call",
+    "/collapse",
+    "/dm",
+    "/expand",
+    "/feed",
+    "/feedback",
+    "/giphy",
+    "/help",
+    "/invite",
+    "/join",
+    "/kick",
+    "/leave",
+    "/me",
+    "/msg",
+    "/mute",
+    "/open",
+    "/prefs",
+    "/remind",
+    "/remove",
+    "/rename",
+    "/search",
+    "/shortcuts",
+    "/shrug",
+    "/star",
+    "/status",
+    "/topic",
+    "/who",
 ];
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -442,8 +469,18 @@ impl SlackConfig {
                 .filter(|t| !t.expose_secret().starts_with(prefix))
                 .map(|_| (key, format!("is not {what} (it must start with {prefix})")))
         };
-        out.extend(kind("slack.bot_token", &self.bot_token, "xoxb-", "a bot token"));
-        out.extend(kind("slack.app_token", &self.app_token, "xapp-", "an app-level token"));
+        out.extend(kind(
+            "slack.bot_token",
+            &self.bot_token,
+            "xoxb-",
+            "a bot token",
+        ));
+        out.extend(kind(
+            "slack.app_token",
+            &self.app_token,
+            "xapp-",
+            "an app-level token",
+        ));
         if self.bot_token.is_some() {
             match self.mode {
                 SlackMode::Socket if self.app_token.is_none() => out.push((

@@ -293,7 +293,8 @@ fn slack_comes_from_the_environment_is_checked_with_secrets_hidden_and_is_not_st
     let out = sandbox.run_with(command, "");
     assert_eq!(out.code, 2);
     assert!(
-        out.stderr.contains("environment COGBOX_SLACK__BOT_TOKEN: slack.bot_token: is not a bot token"),
+        out.stderr
+            .contains("environment COGBOX_SLACK__BOT_TOKEN: slack.bot_token: is not a bot token"),
         "{}",
         out.stderr
     );
@@ -305,11 +306,7 @@ fn slack_comes_from_the_environment_is_checked_with_secrets_hidden_and_is_not_st
     let out = sandbox.run_with(command, "/ping\n");
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("Pong"), "{}", out.stdout);
-    let said: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains("slack"))
-        .collect();
+    let said: Vec<&str> = out.stderr.lines().filter(|l| l.contains("slack")).collect();
     assert_eq!(said.len(), 1, "{}", out.stderr);
     assert!(
         said[0].contains("slack: support is not finished yet, so Slack is not started"),

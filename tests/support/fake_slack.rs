@@ -418,7 +418,12 @@ impl FakeSlack {
     }
 
     pub fn user(&self, id: &str) -> Option<FakeUser> {
-        self.shared.lock().users.iter().find(|u| u.id == id).cloned()
+        self.shared
+            .lock()
+            .users
+            .iter()
+            .find(|u| u.id == id)
+            .cloned()
     }
 
     // -- Socket Mode --------------------------------------------------------------------------
@@ -445,11 +450,19 @@ impl FakeSlack {
 
     /// Sends an envelope on one open connection (in turn) and schedules its redelivery if it
     /// is not acked in time. Panics when no connection is open: a test waits for one first.
-    pub fn send_envelope(&self, kind: &str, payload: Value, accepts_response_payload: bool) -> String {
+    pub fn send_envelope(
+        &self,
+        kind: &str,
+        payload: Value,
+        accepts_response_payload: bool,
+    ) -> String {
         let id = {
             let mut world = self.shared.lock();
             world.next_id += 1;
-            let id = format!("{:08x}-fake-4e5f-envelope-{:06}", world.next_id, world.next_id);
+            let id = format!(
+                "{:08x}-fake-4e5f-envelope-{:06}",
+                world.next_id, world.next_id
+            );
             world.envelopes.insert(
                 id.clone(),
                 Envelope {
@@ -471,7 +484,13 @@ impl FakeSlack {
         id
     }
 
-    pub fn send_slash_command(&self, user: &str, channel: &str, command: &str, text: &str) -> String {
+    pub fn send_slash_command(
+        &self,
+        user: &str,
+        channel: &str,
+        command: &str,
+        text: &str,
+    ) -> String {
         let payload = slash_command(&self.response_url(), user, channel, command, text);
         self.send_envelope("slash_commands", payload, true)
     }
@@ -557,7 +576,10 @@ impl FakeSlack {
         let found = self
             .shared
             .wait_until(timeout, |w| {
-                w.acks.iter().find(|a| a.envelope_id == envelope_id).cloned()
+                w.acks
+                    .iter()
+                    .find(|a| a.envelope_id == envelope_id)
+                    .cloned()
             })
             .await;
         found.unwrap_or_else(|| panic!("envelope {envelope_id} not acked within {timeout:?}"))
@@ -639,7 +661,11 @@ impl Shared {
         self.changed.send_modify(|v| *v += 1);
     }
 
-    async fn wait_until<T>(&self, timeout: Duration, mut check: impl FnMut(&World) -> Option<T>) -> Option<T> {
+    async fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&World) -> Option<T>,
+    ) -> Option<T> {
         let mut changes = self.changed.subscribe();
         tokio::time::timeout(timeout, async {
             loop {
@@ -705,7 +731,12 @@ async fn redeliver(shared: Arc<Shared>, id: String) {
 // Web API
 
 fn slack_json(status: StatusCode, body: Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn ok(mut body: Value) -> Value {
@@ -718,7 +749,12 @@ fn error(code: &str) -> Value {
 }
 
 /// The parameters of a request: the query string, then a form or JSON body over it.
-fn params(method: &Method, headers: &HeaderMap, query: Option<&str>, body: &[u8]) -> Result<(Map<String, Value>, Vec<&'static str>), &'static str> {
+fn params(
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<(Map<String, Value>, Vec<&'static str>), &'static str> {
     let mut out = Map::new();
     let mut warnings = Vec::new();
     if let Some(query) = query {
@@ -801,24 +837,40 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Which token a method takes, and the scope it needs.
-fn requirement(method: &str, params: &Map<String, Value>, world: &World) -> Option<(TokenKind, Option<&'static str>)> {
+fn requirement(
+    method: &str,
+    params: &Map<String, Value>,
+    world: &World,
+) -> Option<(TokenKind, Option<&'static str>)> {
     Some(match method {
         "auth.test" => (TokenKind::Bot, None),
         "apps.connections.open" => (TokenKind::App, None),
-        "chat.postMessage" | "chat.postEphemeral" | "chat.update" => (TokenKind::Bot, Some("chat:write")),
+        "chat.postMessage" | "chat.postEphemeral" | "chat.update" => {
+            (TokenKind::Bot, Some("chat:write"))
+        }
         "users.info" => (TokenKind::Bot, Some("users:read")),
         "conversations.kick" => {
             let private = str_param(params, "channel")
                 .and_then(|c| world.channels.get(c))
                 .is_some_and(|c| c.is_private);
-            (TokenKind::Bot, Some(if private { "groups:write" } else { "channels:manage" }))
+            (
+                TokenKind::Bot,
+                Some(if private {
+                    "groups:write"
+                } else {
+                    "channels:manage"
+                }),
+            )
         }
         _ => return None,
     })
 }
 
 fn str_param<'a>(params: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    params.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    params
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 async fn web_api(
@@ -846,7 +898,14 @@ async fn web_api(
     }
     let (status, mut answer, retry_after) = {
         let mut world = shared.lock();
-        let answer = serve(&shared, &mut world, &method, &params, token.as_deref(), parsed.err());
+        let answer = serve(
+            &shared,
+            &mut world,
+            &method,
+            &params,
+            token.as_deref(),
+            parsed.err(),
+        );
         let (status, answer, retry_after) = answer;
         world.calls.push(Call {
             method: method.clone(),
@@ -865,16 +924,24 @@ async fn web_api(
     }
     let mut response = slack_json(status, answer);
     if let Some(seconds) = retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, seconds.to_string().parse().expect("a number"));
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            seconds.to_string().parse().expect("a number"),
+        );
     }
     response
 }
 
 type Served = (StatusCode, Value, Option<u64>);
 
-fn serve(shared: &Shared, world: &mut World, method: &str, params: &Map<String, Value>, token: Option<&str>, bad_body: Option<&'static str>) -> Served {
+fn serve(
+    shared: &Shared,
+    world: &mut World,
+    method: &str,
+    params: &Map<String, Value>,
+    token: Option<&str>,
+    bad_body: Option<&'static str>,
+) -> Served {
     let fine = |v: Value| (StatusCode::OK, v, None);
     let Some((wanted, scope)) = requirement(method, params, world) else {
         let mut body = error("unknown_method");
@@ -902,17 +969,33 @@ fn serve(shared: &Shared, world: &mut World, method: &str, params: &Map<String, 
             return fine(body);
         }
     }
-    if let Some(at) = world.failures.iter().position(|(m, _, n)| m == method && *n > 0) {
+    if let Some(at) = world
+        .failures
+        .iter()
+        .position(|(m, _, n)| m == method && *n > 0)
+    {
         let failure = world.failures[at].1.clone();
         world.failures[at].2 -= 1;
         return match failure {
             Failure::Error(code) => fine(error(&code)),
-            Failure::RateLimited(seconds) => (StatusCode::TOO_MANY_REQUESTS, error("ratelimited"), Some(u64::from(seconds))),
-            Failure::Status(status) => (StatusCode::from_u16(status).expect("a status"), json!({}), None),
+            Failure::RateLimited(seconds) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                error("ratelimited"),
+                Some(u64::from(seconds)),
+            ),
+            Failure::Status(status) => (
+                StatusCode::from_u16(status).expect("a status"),
+                json!({}),
+                None,
+            ),
         };
     }
     if let Some(retry_after) = rate_limited(world, method, params) {
-        return (StatusCode::TOO_MANY_REQUESTS, error("ratelimited"), Some(retry_after));
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            error("ratelimited"),
+            Some(retry_after),
+        );
     }
     let answer = match method {
         "auth.test" => Ok(json!({
@@ -924,7 +1007,9 @@ fn serve(shared: &Shared, world: &mut World, method: &str, params: &Map<String, 
             world.next_id += 1;
             let ticket = format!("fake-ticket-{}", world.next_id);
             world.tickets.insert(ticket.clone(), false);
-            Ok(json!({"url": format!("ws://{}/link/?ticket={ticket}&app_id={}", shared.addr, ids::APP)}))
+            Ok(
+                json!({"url": format!("ws://{}/link/?ticket={ticket}&app_id={}", shared.addr, ids::APP)}),
+            )
         }
         "chat.postMessage" => post_message(world, params),
         "chat.postEphemeral" => post_ephemeral(world, params),
@@ -952,7 +1037,10 @@ fn rate_limited(world: &mut World, method: &str, params: &Map<String, Value>) ->
     };
     let now = Instant::now();
     let window = world.windows.entry((method.into(), key)).or_default();
-    while window.front().is_some_and(|t| now.duration_since(*t) >= per) {
+    while window
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= per)
+    {
         window.pop_front();
     }
     if window.len() as u32 >= calls {
@@ -964,7 +1052,10 @@ fn rate_limited(world: &mut World, method: &str, params: &Map<String, Value>) ->
     None
 }
 
-fn channel_of<'a>(world: &'a World, params: &Map<String, Value>) -> Result<(&'a str, &'a FakeChannel), Value> {
+fn channel_of<'a>(
+    world: &'a World,
+    params: &Map<String, Value>,
+) -> Result<(&'a str, &'a FakeChannel), Value> {
     str_param(params, "channel")
         .and_then(|id| world.channels.get_key_value(id))
         .map(|(id, c)| (id.as_str(), c))
@@ -1003,7 +1094,9 @@ pub fn block_problems(blocks: &Value) -> Vec<String> {
         return vec!["blocks must be an array".into()];
     };
     if blocks.len() > MAX_BLOCKS {
-        out.push(format!("no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]"));
+        out.push(format!(
+            "no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]"
+        ));
     }
     let text_len = |t: &Value| t["text"].as_str().map_or(0, |s| s.chars().count());
     let text_ok = |t: &Value, plain_only: bool| match t["type"].as_str() {
@@ -1016,8 +1109,14 @@ pub fn block_problems(blocks: &Value) -> Vec<String> {
         match block["type"].as_str() {
             Some("section") => {
                 let has_text = !block["text"].is_null();
-                if has_text && (!text_ok(&block["text"], false) || text_len(&block["text"]) > MAX_SECTION_TEXT || text_len(&block["text"]) == 0) {
-                    out.push(format!("must be 1-{MAX_SECTION_TEXT} characters of text {at}/text"));
+                if has_text
+                    && (!text_ok(&block["text"], false)
+                        || text_len(&block["text"]) > MAX_SECTION_TEXT
+                        || text_len(&block["text"]) == 0)
+                {
+                    out.push(format!(
+                        "must be 1-{MAX_SECTION_TEXT} characters of text {at}/text"
+                    ));
                 }
                 let fields = block["fields"].as_array();
                 if !has_text && fields.is_none_or(|f| f.is_empty()) {
@@ -1025,22 +1124,31 @@ pub fn block_problems(blocks: &Value) -> Vec<String> {
                 }
                 if let Some(fields) = fields {
                     if fields.len() > MAX_FIELDS {
-                        out.push(format!("no more than {MAX_FIELDS} items allowed {at}/fields"));
+                        out.push(format!(
+                            "no more than {MAX_FIELDS} items allowed {at}/fields"
+                        ));
                     }
                     for (j, f) in fields.iter().enumerate() {
                         if !text_ok(f, false) || text_len(f) == 0 || text_len(f) > MAX_FIELD_TEXT {
-                            out.push(format!("must be 1-{MAX_FIELD_TEXT} characters of text {at}/fields/{j}"));
+                            out.push(format!(
+                                "must be 1-{MAX_FIELD_TEXT} characters of text {at}/fields/{j}"
+                            ));
                         }
                     }
                 }
             }
             Some("header") => {
                 if !text_ok(&block["text"], true) || text_len(&block["text"]) > MAX_HEADER_TEXT {
-                    out.push(format!("must be plain_text of at most {MAX_HEADER_TEXT} characters {at}/text"));
+                    out.push(format!(
+                        "must be plain_text of at most {MAX_HEADER_TEXT} characters {at}/text"
+                    ));
                 }
             }
             Some("context") => {
-                if block["elements"].as_array().is_none_or(|e| e.is_empty() || e.len() > 10) {
+                if block["elements"]
+                    .as_array()
+                    .is_none_or(|e| e.is_empty() || e.len() > 10)
+                {
                     out.push(format!("must have 1-10 elements {at}/elements"));
                 }
             }
@@ -1049,7 +1157,9 @@ pub fn block_problems(blocks: &Value) -> Vec<String> {
                 let elements = block["elements"].as_array();
                 match elements {
                     Some(e) if !e.is_empty() && e.len() <= MAX_ACTION_ELEMENTS => {}
-                    _ => out.push(format!("must have 1-{MAX_ACTION_ELEMENTS} elements {at}/elements")),
+                    _ => out.push(format!(
+                        "must have 1-{MAX_ACTION_ELEMENTS} elements {at}/elements"
+                    )),
                 }
                 let mut action_ids = BTreeSet::new();
                 for (j, e) in elements.into_iter().flatten().enumerate() {
@@ -1058,19 +1168,33 @@ pub fn block_problems(blocks: &Value) -> Vec<String> {
                         out.push(format!("only buttons are modelled here {at}"));
                         continue;
                     }
-                    if !text_ok(&e["text"], true) || text_len(&e["text"]) == 0 || text_len(&e["text"]) > MAX_BUTTON_TEXT {
-                        out.push(format!("must be plain_text of 1-{MAX_BUTTON_TEXT} characters {at}/text"));
+                    if !text_ok(&e["text"], true)
+                        || text_len(&e["text"]) == 0
+                        || text_len(&e["text"]) > MAX_BUTTON_TEXT
+                    {
+                        out.push(format!(
+                            "must be plain_text of 1-{MAX_BUTTON_TEXT} characters {at}/text"
+                        ));
                     }
                     if let Some(id) = e["action_id"].as_str() {
                         if id.len() > MAX_ACTION_ID {
-                            out.push(format!("must be at most {MAX_ACTION_ID} characters {at}/action_id"));
+                            out.push(format!(
+                                "must be at most {MAX_ACTION_ID} characters {at}/action_id"
+                            ));
                         }
                         if !action_ids.insert(id.to_owned()) {
-                            out.push(format!("action_id must be unique in a block {at}/action_id"));
+                            out.push(format!(
+                                "action_id must be unique in a block {at}/action_id"
+                            ));
                         }
                     }
-                    if e["value"].as_str().is_some_and(|v| v.len() > MAX_BUTTON_VALUE) {
-                        out.push(format!("must be at most {MAX_BUTTON_VALUE} characters {at}/value"));
+                    if e["value"]
+                        .as_str()
+                        .is_some_and(|v| v.len() > MAX_BUTTON_VALUE)
+                    {
+                        out.push(format!(
+                            "must be at most {MAX_BUTTON_VALUE} characters {at}/value"
+                        ));
                     }
                     if let Some(style) = e["style"].as_str() {
                         if style != "primary" && style != "danger" {
@@ -1105,7 +1229,11 @@ fn post_message(world: &mut World, params: &Map<String, Value>) -> Result<Value,
     if let Some(blocks) = blocks {
         message["blocks"] = blocks;
     }
-    world.messages.entry(channel_id.clone()).or_default().push(message.clone());
+    world
+        .messages
+        .entry(channel_id.clone())
+        .or_default()
+        .push(message.clone());
     Ok(json!({"channel": channel_id, "ts": ts, "message": message}))
 }
 
@@ -1124,14 +1252,18 @@ fn post_ephemeral(world: &mut World, params: &Map<String, Value>) -> Result<Valu
     let (channel_id, user) = (channel_id.to_owned(), user.to_owned());
     let (text, blocks) = content(params)?;
     let ts = next_ts(world);
-    world.ephemerals.push(json!({"channel": channel_id, "user": user, "text": text, "blocks": blocks, "ts": ts}));
+    world.ephemerals.push(
+        json!({"channel": channel_id, "user": user, "text": text, "blocks": blocks, "ts": ts}),
+    );
     Ok(json!({"message_ts": ts}))
 }
 
 fn update(world: &mut World, params: &Map<String, Value>) -> Result<Value, Value> {
     let (channel_id, _) = channel_of(world, params)?;
     let channel_id = channel_id.to_owned();
-    let ts = str_param(params, "ts").ok_or_else(|| error("message_not_found"))?.to_owned();
+    let ts = str_param(params, "ts")
+        .ok_or_else(|| error("message_not_found"))?
+        .to_owned();
     let (text, blocks) = content(params)?;
     let message = world
         .messages
@@ -1171,16 +1303,28 @@ fn kick(world: &mut World, params: &Map<String, Value>) -> Result<Value, Value> 
         return Err(error("not_in_channel"));
     }
     let (channel_id, user) = (channel_id.to_owned(), user.to_owned());
-    world.channels.get_mut(&channel_id).expect("found above").members.remove(&user);
+    world
+        .channels
+        .get_mut(&channel_id)
+        .expect("found above")
+        .members
+        .remove(&user);
     Ok(json!({}))
 }
 
-async fn response_url(State(shared): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn response_url(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let json_body = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("application/json"));
-    let parsed = serde_json::from_slice::<Value>(&body).ok().filter(|v| v.is_object());
+    let parsed = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .filter(|v| v.is_object());
     let (status, answer) = {
         let mut world = shared.lock();
         let uses = {
@@ -1213,7 +1357,11 @@ async fn response_url(State(shared): State<Arc<Shared>>, Path(id): Path<String>,
 // ---------------------------------------------------------------------------------------------
 // Socket Mode
 
-async fn socket_mode(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery, ws: WebSocketUpgrade) -> Response {
+async fn socket_mode(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(query): RawQuery,
+    ws: WebSocketUpgrade,
+) -> Response {
     let ticket = form_urlencoded(query.unwrap_or_default().as_bytes())
         .into_iter()
         .find(|(k, _)| k == "ticket")
@@ -1245,7 +1393,10 @@ async fn run_connection(shared: Arc<Shared>, mut socket: WebSocket) {
         "connection_info": {"app_id": ids::APP},
     });
     shared.notify();
-    let mut open = socket.send(Message::Text(hello.to_string().into())).await.is_ok();
+    let mut open = socket
+        .send(Message::Text(hello.to_string().into()))
+        .await
+        .is_ok();
     while open {
         tokio::select! {
             out = rx.recv() => match out {
@@ -1309,11 +1460,20 @@ fn user_name(user: &str) -> String {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
 }
 
 /// A slash command's payload; with `should_escape` on, Slack writes members as `<@U123|name>`.
-pub fn slash_command(response_url: &str, user: &str, channel: &str, command: &str, text: &str) -> Value {
+pub fn slash_command(
+    response_url: &str,
+    user: &str,
+    channel: &str,
+    command: &str,
+    text: &str,
+) -> Value {
     json!({
         "token": "legacy-verification-token",
         "team_id": ids::TEAM, "team_domain": ids::TEAM_DOMAIN,
@@ -1342,7 +1502,14 @@ pub fn direct_message(user: &str, channel: &str, text: &str) -> Value {
     })
 }
 
-pub fn block_action(response_url: &str, user: &str, channel: &str, message: &Value, action_id: &str, value: &str) -> Value {
+pub fn block_action(
+    response_url: &str,
+    user: &str,
+    channel: &str,
+    message: &Value,
+    action_id: &str,
+    value: &str,
+) -> Value {
     let ts = message["ts"].as_str().unwrap_or_default();
     json!({
         "type": "block_actions",
@@ -1389,22 +1556,33 @@ impl SignedSender {
     }
 
     pub async fn post_json(&self, url: &str, body: &Value) -> (StatusCode, String) {
-        self.post_signed(url, "application/json", body.to_string().into_bytes()).await
+        self.post_signed(url, "application/json", body.to_string().into_bytes())
+            .await
     }
 
     /// A slash command as events mode receives it: form-encoded.
     pub async fn post_form(&self, url: &str, fields: &Value) -> (StatusCode, String) {
         let body = encode_form(fields.as_object().expect("an object of fields"));
-        self.post_signed(url, "application/x-www-form-urlencoded", body.into_bytes()).await
+        self.post_signed(url, "application/x-www-form-urlencoded", body.into_bytes())
+            .await
     }
 
     /// An interaction: form-encoded with the JSON in `payload`.
     pub async fn post_interactive(&self, url: &str, payload: &Value) -> (StatusCode, String) {
-        let body = encode_form(&Map::from_iter([("payload".into(), json!(payload.to_string()))]));
-        self.post_signed(url, "application/x-www-form-urlencoded", body.into_bytes()).await
+        let body = encode_form(&Map::from_iter([(
+            "payload".into(),
+            json!(payload.to_string()),
+        )]));
+        self.post_signed(url, "application/x-www-form-urlencoded", body.into_bytes())
+            .await
     }
 
-    async fn post_signed(&self, url: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, String) {
+    async fn post_signed(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, String) {
         let ts = unix_now();
         let signature = self.sign(ts, &body);
         let headers = [
@@ -1416,8 +1594,16 @@ impl SignedSender {
     }
 
     /// Any request, for forged, stale or oversized ones.
-    pub async fn post_raw(&self, url: &str, headers: &[(&str, String)], body: Vec<u8>) -> (StatusCode, String) {
-        assert!(url.starts_with("http://127.0.0.1:"), "only loopback is a test target");
+    pub async fn post_raw(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> (StatusCode, String) {
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "only loopback is a test target"
+        );
         let mut request = self.client.post(url).body(body);
         for (name, value) in headers {
             request = request.header(*name, value);
@@ -1432,7 +1618,9 @@ fn encode_form(fields: &Map<String, Value>) -> String {
     let encode = |s: &str| -> String {
         s.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
                 b' ' => "+".into(),
                 _ => format!("%{b:02X}"),
             })

@@ -146,7 +146,6 @@ fn buttons(buttons: &[Button]) -> Vec<CreateActionRow> {
         .collect()
 }
 
-
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};

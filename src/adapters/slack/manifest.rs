@@ -59,7 +59,15 @@ pub fn manifest<'a>(
     };
     let names: Vec<&str> = commands.into_iter().map(|c| c.name).collect();
     let usage = cut(
-        &format!("help | {}", names.iter().filter(|n| **n != "help").copied().collect::<Vec<_>>().join(" | ")),
+        &format!(
+            "help | {}",
+            names
+                .iter()
+                .filter(|n| **n != "help")
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ),
         MAX_USAGE_HINT,
     );
     let name = cut(bot_name, MAX_APP_NAME);
@@ -125,11 +133,24 @@ mod tests {
         assert_eq!(command["should_escape"], true);
         assert_eq!(command["usage_hint"], "help | roll | kick");
         assert_eq!(command.get("url"), None);
-        assert_eq!(out["settings"]["event_subscriptions"]["bot_events"], json!(BOT_EVENTS));
-        assert_eq!(out["settings"]["event_subscriptions"].get("request_url"), None);
+        assert_eq!(
+            out["settings"]["event_subscriptions"]["bot_events"],
+            json!(BOT_EVENTS)
+        );
+        assert_eq!(
+            out["settings"]["event_subscriptions"].get("request_url"),
+            None
+        );
         assert_eq!(out["settings"]["interactivity"]["is_enabled"], true);
         let scopes = out["oauth_config"]["scopes"]["bot"].as_array().unwrap();
-        for needed in ["commands", "chat:write", "app_mentions:read", "im:history", "users:read", "channels:manage"] {
+        for needed in [
+            "commands",
+            "chat:write",
+            "app_mentions:read",
+            "im:history",
+            "users:read",
+            "channels:manage",
+        ] {
             assert!(scopes.contains(&json!(needed)), "{needed}");
         }
     }
@@ -144,10 +165,23 @@ mod tests {
         let out = manifest("cogbox", &slack, &specs(), Some("https://bot.example.com/")).unwrap();
         assert_eq!(out["settings"]["socket_mode_enabled"], false);
         assert_eq!(out["features"]["slash_commands"][0]["command"], "/bot");
-        assert_eq!(out["features"]["slash_commands"][0]["url"], "https://bot.example.com/slack/commands");
-        assert_eq!(out["settings"]["event_subscriptions"]["request_url"], "https://bot.example.com/slack/events");
-        assert_eq!(out["settings"]["interactivity"]["request_url"], "https://bot.example.com/slack/interactive");
-        assert!(manifest("cogbox", &slack, &specs(), None).unwrap_err().contains("--url"));
+        assert_eq!(
+            out["features"]["slash_commands"][0]["url"],
+            "https://bot.example.com/slack/commands"
+        );
+        assert_eq!(
+            out["settings"]["event_subscriptions"]["request_url"],
+            "https://bot.example.com/slack/events"
+        );
+        assert_eq!(
+            out["settings"]["interactivity"]["request_url"],
+            "https://bot.example.com/slack/interactive"
+        );
+        assert!(
+            manifest("cogbox", &slack, &specs(), None)
+                .unwrap_err()
+                .contains("--url")
+        );
         assert!(
             manifest("cogbox", &slack, &specs(), Some("http://bot.example.com"))
                 .unwrap_err()

@@ -23,7 +23,9 @@ pub fn is_user_id(id: &str) -> bool {
     id.len() >= 3
         && id.len() <= 32
         && id.starts_with(['U', 'W'])
-        && id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// The command in an `app_mention`'s text: what follows the bot's own mention at the start.
@@ -43,9 +45,18 @@ mod tests {
     fn both_slack_mention_forms_name_the_member() {
         assert_eq!(
             parse("<@U024BE7LH|bob>"),
-            Some(Mention { id: "U024BE7LH", name: Some("bob") })
+            Some(Mention {
+                id: "U024BE7LH",
+                name: Some("bob")
+            })
         );
-        assert_eq!(parse("<@U024BE7LH>"), Some(Mention { id: "U024BE7LH", name: None }));
+        assert_eq!(
+            parse("<@U024BE7LH>"),
+            Some(Mention {
+                id: "U024BE7LH",
+                name: None
+            })
+        );
         assert_eq!(parse("<@W0ENTERPR>").map(|m| m.id), Some("W0ENTERPR"));
         assert_eq!(parse("<@U024BE7LH|>").and_then(|m| m.name), None);
     }
@@ -71,8 +82,14 @@ mod tests {
 
     #[test]
     fn an_app_mention_is_a_command_only_when_it_starts_with_the_bot() {
-        assert_eq!(after_bot_mention("<@U0BOT1> roll 2d6", "U0BOT1"), Some("roll 2d6"));
-        assert_eq!(after_bot_mention("  <@U0BOT1>   help ", "U0BOT1"), Some("help"));
+        assert_eq!(
+            after_bot_mention("<@U0BOT1> roll 2d6", "U0BOT1"),
+            Some("roll 2d6")
+        );
+        assert_eq!(
+            after_bot_mention("  <@U0BOT1>   help ", "U0BOT1"),
+            Some("help")
+        );
         assert_eq!(after_bot_mention("<@U0BOT1>", "U0BOT1"), Some(""));
         assert_eq!(after_bot_mention("hey <@U0BOT1> roll", "U0BOT1"), None);
         assert_eq!(after_bot_mention("<@U0OTHER> roll", "U0BOT1"), None);

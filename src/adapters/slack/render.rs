@@ -146,13 +146,25 @@ mod tests {
             "<!subteam^S0123|admins>",
             "<!date^1392734382^{date}|x>",
         ] {
-            let out = render(&Reply::text(hostile).field(hostile, hostile).button("b", "/ping"));
-            let all = format!("{} {}", out.text, serde_json::to_string(&out.blocks).unwrap());
+            let out = render(
+                &Reply::text(hostile)
+                    .field(hostile, hostile)
+                    .button("b", "/ping"),
+            );
+            let all = format!(
+                "{} {}",
+                out.text,
+                serde_json::to_string(&out.blocks).unwrap()
+            );
             assert!(!all.contains('<'), "{hostile} became {all}");
             assert!(out.text.contains("&lt;"));
         }
         assert_eq!(escape("a & b < c > d"), "a &amp; b &lt; c &gt; d");
-        assert_eq!(escape("&lt;"), "&amp;lt;", "an entity typed by a user stays literal");
+        assert_eq!(
+            escape("&lt;"),
+            "&amp;lt;",
+            "an entity typed by a user stays literal"
+        );
     }
 
     #[test]
@@ -199,18 +211,38 @@ mod tests {
         let len = |v: &Value| v.as_str().unwrap().chars().count();
         assert_eq!(len(&blocks[0]["text"]["text"]), MAX_HEADER);
         let section = blocks[1]["text"]["text"].as_str().unwrap();
-        assert!(section.chars().count() <= MAX_SECTION_TEXT && section.ends_with("&lt;…"), "entities are never split");
+        assert!(
+            section.chars().count() <= MAX_SECTION_TEXT && section.ends_with("&lt;…"),
+            "entities are never split"
+        );
         for block in &blocks {
             for field in block["fields"].as_array().into_iter().flatten() {
-                assert!(len(&field["text"]) <= MAX_FIELD_TEXT, "{}", len(&field["text"]));
+                assert!(
+                    len(&field["text"]) <= MAX_FIELD_TEXT,
+                    "{}",
+                    len(&field["text"])
+                );
             }
-            assert!(block["fields"].as_array().is_none_or(|f| f.len() <= MAX_FIELDS));
+            assert!(
+                block["fields"]
+                    .as_array()
+                    .is_none_or(|f| f.len() <= MAX_FIELDS)
+            );
         }
         let actions: Vec<&Value> = blocks.iter().filter(|b| b["type"] == "actions").collect();
         assert_eq!(actions.len(), 2);
-        assert_eq!(actions[0]["elements"].as_array().unwrap().len(), MAX_BUTTONS);
+        assert_eq!(
+            actions[0]["elements"].as_array().unwrap().len(),
+            MAX_BUTTONS
+        );
         assert_eq!(actions[1]["elements"][4]["value"], "/b29");
-        assert_eq!(len(&actions[0]["elements"][0]["text"]["text"]), MAX_BUTTON_LABEL);
-        assert!(out.text.chars().count() <= MAX_TEXT * 4, "escaped text stays bounded");
+        assert_eq!(
+            len(&actions[0]["elements"][0]["text"]["text"]),
+            MAX_BUTTON_LABEL
+        );
+        assert!(
+            out.text.chars().count() <= MAX_TEXT * 4,
+            "escaped text stays bounded"
+        );
     }
 }

@@ -48,7 +48,6 @@ pub fn html(reply: &Reply) -> String {
     parts.join("\n")
 }
 
-
 /// Buttons in rows, for an inline keyboard.
 pub fn button_rows(buttons: &[Button]) -> Vec<&[Button]> {
     buttons.chunks(BUTTONS_PER_ROW).collect()
