@@ -50,3 +50,18 @@ pub fn cut(text: &str, max: usize) -> String {
     }
     out
 }
+
+/// Escapes `&`, `<` and `>`: the only markup characters of Telegram's HTML mode, and the
+/// control characters of Slack's mrkdwn (`<!channel>`, `<@U123>`, links).
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::adapters::cut;
+use crate::adapters::{cut, escape};
 use crate::core::{Button, Reply, Tone};
 
 /// Block Kit's limits (https://api.slack.com/reference/block-kit/blocks).
@@ -21,20 +21,6 @@ const MAX_BUTTON_LABEL: usize = 75;
 const MAX_TEXT: usize = 3000;
 /// The block that holds buttons, so a press can be told from other actions.
 pub const BUTTONS_BLOCK: &str = "cogbox-buttons";
-
-/// Escapes the three characters Slack's mrkdwn treats as control characters.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A reply in Slack's terms: `text` always (the fallback and notification), `blocks` when the
 /// reply has a title, fields or buttons.
