@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::adapters::slack;
 use crate::app::{self, AppError, Frontends};
 use crate::config::{self, Config, ConfigSource};
 use crate::logging;
@@ -54,6 +55,21 @@ enum Cmd {
     Check,
     /// Print version, git commit, target and SQLite version
     Version,
+    /// Set up the Slack app
+    Slack {
+        #[command(subcommand)]
+        command: SlackCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SlackCmd {
+    /// Print the app manifest for the current commands and [slack] mode: create the app from it
+    Manifest {
+        /// The public https address Slack posts to (events mode only), e.g. https://bot.example.com
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -64,6 +80,9 @@ pub fn main() -> ExitCode {
         Cmd::Console { as_user } => serve(&path, Frontends::Console { user: as_user }),
         Cmd::Init { force } => init(&path, force),
         Cmd::Check => check(&path),
+        Cmd::Slack {
+            command: SlackCmd::Manifest { url },
+        } => slack_manifest(&path, url.as_deref()),
         Cmd::Version => {
             println!("{}", version());
             ExitCode::SUCCESS
@@ -214,6 +233,7 @@ fn check(path: &Path) -> ExitCode {
     let platforms: Vec<&str> = [
         ("discord", config.discord.token.is_some()),
         ("telegram", config.telegram.token.is_some()),
+        ("slack (not started yet)", config.slack.bot_token.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))
@@ -236,6 +256,27 @@ fn check(path: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(1, format!("cannot print the configuration: {e}")),
+    }
+}
+
+fn slack_manifest(path: &Path, url: Option<&str>) -> ExitCode {
+    let (config, _) = match load(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let cogs = crate::cogs::all();
+    let specs = cogs
+        .iter()
+        .flat_map(|cog| cog.commands.iter().map(|c| &c.spec));
+    match slack::manifest::manifest(&config.bot.name, &config.slack, specs, url) {
+        Ok(manifest) => match serde_json::to_string_pretty(&manifest) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(1, format!("cannot print the manifest: {e}")),
+        },
+        Err(e) => fail(2, format!("slack manifest: {e}")),
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod discord;
+pub mod slack;
 pub mod telegram;
 
 use std::sync::Arc;
@@ -35,4 +36,32 @@ pub enum StartError {
     /// The platform could not be reached or failed: exit code 1.
     #[error("{0}")]
     Failed(String),
+}
+
+/// At most `max` characters, ending in "…" when something was cut: every platform has limits
+/// on the parts of a message.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    if max > 0 {
+        out.push('…');
+    }
+    out
+}
+
+/// Escapes `&`, `<` and `>`: the only markup characters of Telegram's HTML mode, and the
+/// control characters of Slack's mrkdwn (`<!channel>`, `<@U123>`, links).
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }

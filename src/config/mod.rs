@@ -22,6 +22,7 @@ pub struct Config {
     pub bot: BotConfig,
     pub discord: DiscordConfig,
     pub telegram: TelegramConfig,
+    pub slack: SlackConfig,
     pub log: LogConfig,
     pub limits: LimitsConfig,
     pub retention: RetentionConfig,
@@ -172,6 +173,117 @@ impl Default for WebhookConfig {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
+pub enum SlackMode {
+    /// Socket Mode: cogbox opens a WebSocket to Slack, so no public address is needed.
+    #[default]
+    Socket,
+    /// The Events API: Slack posts signed requests to `[slack.events] listen`.
+    Events,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackConfig {
+    /// The bot token (`xoxb-…`) from the app's *OAuth & Permissions* page; unset means Slack
+    /// is off.
+    #[serde(
+        deserialize_with = "values::de_secret",
+        serialize_with = "values::ser_secret",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bot_token: Option<SecretString>,
+    /// The app-level token (`xapp-…`, scope `connections:write`) that opens Socket Mode
+    /// connections; needed in socket mode only.
+    #[serde(
+        deserialize_with = "values::de_secret",
+        serialize_with = "values::ser_secret",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub app_token: Option<SecretString>,
+    /// `socket` (no public address needed) or `events` (signed HTTP requests).
+    pub mode: SlackMode,
+    /// From the app's *Basic Information* page: signs every request in events mode.
+    #[serde(
+        deserialize_with = "values::de_secret",
+        serialize_with = "values::ser_secret",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub signing_secret: Option<SecretString>,
+    /// The one umbrella slash command (`/cogbox roll 2d6`): Slack's built-ins cannot be taken
+    /// and every slash command must be declared in the app manifest.
+    pub command: String,
+    /// Where Web API calls go, without a trailing slash; only tests change it.
+    pub api_url: String,
+    pub events: SlackEventsConfig,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        Self {
+            bot_token: None,
+            app_token: None,
+            mode: SlackMode::Socket,
+            signing_secret: None,
+            command: "/cogbox".into(),
+            api_url: "https://slack.com/api".into(),
+            events: SlackEventsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackEventsConfig {
+    /// Address the events listener binds, usually behind a TLS reverse proxy.
+    #[serde(deserialize_with = "values::de_socket_addr")]
+    pub listen: SocketAddr,
+}
+
+impl Default for SlackEventsConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+        }
+    }
+}
+
+/// Slash commands Slack keeps for itself: an app cannot register these.
+const SLACK_BUILTIN_COMMANDS: &[&str] = &[
+    "/active",
+    "/apps",
+    "/archive",
+    "/away",
+    "/call",
+    "/collapse",
+    "/dm",
+    "/expand",
+    "/feed",
+    "/feedback",
+    "/giphy",
+    "/help",
+    "/invite",
+    "/join",
+    "/kick",
+    "/leave",
+    "/me",
+    "/msg",
+    "/mute",
+    "/open",
+    "/prefs",
+    "/remind",
+    "/remove",
+    "/rename",
+    "/search",
+    "/shortcuts",
+    "/shrug",
+    "/star",
+    "/status",
+    "/topic",
+    "/who",
+];
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Rotation {
     Hourly,
     #[default]
@@ -275,6 +387,7 @@ const MIN_INTERVAL: Duration = Duration::from_secs(10);
 impl Config {
     /// Whether any chat platform has a token; without one, `run` opens the console.
     pub fn has_platforms(&self) -> bool {
+        // Slack is not counted yet: its adapter is not finished (see `app::run`).
         self.discord.token.is_some() || self.telegram.token.is_some()
     }
 
@@ -306,6 +419,7 @@ impl Config {
         for (key, url) in [
             ("discord.api_url", &self.discord.api_url),
             ("telegram.api_url", &self.telegram.api_url),
+            ("slack.api_url", &self.slack.api_url),
         ] {
             if let Err(e) = check_base_url(url) {
                 out.push((key, e));
@@ -366,6 +480,7 @@ impl Config {
                 ));
             }
         }
+        out.extend(self.slack.problems());
         if let Err(e) = check_log_filter(&self.log.level) {
             out.push((
                 "log.level",
@@ -453,6 +568,84 @@ fn is_loopback_url(url: &str) -> bool {
         }
     });
     matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+impl SlackConfig {
+    /// Token kinds, the keys each mode needs, and a command Slack would accept.
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        use secrecy::ExposeSecret;
+        let mut out = Vec::new();
+        // Only the prefix is shown: the rest of a token is a secret, even a wrong one.
+        let kind = |key: &'static str, token: &Option<SecretString>, prefix: &str, what: &str| {
+            token
+                .as_ref()
+                .filter(|t| !t.expose_secret().starts_with(prefix))
+                .map(|_| (key, format!("is not {what} (it must start with {prefix})")))
+        };
+        out.extend(kind(
+            "slack.bot_token",
+            &self.bot_token,
+            "xoxb-",
+            "a bot token",
+        ));
+        out.extend(kind(
+            "slack.app_token",
+            &self.app_token,
+            "xapp-",
+            "an app-level token",
+        ));
+        if self.bot_token.is_some() {
+            match self.mode {
+                SlackMode::Socket if self.app_token.is_none() => out.push((
+                    "slack.app_token",
+                    "socket mode needs the app-level token (xapp-..., scope connections:write)"
+                        .into(),
+                )),
+                SlackMode::Events if self.signing_secret.is_none() => out.push((
+                    "slack.signing_secret",
+                    "events mode needs the signing secret from the app's Basic Information page"
+                        .into(),
+                )),
+                _ => {}
+            }
+        } else if self.app_token.is_some() || self.signing_secret.is_some() {
+            out.push((
+                "slack.bot_token",
+                "is needed too: without it Slack is off (xoxb-..., from OAuth & Permissions)"
+                    .into(),
+            ));
+        }
+        if let Err(e) = check_slash_command(&self.command) {
+            out.push(("slack.command", e));
+        }
+        if self.api_url.ends_with('/') {
+            out.push((
+                "slack.api_url",
+                format!("\"{}\" must not end in /", self.api_url),
+            ));
+        }
+        out
+    }
+}
+
+/// Slack's rule for a slash command: `/` and 1-31 of a-z 0-9 - _, and not one of its own.
+fn check_slash_command(command: &str) -> Result<(), String> {
+    let name = command.strip_prefix('/').unwrap_or("");
+    let shaped = (1..=31).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !shaped {
+        Err(format!(
+            "\"{command}\" must be / and 1-31 of a-z 0-9 - _, like \"/cogbox\""
+        ))
+    } else if SLACK_BUILTIN_COMMANDS.contains(&command) {
+        Err(format!(
+            "\"{command}\" is one of Slack's built-in commands; pick another, like \"/cogbox\""
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 /// Every directive must end in a level (`info`, `cogbox=debug`): tracing would take a bare

@@ -98,6 +98,16 @@ fn each_bad_config_names_its_file_key_and_problem() {
         ("bad ban window", b"[discord]\nban_delete_message_days = 8\n", "config.toml: discord.ban_delete_message_days: 8 is more than Discord allows; use 0 to 7"),
         ("zero guild", b"[discord]\nguild_ids = [0]\n", "config.toml: discord.guild_ids: 0 is not a guild id"),
         ("not UTF-8", b"[bot]\nname = \"\xff\xfe\"\n", "config.toml: line 2: not UTF-8 text; save the file as UTF-8"),
+        ("slack user token", b"[slack]\nbot_token = \"xoxp-1-2-secretpart\"\napp_token = \"xapp-1\"\n", "config.toml: slack.bot_token: is not a bot token (it must start with xoxb-)"),
+        ("slack socket without app token", b"[slack]\nbot_token = \"xoxb-1\"\n", "config.toml: slack.app_token: socket mode needs the app-level token"),
+        ("slack events without secret", b"[slack]\nbot_token = \"xoxb-1\"\nmode = \"events\"\n", "config.toml: slack.signing_secret: events mode needs the signing secret"),
+        ("slack app token alone", b"[slack]\napp_token = \"xapp-1\"\n", "config.toml: slack.bot_token: is needed too"),
+        ("slack wrong mode", b"[slack]\nmode = \"webhook\"\n", "config.toml: slack.mode: expected \"socket\" or \"events\", found \"webhook\""),
+        ("slack built-in command", b"[slack]\ncommand = \"/remind\"\n", "config.toml: slack.command: \"/remind\" is one of Slack's built-in commands"),
+        ("slack bad command", b"[slack]\ncommand = \"cogbox\"\n", "config.toml: slack.command: \"cogbox\" must be / and 1-31 of a-z 0-9 - _"),
+        ("slack trailing slash", b"[slack]\napi_url = \"https://slack.com/api/\"\n", "config.toml: slack.api_url: \"https://slack.com/api/\" must not end in /"),
+        ("slack bad listen", b"[slack.events]\nlisten = \"3000\"\n", "config.toml: slack.events.listen: \"3000\" is not an address"),
+        ("slack unknown key", b"[slack]\ntoken = \"xoxb-1\"\n", "config.toml: slack.token: unknown key (keys here: bot_token, app_token, mode, signing_secret, command, api_url, events)"),
     ];
     for (what, file, expected) in cases {
         let sandbox = Sandbox::new();
@@ -249,4 +259,59 @@ fn version_names_commit_target_and_sqlite() {
         out.stdout
     );
     assert!(out.stdout.contains("SQLite 3."), "{}", out.stdout);
+}
+
+#[test]
+fn slack_comes_from_the_environment_is_checked_with_secrets_hidden_and_is_not_started_yet() {
+    let sandbox = Sandbox::new();
+    let slack = |command: &mut std::process::Command| {
+        command
+            .env("COGBOX_SLACK__BOT_TOKEN", "xoxb-1111-secret-bot-part")
+            .env("COGBOX_SLACK__APP_TOKEN", "xapp-1-A1-secret-app-part")
+            .env("COGBOX_SLACK__SIGNING_SECRET", "secret-signing-part")
+            .env("COGBOX_SLACK__MODE", "events")
+            .env("COGBOX_SLACK__EVENTS__LISTEN", "127.0.0.1:3999")
+            .env("COGBOX_SLACK__COMMAND", "/bot")
+            .env("COGBOX_SLACK__API_URL", "http://127.0.0.1:9/api");
+    };
+    let mut command = sandbox.command(&["check"]);
+    slack(&mut command);
+    let out = sandbox.run_with(command, "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for shown in [
+        "platforms: slack (not started yet)",
+        "[slack]\nbot_token = \"<hidden>\"\napp_token = \"<hidden>\"\nmode = \"events\"\nsigning_secret = \"<hidden>\"\ncommand = \"/bot\"\napi_url = \"http://127.0.0.1:9/api\"",
+        "[slack.events]\nlisten = \"127.0.0.1:3999\"",
+    ] {
+        assert!(out.stdout.contains(shown), "{shown:?} in\n{}", out.stdout);
+    }
+    for secret in ["secret-bot-part", "secret-app-part", "secret-signing-part"] {
+        assert!(!out.stdout.contains(secret), "{}", out.stdout);
+    }
+
+    let mut command = sandbox.command(&["check"]);
+    command.env("COGBOX_SLACK__BOT_TOKEN", "xoxp-user-token-secret");
+    let out = sandbox.run_with(command, "");
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("environment COGBOX_SLACK__BOT_TOKEN: slack.bot_token: is not a bot token"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("user-token-secret"), "{}", out.stderr);
+
+    // With Slack configured, run says so in one line and carries on (here: the console).
+    let mut command = sandbox.command(&["run"]);
+    slack(&mut command);
+    let out = sandbox.run_with(command, "/ping\n");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("Pong"), "{}", out.stdout);
+    let said: Vec<&str> = out.stderr.lines().filter(|l| l.contains("slack")).collect();
+    assert_eq!(said.len(), 1, "{}", out.stderr);
+    assert!(
+        said[0].contains("slack: support is not finished yet, so Slack is not started"),
+        "{}",
+        out.stderr
+    );
 }

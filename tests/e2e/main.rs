@@ -12,4 +12,5 @@ mod console;
 mod discord;
 mod lifecycle;
 mod scheduler;
+mod slack;
 mod telegram;

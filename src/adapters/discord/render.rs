@@ -7,6 +7,7 @@ use serenity::all::{
     CreateInteractionResponseMessage, CreateMessage, EditInteractionResponse,
 };
 
+use crate::adapters::cut;
 use crate::core::{Button, Reply, Tone};
 
 /// Discord's blurple, and its red for errors.
@@ -143,18 +144,6 @@ fn buttons(buttons: &[Button]) -> Vec<CreateActionRow> {
             )
         })
         .collect()
-}
-
-/// At most `max` characters, ending in "…" when something was cut.
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    if max > 0 {
-        out.push('…');
-    }
-    out
 }
 
 #[cfg(test)]

@@ -1,26 +1,13 @@
 //! Replies as Telegram HTML. Everything the user or a cog wrote is escaped, so no text can
 //! break the markup or smuggle in a link; only the tags added here are markup.
 
+use crate::adapters::{cut, escape};
 use crate::core::{Button, Reply};
 
 /// Telegram's limit on a message's visible text.
 const MAX_VISIBLE: usize = 4096;
 /// Buttons per keyboard row: three labels still fit a phone's width.
 const BUTTONS_PER_ROW: usize = 3;
-
-/// Escapes the three characters Telegram's HTML mode treats as markup.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The message text in HTML: a bold title, the text, then each field as a bold name over its
 /// value. Pieces are cut (with "…") so the visible text stays within Telegram's limit.
@@ -45,16 +32,6 @@ pub fn html(reply: &Reply) -> String {
         take(&field.value, false);
     }
     parts.join("\n")
-}
-
-/// At most `max` characters, ending in "…" when something was cut.
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// Buttons in rows, for an inline keyboard.

@@ -1,0 +1,98 @@
+//! Members as Slack writes them into text: `<@U123|name>` in slash-command text (the manifest
+//! sets `should_escape`) and `<@U123>` in events. Both name the same member by id.
+
+/// A member named in text: their id, and the name Slack put beside it, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mention<'a> {
+    pub id: &'a str,
+    pub name: Option<&'a str>,
+}
+
+/// Reads one word as a mention, or `None` if it is not one.
+pub fn parse(word: &str) -> Option<Mention<'_>> {
+    let inner = word.strip_prefix("<@")?.strip_suffix('>')?;
+    let (id, name) = match inner.split_once('|') {
+        Some((id, name)) => (id, Some(name).filter(|n| !n.is_empty())),
+        None => (inner, None),
+    };
+    is_user_id(id).then_some(Mention { id, name })
+}
+
+/// `U…` (or `W…` in Enterprise Grid) followed by upper-case letters and digits.
+pub fn is_user_id(id: &str) -> bool {
+    id.len() >= 3
+        && id.len() <= 32
+        && id.starts_with(['U', 'W'])
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// The command in an `app_mention`'s text: what follows the bot's own mention at the start.
+/// `None` when the text does not start by mentioning the bot (`hey <@BOT> roll` is chatter).
+pub fn after_bot_mention<'a>(text: &'a str, bot_user: &str) -> Option<&'a str> {
+    let text = text.trim_start();
+    let first = text.split_whitespace().next()?;
+    let mention = parse(first)?;
+    (mention.id == bot_user).then(|| text[first.len()..].trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_slack_mention_forms_name_the_member() {
+        assert_eq!(
+            parse("<@U024BE7LH|bob>"),
+            Some(Mention {
+                id: "U024BE7LH",
+                name: Some("bob")
+            })
+        );
+        assert_eq!(
+            parse("<@U024BE7LH>"),
+            Some(Mention {
+                id: "U024BE7LH",
+                name: None
+            })
+        );
+        assert_eq!(parse("<@W0ENTERPR>").map(|m| m.id), Some("W0ENTERPR"));
+        assert_eq!(parse("<@U024BE7LH|>").and_then(|m| m.name), None);
+    }
+
+    #[test]
+    fn other_words_are_not_mentions() {
+        for word in [
+            "U024BE7LH",
+            "@bob",
+            "<#C024BE7LH|general>",
+            "<!channel>",
+            "<!here>",
+            "<@S0GROUP1|admins>",
+            "<@u024be7lh>",
+            "<@U024BE7LH",
+            "<@>",
+            "<@U1>",
+            "<@U024BE7LH|bob> ",
+        ] {
+            assert_eq!(parse(word), None, "{word}");
+        }
+    }
+
+    #[test]
+    fn an_app_mention_is_a_command_only_when_it_starts_with_the_bot() {
+        assert_eq!(
+            after_bot_mention("<@U0BOT1> roll 2d6", "U0BOT1"),
+            Some("roll 2d6")
+        );
+        assert_eq!(
+            after_bot_mention("  <@U0BOT1>   help ", "U0BOT1"),
+            Some("help")
+        );
+        assert_eq!(after_bot_mention("<@U0BOT1>", "U0BOT1"), Some(""));
+        assert_eq!(after_bot_mention("hey <@U0BOT1> roll", "U0BOT1"), None);
+        assert_eq!(after_bot_mention("<@U0OTHER> roll", "U0BOT1"), None);
+        assert_eq!(after_bot_mention("", "U0BOT1"), None);
+    }
+}
