@@ -86,6 +86,8 @@ pub async fn run(
         cancel: CancellationToken::new(),
         tracker: TaskTracker::new(),
         fatal,
+        max_in_flight: config.limits.max_in_flight.get() as usize,
+        intakes: Default::default(),
     };
     // The stop signal is listened for from here on: a platform's start-up can take seconds
     // (Discord waits for its gateway), and a signal meanwhile must stop cleanly too.
@@ -111,22 +113,20 @@ pub async fn run(
     launch.cancel.cancel();
     launch.tracker.close();
     let grace = config.limits.shutdown_grace.0;
-    if tokio::time::timeout(grace, launch.tracker.wait())
+    let finished = tokio::time::timeout(grace, launch.tracker.wait())
         .await
-        .is_err()
-    {
-        tracing::warn!("tasks still running after the {grace:?} grace period; stopping anyway");
+        .is_ok();
+    let dropped = launch.unanswered();
+    if !finished {
+        tracing::warn!(
+            "{dropped} updates taken but not yet answered after the {grace:?} grace period: \
+             dropping them and stopping"
+        );
     }
     store.checkpoint().await?;
     // Why it failed is said once, by the caller, which also picks the exit code.
-    tracing::info!(
-        "{}",
-        if failure.is_none() {
-            "stopped cleanly"
-        } else {
-            "stopped"
-        }
-    );
+    let clean = failure.is_none() && finished && dropped == 0;
+    tracing::info!("{}", if clean { "stopped cleanly" } else { "stopped" });
     failure.map_or(Ok(()), Err)
 }
 

@@ -3,9 +3,12 @@
 
 pub mod console;
 pub mod discord;
+mod intake;
 pub mod telegram;
 
-use std::sync::Arc;
+pub use intake::Intake;
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -22,6 +25,28 @@ pub struct Launch<S> {
     pub tracker: TaskTracker,
     /// An adapter that cannot go on (its token was revoked) says why here, and the app stops.
     pub fatal: mpsc::UnboundedSender<String>,
+    /// `limits.max_in_flight`: updates each platform may hold at once.
+    pub max_in_flight: usize,
+    /// Every platform's intake, so the app can tell at shutdown how much was left unanswered.
+    pub intakes: Mutex<Vec<Intake>>,
+}
+
+impl<S> Launch<S> {
+    /// A new bounded intake for `platform`, registered for the shutdown count.
+    pub fn intake(&self, platform: &'static str) -> Intake {
+        let intake = Intake::new(platform, self.max_in_flight);
+        self.intakes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(intake.clone());
+        intake
+    }
+
+    /// Updates taken and not answered, over all platforms.
+    pub fn unanswered(&self) -> usize {
+        let intakes = self.intakes.lock().unwrap_or_else(PoisonError::into_inner);
+        intakes.iter().map(Intake::busy).sum()
+    }
 }
 
 /// Why an adapter could not start.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use teloxide::types::{CallbackQuery, Chat, Message, MessageEntityKind, Update, UpdateKind, User};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::platform::TelegramPlatform;
 use crate::core::parse::command_line;
@@ -49,15 +50,17 @@ impl<S: State> Inbox<S> {
         }
     }
 
-    pub async fn handle(&self, update: Update) {
+    /// Handles an update; `slot` is its intake slot, handed on with the reply (or freed here
+    /// when there is none).
+    pub async fn handle(&self, update: Update, slot: OwnedSemaphorePermit) {
         match update.kind {
-            UpdateKind::Message(message) => self.message(message).await,
-            UpdateKind::CallbackQuery(query) => self.button(query).await,
+            UpdateKind::Message(message) => self.message(message, slot).await,
+            UpdateKind::CallbackQuery(query) => self.button(query, slot).await,
             _ => {}
         }
     }
 
-    async fn message(&self, message: Message) {
+    async fn message(&self, message: Message, slot: OwnedSemaphorePermit) {
         let (Some(from), Some(text)) = (message.from.as_ref(), message.text()) else {
             return;
         };
@@ -82,13 +85,12 @@ impl<S: State> Inbox<S> {
         let request = request(&message.chat, from, line.name, line.args.to_owned());
         if let Some(reply) = self.dispatcher.dispatch(&self.as_platform, request).await {
             self.platform
-                .send(message.chat.id, &reply, Some(message.id))
-                .await;
+                .send(message.chat.id, &reply, Some(message.id), Some(slot));
         }
     }
 
     /// A button press runs the button's command as the member who pressed it.
-    async fn button(&self, query: CallbackQuery) {
+    async fn button(&self, query: CallbackQuery, slot: OwnedSemaphorePermit) {
         self.platform.answer(&query).await;
         let (Some(data), Some(message)) = (query.data.as_deref(), query.message.as_ref()) else {
             return;
@@ -99,7 +101,7 @@ impl<S: State> Inbox<S> {
         let chat = message.chat();
         let request = request(chat, &query.from, line.name, line.args.to_owned());
         if let Some(reply) = self.dispatcher.dispatch(&self.as_platform, request).await {
-            self.platform.send(chat.id, &reply, None).await;
+            self.platform.send(chat.id, &reply, None, Some(slot));
         }
     }
 }
