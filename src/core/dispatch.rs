@@ -539,7 +539,11 @@ mod tests {
             replies.extend(send(&d, MEMBER, Some(GROUP), &format!("nosuch{i}")).await);
         }
         assert_eq!(replies.len(), 1, "a user past the limit gets one notice");
-        assert!(replies[0].text.starts_with("You're sending commands too fast"));
+        assert!(
+            replies[0]
+                .text
+                .starts_with("You're sending commands too fast")
+        );
 
         let fresh = dispatcher();
         let mut replies = Vec::new();

@@ -589,3 +589,44 @@ async fn purge_deletes_the_latest_messages_the_bot_has_seen() {
         }
     }
 }
+
+/// The scenario of issue 9: a busy supergroup used to stall every other chat for 70 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_group_does_not_delay_a_private_chat() {
+    for mode in MODES {
+        let h = Harness::start(mode).await;
+        let members: Vec<Value> = (0..12)
+            .map(|i| user(2000 + i, "Member", Some(&format!("member{i}"))))
+            .collect();
+        for _ in 0..5 {
+            for member in &members {
+                h.say(&h.group, member, "/ping").await;
+            }
+        }
+        let group_id = json!(GROUP);
+        h.fake
+            .wait_for_call("sendmessage", |p| p["chat_id"] == group_id, WAIT)
+            .await;
+        let dm = private_chat(&h.alice);
+        let asked = std::time::Instant::now();
+        let ping = h.say(&dm, &h.alice, "/ping").await;
+        let answer = h.answer(&ping).await;
+        assert!(
+            answer.at - asked < Duration::from_secs(3),
+            "{mode:?}: the private /ping waited {:?} behind the group",
+            answer.at - asked
+        );
+        let group = h.fake.wait_for_calls("sendmessage", 6, WAIT).await;
+        let group: Vec<_> = group
+            .iter()
+            .filter(|c| c.params["chat_id"] == group_id)
+            .collect();
+        for pair in group.windows(2) {
+            assert!(
+                pair[1].at - pair[0].at >= Duration::from_millis(950),
+                "{mode:?}: the group is paced at 1 message a second"
+            );
+        }
+        assert_eq!(h.fake.throttled(), 0, "{mode:?}: no send limit was broken");
+    }
+}

@@ -159,7 +159,10 @@ impl Schedule {
             queue.pending.push_back(item);
             return Queued::Queued;
         }
-        let last = queue.pending.back_mut().expect("a full queue has a last item");
+        let last = queue
+            .pending
+            .back_mut()
+            .expect("a full queue has a last item");
         match last.absorb(item) {
             Ok(()) => Queued::Coalesced,
             Err(_dropped) => Queued::Dropped,
@@ -191,7 +194,10 @@ impl Schedule {
                 earliest = Some(earliest.map_or(at, |e| e.min(at)));
                 continue;
             }
-            let item = queue.pending.pop_front().expect("a chat in turn has a reply");
+            let item = queue
+                .pending
+                .pop_front()
+                .expect("a chat in turn has a reply");
             queue.next_at = now + CHAT_GAP;
             if queue.group {
                 queue.minute.push_back(now);
@@ -479,7 +485,10 @@ mod tests {
         let mut s = Schedule::default();
         let t0 = Instant::now();
         for i in 0..PER_CHAT {
-            assert_eq!(s.push(GROUP, true, text(&i.to_string()), t0), Queued::Queued);
+            assert_eq!(
+                s.push(GROUP, true, text(&i.to_string()), t0),
+                Queued::Queued
+            );
         }
         assert_eq!(s.push(GROUP, true, text("more"), t0), Queued::Coalesced);
         let huge = "x".repeat(MAX_TEXT);

@@ -440,7 +440,9 @@ impl Platform for TelegramPlatform {
         let (done, outcome) = oneshot::channel();
         item.done = Some(done);
         if self.outbox.push(ChatId(user.raw), item) == Queued::Dropped {
-            return Err(PlatformError::Failed("the outbox to that chat is full".into()));
+            return Err(PlatformError::Failed(
+                "the outbox to that chat is full".into(),
+            ));
         }
         match outcome.await {
             Ok(Ok(())) => Ok(()),

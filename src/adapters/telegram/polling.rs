@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::updates::Inbox;
-use crate::adapters::Intake;
 use super::{POLL_TIMEOUT_SECS, allowed_updates};
+use crate::adapters::Intake;
 use crate::core::State;
 
 /// `getUpdates` returns at most 100 updates.
