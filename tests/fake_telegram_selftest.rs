@@ -803,12 +803,18 @@ async fn send_limits_are_enforced_with_retry_after_and_shared_by_every_chat() {
     fake.add_chat(&group());
     assert_eq!(send(1).await, None);
     assert_eq!(send(1).await, Some(1), "one message a second per chat");
+    let started = Instant::now();
     let mut limited = 0;
     for id in 2..=40 {
         limited += usize::from(send(id).await.is_some());
     }
-    assert_eq!(limited, 10, "30 a second overall, whatever the chat");
-    assert_eq!(fake.throttled(), 11);
+    // A bucket of 30 that refills at 30/s while these go out.
+    let allowed = 29 + (started.elapsed().as_secs_f64() * 30.0) as usize;
+    assert!(
+        limited > 0 && 39 - limited <= allowed,
+        "30 a second overall, whatever the chat: {limited} limited"
+    );
+    assert_eq!(fake.throttled(), limited + 1);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(send(GROUP).await, None, "limits are per second");
 }

@@ -4,6 +4,8 @@
 mod fake_discord;
 #[path = "../support/fake_telegram.rs"]
 mod fake_telegram;
+#[path = "../benches/memory.rs"]
+mod memory;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -11,4 +13,5 @@ mod config;
 mod console;
 mod discord;
 mod lifecycle;
+mod load;
 mod telegram;

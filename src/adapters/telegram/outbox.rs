@@ -27,8 +27,9 @@ const CHAT_GAP: Duration = Duration::from_secs(1);
 /// At most `GROUP_PER_MINUTE` messages in any minute, in each group.
 const GROUP_PER_MINUTE: usize = 20;
 const MINUTE: Duration = Duration::from_secs(60);
-/// At most `OVERALL_PER_SECOND` messages in any second, all chats together.
-const OVERALL_PER_SECOND: usize = 30;
+/// At most `OVERALL_PER_SECOND` messages in any second, all chats together: a little under
+/// Telegram's 30, because sends released exactly a second apart can arrive closer together.
+const OVERALL_PER_SECOND: usize = 28;
 const SECOND: Duration = Duration::from_secs(1);
 /// HTTP sends at once: enough for 30/s over a slow uplink (~250 ms per call).
 const CONCURRENT_SENDS: usize = 8;
@@ -107,6 +108,9 @@ pub enum Delivery {
 struct ChatQueue {
     pending: VecDeque<Outgoing>,
     group: bool,
+    /// A message to this chat is on its way: the next one waits for it, then a second more,
+    /// so two sends can never reach Telegram less than a second apart, whatever the network.
+    sending: bool,
     /// Not before this instant (1/s, or a 429's wait).
     next_at: Instant,
     /// Sends in the last minute, oldest first (groups only; at most `GROUP_PER_MINUTE`).
@@ -114,17 +118,22 @@ struct ChatQueue {
 }
 
 impl ChatQueue {
-    fn ready_at(&self) -> Instant {
-        match self.minute.front() {
+    /// When this chat may send next; `None` while its last message is on its way.
+    fn ready_at(&self) -> Option<Instant> {
+        if self.sending {
+            return None;
+        }
+        Some(match self.minute.front() {
             Some(oldest) if self.group && self.minute.len() >= GROUP_PER_MINUTE => {
                 self.next_at.max(*oldest + MINUTE)
             }
             _ => self.next_at,
-        }
+        })
     }
 
     fn idle(&self, now: Instant) -> bool {
         self.pending.is_empty()
+            && !self.sending
             && self.next_at <= now
             && self.minute.back().is_none_or(|last| *last + MINUTE <= now)
     }
@@ -149,6 +158,7 @@ impl Schedule {
         let queue = self.chats.entry(chat).or_insert_with(|| ChatQueue {
             pending: VecDeque::new(),
             group,
+            sending: false,
             next_at: now,
             minute: VecDeque::new(),
         });
@@ -189,7 +199,9 @@ impl Schedule {
             while queue.minute.front().is_some_and(|t| *t + MINUTE <= now) {
                 queue.minute.pop_front();
             }
-            let at = queue.ready_at();
+            let Some(at) = queue.ready_at() else {
+                continue;
+            };
             if at > now {
                 earliest = Some(earliest.map_or(at, |e| e.min(at)));
                 continue;
@@ -198,7 +210,7 @@ impl Schedule {
                 .pending
                 .pop_front()
                 .expect("a chat in turn has a reply");
-            queue.next_at = now + CHAT_GAP;
+            queue.sending = true;
             if queue.group {
                 queue.minute.push_back(now);
             }
@@ -212,13 +224,22 @@ impl Schedule {
         Err(earliest)
     }
 
+    /// The chat's message is through (sent or given up): its next may go a second from now.
+    pub fn sent(&mut self, chat: ChatId, now: Instant) {
+        if let Some(queue) = self.chats.get_mut(&chat) {
+            queue.sending = false;
+            queue.next_at = now + CHAT_GAP;
+        }
+    }
+
     /// Puts a message that met a 429 back at the head of its chat, which waits `wait`.
     pub fn retry(&mut self, chat: ChatId, mut item: Outgoing, wait: Duration, now: Instant) {
         item.retries += 1;
         let Some(queue) = self.chats.get_mut(&chat) else {
             return;
         };
-        queue.next_at = queue.next_at.max(now + wait);
+        queue.sending = false;
+        queue.next_at = now + wait.max(CHAT_GAP);
         if queue.pending.is_empty() {
             self.turns.push_back(chat);
         }
@@ -309,10 +330,16 @@ impl Outbox {
         let mut summary = tokio::time::interval(SUMMARY_EVERY);
         summary.reset();
         loop {
+            // A send slot first, so a message leaves when the schedule releases it: waiting
+            // for a slot after that would bunch sends up past the limits.
+            let Ok(slot) = Arc::clone(&sends).acquire_owned().await else {
+                return;
+            };
             let next = self.lock().0.next(Instant::now());
             let (chat, item) = match next {
                 Ok(found) => found,
                 Err(later) => {
+                    drop(slot);
                     let drained = cancel.is_cancelled()
                         && later.is_none()
                         && intake.busy() == 0
@@ -335,9 +362,6 @@ impl Outbox {
                     continue;
                 }
             };
-            let Ok(slot) = Arc::clone(&sends).acquire_owned().await else {
-                return;
-            };
             let (outbox, send) = (self.clone(), Arc::clone(&send));
             tokio::spawn(async move {
                 let delivery = send(chat, item.draft.clone()).await;
@@ -348,6 +372,10 @@ impl Outbox {
     }
 
     fn finish(&self, chat: ChatId, mut item: Outgoing, delivery: Delivery) {
+        if !matches!(delivery, Delivery::RetryAfter(_)) || item.retries >= RETRIES {
+            self.lock().0.sent(chat, Instant::now());
+            self.inner.wake.notify_one();
+        }
         let result = match delivery {
             Delivery::Sent => Ok(()),
             Delivery::RetryAfter(wait) if item.retries < RETRIES => {
@@ -398,13 +426,21 @@ mod tests {
         Outgoing::new(s.to_owned())
     }
 
-    /// Sends everything sendable at `now`, returning the texts.
+    /// Sends everything sendable at `now`, each send taking no time; returns the texts.
     fn drain(schedule: &mut Schedule, now: Instant) -> Vec<String> {
         let mut sent = Vec::new();
-        while let Ok((_, item)) = schedule.next(now) {
+        while let Some((chat, item)) = send(schedule, now) {
             sent.push(item.draft.text);
+            let _ = chat;
         }
         sent
+    }
+
+    /// The next message at `now`, sent at once.
+    fn send(schedule: &mut Schedule, now: Instant) -> Option<(ChatId, Outgoing)> {
+        let (chat, item) = schedule.next(now).ok()?;
+        schedule.sent(chat, now);
+        Some((chat, item))
     }
 
     #[test]
@@ -438,7 +474,7 @@ mod tests {
         let mut private_sends = 0;
         for second in 0..30u64 {
             let now = t0 + Duration::from_secs(second);
-            while let Ok((chat, _)) = s.next(now) {
+            while let Some((chat, _)) = send(&mut s, now) {
                 if chat == GROUP {
                     group_sends.push(second);
                 } else {
@@ -461,23 +497,24 @@ mod tests {
             .filter(|i| {
                 let now = t0 + Duration::from_secs(*i);
                 s.push(PRIVATE, false, text(&format!("p{i}")), now);
-                s.next(now).is_ok()
+                send(&mut s, now).is_some()
             })
             .count();
         assert_eq!(sent, 25, "no per-minute pace in a private chat");
     }
 
     #[test]
-    fn thirty_a_second_overall_round_robin() {
+    fn under_thirty_a_second_overall_round_robin() {
         let mut s = Schedule::default();
         let t0 = Instant::now();
         for chat in 1..=40 {
             s.push(ChatId(chat), false, text(&chat.to_string()), t0);
         }
-        assert_eq!(drain(&mut s, t0).len(), 30);
+        assert_eq!(drain(&mut s, t0).len(), OVERALL_PER_SECOND);
         assert_eq!(s.next(t0).err(), Some(Some(t0 + SECOND)));
         let rest = drain(&mut s, t0 + SECOND);
-        assert_eq!(rest, (31..=40).map(|c| c.to_string()).collect::<Vec<_>>());
+        let next = OVERALL_PER_SECOND as i64 + 1;
+        assert_eq!(rest, (next..=40).map(|c| c.to_string()).collect::<Vec<_>>());
     }
 
     #[test]
@@ -498,7 +535,7 @@ mod tests {
         assert_eq!(s.push(GROUP, true, with_buttons, t0), Queued::Dropped);
         assert_eq!(s.waiting(), PER_CHAT);
         let last = (0..PER_CHAT as u64)
-            .filter_map(|i| s.next(t0 + Duration::from_secs(i)).ok())
+            .filter_map(|i| send(&mut s, t0 + Duration::from_secs(i)))
             .last()
             .unwrap();
         assert_eq!(last.1.draft.text, format!("{}\n\nmore", PER_CHAT - 1));
@@ -520,6 +557,19 @@ mod tests {
             "retried first, then paced"
         );
         assert_eq!(drain(&mut s, t0 + Duration::from_secs(6)), ["second"]);
+    }
+
+    #[test]
+    fn a_chat_waits_for_its_last_message_to_be_through_then_a_second() {
+        let mut s = Schedule::default();
+        let t0 = Instant::now();
+        s.push(GROUP, true, text("one"), t0);
+        s.push(GROUP, true, text("two"), t0);
+        let (chat, _) = s.next(t0).unwrap();
+        assert_eq!(s.next(t0 + Duration::from_secs(3)).err(), Some(None), "still on its way");
+        s.sent(chat, t0 + Duration::from_secs(3));
+        assert!(s.next(t0 + Duration::from_millis(3999)).is_err());
+        assert!(s.next(t0 + Duration::from_secs(4)).is_ok());
     }
 
     #[test]
