@@ -109,7 +109,7 @@ pub async fn run(
             tokio::select! {
                 () = &mut shutdown => tracing::info!("shutting down"),
                 () = launch.cancel.cancelled() => {},
-                Some(why) = fatal_rx.recv() => failure = Some(AppError::Setup(why)),
+                Some(why) = fatal_rx.recv() => failure = Some(AppError::Platform(why)),
             }
         }
     }

@@ -4,6 +4,7 @@
 pub mod console;
 pub mod discord;
 mod intake;
+mod supervise;
 pub mod telegram;
 
 pub use intake::Intake;
@@ -23,8 +24,9 @@ pub struct Launch<S> {
     pub cancel: CancellationToken,
     /// Every long-running task goes here, so shutdown can wait for in-flight commands.
     pub tracker: TaskTracker,
-    /// An adapter that cannot go on (its token was revoked) says why here, and the app stops.
-    pub fatal: mpsc::UnboundedSender<String>,
+    /// An adapter that cannot go on (its token was revoked, a task panicked) says why here,
+    /// and the app stops with that error's exit code.
+    pub fatal: mpsc::UnboundedSender<StartError>,
     /// `limits.max_in_flight`: updates each platform may hold at once.
     pub max_in_flight: usize,
     /// Every platform's intake, so the app can tell at shutdown how much was left unanswered.
@@ -40,6 +42,15 @@ impl<S> Launch<S> {
             .unwrap_or_else(PoisonError::into_inner)
             .push(intake.clone());
         intake
+    }
+
+    /// Runs a platform's long-running task (a poller, a webhook server, an outbox) watched:
+    /// see [`supervise::watch`].
+    pub fn watch<F>(&self, name: &'static str, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        supervise::watch(&self.tracker, &self.cancel, &self.fatal, name, task);
     }
 
     /// Updates taken and not answered, over all platforms.

@@ -4,6 +4,7 @@
 mod fake_discord;
 #[path = "../support/fake_telegram.rs"]
 mod fake_telegram;
+#[allow(dead_code)] // Only the RSS reading is used here.
 #[path = "../benches/memory.rs"]
 mod memory;
 #[path = "../support/mod.rs"]

@@ -630,3 +630,24 @@ async fn a_busy_group_does_not_delay_a_private_chat() {
         assert_eq!(h.fake.throttled(), 0, "{mode:?}: no send limit was broken");
     }
 }
+
+/// Entity offsets that split an emoji used to panic inside teloxide and kill the poller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entities_that_split_an_emoji_do_not_stop_the_bot() {
+    for mode in MODES {
+        let h = Harness::start(mode).await;
+        let dm = private_chat(&h.alice);
+        let mut bad = text_message(&dm, &h.alice, "/roll \u{1F600}");
+        bad["entities"] = json!([{"type": "bold", "offset": 7, "length": 1}]);
+        h.deliver(message_update(&bad)).await;
+        let answer = h.answer(&bad).await;
+        assert!(
+            answer.params["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("/roll: "),
+            "{mode:?}: answered as if it had no entities"
+        );
+        assert_eq!(h.ask(&dm, &h.alice, "/ping").await, "Pong!", "{mode:?}");
+    }
+}

@@ -72,14 +72,17 @@ pub async fn start<S: State>(
     let platform = Arc::new(TelegramPlatform::new(bot.clone(), me.id));
     let intake = launch.intake("telegram");
     let sender = Arc::clone(&platform);
-    launch.tracker.spawn(platform.outbox().clone().run(
-        move |chat, draft| {
-            let sender = Arc::clone(&sender);
-            async move { sender.deliver(chat, draft).await }
-        },
-        intake.clone(),
-        launch.cancel.clone(),
-    ));
+    launch.watch(
+        "telegram outbox",
+        platform.outbox().clone().run(
+            move |chat, draft| {
+                let sender = Arc::clone(&sender);
+                async move { sender.deliver(chat, draft).await }
+            },
+            intake.clone(),
+            launch.cancel.clone(),
+        ),
+    );
     let inbox = Arc::new(Inbox::new(
         Arc::clone(&launch.dispatcher),
         platform,
@@ -91,14 +94,17 @@ pub async fn start<S: State>(
             bot.delete_webhook()
                 .await
                 .map_err(|e| StartError::Failed(format!("telegram: deleteWebhook failed: {e}")))?;
-            launch.tracker.spawn(polling::run(
-                bot,
-                inbox,
-                intake,
-                launch.tracker.clone(),
-                launch.cancel.clone(),
-                launch.fatal.clone(),
-            ));
+            launch.watch(
+                "telegram poller",
+                polling::run(
+                    bot,
+                    inbox,
+                    intake,
+                    launch.tracker.clone(),
+                    launch.cancel.clone(),
+                    launch.fatal.clone(),
+                ),
+            );
         }
         TelegramMode::Webhook => {
             webhook::start(&bot, &config.webhook, inbox, intake, launch).await?

@@ -91,7 +91,7 @@ impl Outgoing {
 
 /// What became of a reply handed to the outbox.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Queued {
+pub enum Pushed {
     Queued,
     Coalesced,
     Dropped,
@@ -154,7 +154,7 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub fn push(&mut self, chat: ChatId, group: bool, item: Outgoing, now: Instant) -> Queued {
+    pub fn push(&mut self, chat: ChatId, group: bool, item: Outgoing, now: Instant) -> Pushed {
         let queue = self.chats.entry(chat).or_insert_with(|| ChatQueue {
             pending: VecDeque::new(),
             group,
@@ -167,15 +167,15 @@ impl Schedule {
         }
         if queue.pending.len() < PER_CHAT {
             queue.pending.push_back(item);
-            return Queued::Queued;
+            return Pushed::Queued;
         }
         let last = queue
             .pending
             .back_mut()
             .expect("a full queue has a last item");
         match last.absorb(item) {
-            Ok(()) => Queued::Coalesced,
-            Err(_dropped) => Queued::Dropped,
+            Ok(()) => Pushed::Coalesced,
+            Err(_dropped) => Pushed::Dropped,
         }
     }
 
@@ -302,15 +302,15 @@ impl Outbox {
     }
 
     /// Hands a message over; never waits.
-    pub fn push(&self, chat: ChatId, item: Outgoing) -> Queued {
+    pub fn push(&self, chat: ChatId, item: Outgoing) -> Pushed {
         let group = !chat.is_user();
         let outcome = {
             let (schedule, tally) = &mut *self.lock();
             let outcome = schedule.push(chat, group, item, Instant::now());
             match outcome {
-                Queued::Queued => tally.queued += 1,
-                Queued::Coalesced => tally.coalesced += 1,
-                Queued::Dropped => tally.dropped += 1,
+                Pushed::Queued => tally.queued += 1,
+                Pushed::Coalesced => tally.coalesced += 1,
+                Pushed::Dropped => tally.dropped += 1,
             }
             outcome
         };
@@ -379,10 +379,11 @@ impl Outbox {
         let result = match delivery {
             Delivery::Sent => Ok(()),
             Delivery::RetryAfter(wait) if item.retries < RETRIES => {
-                let (schedule, tally) = &mut *self.lock();
-                tally.throttled += 1;
-                schedule.retry(chat, item, wait, Instant::now());
-                drop((schedule, tally));
+                {
+                    let (schedule, tally) = &mut *self.lock();
+                    tally.throttled += 1;
+                    schedule.retry(chat, item, wait, Instant::now());
+                }
                 self.inner.wake.notify_one();
                 return;
             }
@@ -524,15 +525,15 @@ mod tests {
         for i in 0..PER_CHAT {
             assert_eq!(
                 s.push(GROUP, true, text(&i.to_string()), t0),
-                Queued::Queued
+                Pushed::Queued
             );
         }
-        assert_eq!(s.push(GROUP, true, text("more"), t0), Queued::Coalesced);
+        assert_eq!(s.push(GROUP, true, text("more"), t0), Pushed::Coalesced);
         let huge = "x".repeat(MAX_TEXT);
-        assert_eq!(s.push(GROUP, true, text(&huge), t0), Queued::Dropped);
+        assert_eq!(s.push(GROUP, true, text(&huge), t0), Pushed::Dropped);
         let mut with_buttons = text("menu");
         with_buttons.draft.markup = Some(InlineKeyboardMarkup::default());
-        assert_eq!(s.push(GROUP, true, with_buttons, t0), Queued::Dropped);
+        assert_eq!(s.push(GROUP, true, with_buttons, t0), Pushed::Dropped);
         assert_eq!(s.waiting(), PER_CHAT);
         let last = (0..PER_CHAT as u64)
             .filter_map(|i| send(&mut s, t0 + Duration::from_secs(i)))
@@ -566,7 +567,11 @@ mod tests {
         s.push(GROUP, true, text("one"), t0);
         s.push(GROUP, true, text("two"), t0);
         let (chat, _) = s.next(t0).unwrap();
-        assert_eq!(s.next(t0 + Duration::from_secs(3)).err(), Some(None), "still on its way");
+        assert_eq!(
+            s.next(t0 + Duration::from_secs(3)).err(),
+            Some(None),
+            "still on its way"
+        );
         s.sent(chat, t0 + Duration::from_secs(3));
         assert!(s.next(t0 + Duration::from_millis(3999)).is_err());
         assert!(s.next(t0 + Duration::from_secs(4)).is_ok());

@@ -21,9 +21,9 @@ use teloxide::types::{
 use teloxide::{ApiError, Bot, RequestError};
 
 use super::history::History;
-use super::outbox::{Delivery, Draft, Outbox, Outgoing, Queued};
+use super::outbox::{Delivery, Draft, Outbox, Outgoing, Pushed};
 use super::render;
-use super::updates::display_name;
+use super::updates::{display_name, entities};
 use crate::core::{
     Capability, ChannelId, CommunityId, Member, ModAction, Platform, PlatformError, PlatformKind,
     Reply, UserId, UserRef,
@@ -67,8 +67,7 @@ impl TelegramPlatform {
 
     /// Learns the @usernames of a message's author, the author replied to, and mentioned users.
     pub fn remember(&self, message: &Message) {
-        let mentioned = message
-            .parse_entities()
+        let mentioned = entities(message)
             .into_iter()
             .flatten()
             .filter_map(|e| match e.kind() {
@@ -110,7 +109,7 @@ impl TelegramPlatform {
         };
         item.draft.reply_to = reply_to;
         item.held.extend(held);
-        if self.outbox.push(chat, item) == Queued::Dropped {
+        if self.outbox.push(chat, item) == Pushed::Dropped {
             tracing::debug!(chat = chat.0, "telegram: outbox full, reply dropped");
         }
     }
@@ -439,7 +438,7 @@ impl Platform for TelegramPlatform {
         };
         let (done, outcome) = oneshot::channel();
         item.done = Some(done);
-        if self.outbox.push(ChatId(user.raw), item) == Queued::Dropped {
+        if self.outbox.push(ChatId(user.raw), item) == Pushed::Dropped {
             return Err(PlatformError::Failed(
                 "the outbox to that chat is full".into(),
             ));

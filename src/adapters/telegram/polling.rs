@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use super::updates::Inbox;
 use super::{POLL_TIMEOUT_SECS, allowed_updates};
-use crate::adapters::Intake;
+use crate::adapters::{Intake, StartError};
 use crate::core::State;
 
 /// `getUpdates` returns at most 100 updates.
@@ -28,7 +28,7 @@ pub async fn run<S: State>(
     intake: Intake,
     tracker: TaskTracker,
     cancel: CancellationToken,
-    fatal: mpsc::UnboundedSender<String>,
+    fatal: mpsc::UnboundedSender<StartError>,
 ) {
     let mut offset = 0;
     let mut failures = 0u32;
@@ -63,7 +63,7 @@ pub async fn run<S: State>(
                 continue;
             }
             Err(RequestError::Api(ApiError::InvalidToken)) => {
-                let _ = fatal.send("telegram: the token was rejected (401 Unauthorized); was it revoked in @BotFather?".into());
+                let _ = fatal.send(StartError::Config("telegram: the token was rejected (401 Unauthorized); was it revoked in @BotFather?".into()));
                 return;
             }
             Err(RequestError::RetryAfter(wait)) => wait.duration(),

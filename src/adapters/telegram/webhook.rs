@@ -89,7 +89,7 @@ pub async fn start<S: State>(
     let app = router(public_path(public), hook);
     let cancel = launch.cancel.clone();
     tracing::info!("telegram: webhook listening on {}", config.listen);
-    launch.tracker.spawn(async move {
+    launch.watch("telegram webhook server", async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(cancel.cancelled_owned())
             .await
