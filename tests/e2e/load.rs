@@ -12,10 +12,10 @@ use crate::fake_telegram::{
 };
 use crate::memory;
 use crate::support::{Running, Sandbox};
+use crate::telegram::{SECRET, free_port, run_command};
 
 const BURST: usize = 5_000;
 const SENDERS: usize = 32;
-const SECRET: &str = "load-secret-token";
 /// The issue asks for a peak of at most 30 MiB from the release build, which idles at about
 /// 10 MiB (`cargo bench --bench telegram_webhook` reports it). These tests run the debug
 /// build, whose idle RSS is larger, so they bound the growth above idle instead.
@@ -105,27 +105,7 @@ async fn post_all(url: &str, updates: &[Value]) -> Vec<u16> {
 }
 
 fn start(fake: &FakeTelegram, sandbox: &Sandbox, webhook_port: Option<u16>) -> Running {
-    let mut command = sandbox.command(&["run"]);
-    command
-        .env(
-            "COGBOX_TELEGRAM__TOKEN",
-            FakeTelegramConfig::default().token,
-        )
-        .env("COGBOX_TELEGRAM__API_URL", fake.api_url());
-    if let Some(port) = webhook_port {
-        command
-            .env("COGBOX_TELEGRAM__MODE", "webhook")
-            .env(
-                "COGBOX_TELEGRAM__WEBHOOK__LISTEN",
-                format!("127.0.0.1:{port}"),
-            )
-            .env(
-                "COGBOX_TELEGRAM__WEBHOOK__PUBLIC_URL",
-                format!("https://127.0.0.1:{port}"),
-            )
-            .env("COGBOX_TELEGRAM__WEBHOOK__SECRET_TOKEN", SECRET);
-    }
-    sandbox.spawn(command)
+    sandbox.spawn(run_command(sandbox, fake, webhook_port))
 }
 
 /// Within Docker's `docker stop` wait. The stop is designed to take `shutdown_grace` + 0.5 s
@@ -158,12 +138,7 @@ fn reply_ids(fake: &FakeTelegram) -> std::collections::HashSet<i64> {
 async fn a_webhook_burst_is_taken_only_as_fast_as_it_is_answered() {
     let fake = FakeTelegram::start(FakeTelegramConfig::default()).await;
     let sandbox = Sandbox::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut bot = start(&fake, &sandbox, Some(port));
+    let mut bot = start(&fake, &sandbox, Some(free_port()));
     let hook = fake
         .wait_for_call("setwebhook", |_| true, Duration::from_secs(20))
         .await;

@@ -13,7 +13,7 @@ use crate::support::{Running, Sandbox};
 
 const WAIT: Duration = Duration::from_secs(20);
 const GROUP: i64 = -1_001_234_567_890;
-const SECRET: &str = "test-secret_TOKEN-0123456789";
+pub const SECRET: &str = "test-secret_TOKEN-0123456789";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Mode {
@@ -38,12 +38,41 @@ struct Harness {
     _sandbox: Sandbox,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `cogbox run` against `fake`: long polling, or a webhook on `webhook_port` with [`SECRET`].
+pub fn run_command(
+    sandbox: &Sandbox,
+    fake: &FakeTelegram,
+    webhook_port: Option<u16>,
+) -> std::process::Command {
+    let mut command = sandbox.command(&["run"]);
+    command
+        .env(
+            "COGBOX_TELEGRAM__TOKEN",
+            FakeTelegramConfig::default().token,
+        )
+        .env("COGBOX_TELEGRAM__API_URL", fake.api_url());
+    if let Some(port) = webhook_port {
+        command
+            .env("COGBOX_TELEGRAM__MODE", "webhook")
+            .env(
+                "COGBOX_TELEGRAM__WEBHOOK__LISTEN",
+                format!("127.0.0.1:{port}"),
+            )
+            .env(
+                "COGBOX_TELEGRAM__WEBHOOK__PUBLIC_URL",
+                format!("https://127.0.0.1:{port}"),
+            )
+            .env("COGBOX_TELEGRAM__WEBHOOK__SECRET_TOKEN", SECRET);
+    }
+    command
 }
 
 impl Harness {
@@ -67,27 +96,8 @@ impl Harness {
         fake.set_member(&group, &fake.bot_user(), ChatMemberStatus::Member);
 
         let sandbox = Sandbox::new();
-        let mut command = sandbox.command(&["run"]);
-        command
-            .env(
-                "COGBOX_TELEGRAM__TOKEN",
-                FakeTelegramConfig::default().token,
-            )
-            .env("COGBOX_TELEGRAM__API_URL", fake.api_url());
-        if mode == Mode::Webhook {
-            let port = free_port();
-            command
-                .env("COGBOX_TELEGRAM__MODE", "webhook")
-                .env(
-                    "COGBOX_TELEGRAM__WEBHOOK__LISTEN",
-                    format!("127.0.0.1:{port}"),
-                )
-                .env(
-                    "COGBOX_TELEGRAM__WEBHOOK__PUBLIC_URL",
-                    format!("https://127.0.0.1:{port}"),
-                )
-                .env("COGBOX_TELEGRAM__WEBHOOK__SECRET_TOKEN", SECRET);
-        }
+        let port = (mode == Mode::Webhook).then(free_port);
+        let command = run_command(&sandbox, &fake, port);
         let bot = sandbox.spawn(command);
         let webhook = match mode {
             Mode::Polling => {
