@@ -140,6 +140,8 @@ fn serve(path: &Path, frontends: Frontends) -> ExitCode {
         Err(code) => return code,
     };
     let result = runtime.block_on(app::run(config, frontends, crate::shutdown::signal()));
+    // Dropping the runtime would wait for blocking work (a checkpoint cut short) without end.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // Logging is set up by now: one log line (stderr and file) says what went wrong.

@@ -781,3 +781,40 @@ async fn dispatcher_panics_when_get_me_fails() {
     let methods: Vec<String> = fake.calls().into_iter().map(|call| call.method).collect();
     assert_eq!(methods, ["getwebhookinfo", "getme", "getme"]);
 }
+
+#[tokio::test]
+async fn send_limits_are_enforced_with_retry_after_and_shared_by_every_chat() {
+    let (fake, _) = start().await;
+    let http = reqwest::Client::new();
+    let send = |chat: i64| {
+        let request = http
+            .post(format!("{}/bot{TOKEN}/sendMessage", fake.api_url()))
+            .header("content-type", "application/json")
+            .body(json!({"chat_id": chat, "text": "hi"}).to_string());
+        async move {
+            let response = request.send().await.unwrap();
+            let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+            body["parameters"]["retry_after"].as_u64()
+        }
+    };
+    for id in 1..=40 {
+        fake.add_chat(&private_chat(&user(id, "U", None)));
+    }
+    fake.add_chat(&group());
+    assert_eq!(send(1).await, None);
+    assert_eq!(send(1).await, Some(1), "one message a second per chat");
+    let started = Instant::now();
+    let mut limited = 0;
+    for id in 2..=40 {
+        limited += usize::from(send(id).await.is_some());
+    }
+    // A bucket of 30 that refills at 30/s while these go out.
+    let allowed = 29 + (started.elapsed().as_secs_f64() * 30.0) as usize;
+    assert!(
+        limited > 0 && 39 - limited <= allowed,
+        "30 a second overall, whatever the chat: {limited} limited"
+    );
+    assert_eq!(fake.throttled(), limited + 1);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(send(GROUP).await, None, "limits are per second");
+}

@@ -3,10 +3,14 @@
 
 pub mod console;
 pub mod discord;
+mod intake;
 pub mod slack;
+mod supervise;
 pub mod telegram;
 
-use std::sync::Arc;
+pub use intake::Intake;
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -23,8 +27,40 @@ pub struct Launch<S> {
     pub cancel: CancellationToken,
     /// Every long-running task goes here, so shutdown can wait for in-flight commands.
     pub tracker: TaskTracker,
-    /// An adapter that cannot go on (its token was revoked) says why here, and the app stops.
-    pub fatal: mpsc::UnboundedSender<String>,
+    /// An adapter that cannot go on (its token was revoked, a task panicked) says why here,
+    /// and the app stops with that error's exit code.
+    pub fatal: mpsc::UnboundedSender<StartError>,
+    /// `limits.max_in_flight`: updates each platform may hold at once.
+    pub max_in_flight: usize,
+    /// Every platform's intake, so the app can tell at shutdown how much was left unanswered.
+    pub intakes: Mutex<Vec<Intake>>,
+}
+
+impl<S> Launch<S> {
+    /// A new bounded intake for `platform`, registered for the shutdown count.
+    pub fn intake(&self, platform: &'static str) -> Intake {
+        let intake = Intake::new(platform, self.max_in_flight);
+        self.intakes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(intake.clone());
+        intake
+    }
+
+    /// Runs a platform's long-running task (a poller, a webhook server, an outbox) watched:
+    /// see [`supervise::watch`].
+    pub fn watch<F>(&self, name: &'static str, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        supervise::watch(&self.tracker, &self.cancel, &self.fatal, name, task);
+    }
+
+    /// Updates taken and not answered, over all platforms.
+    pub fn unanswered(&self) -> usize {
+        let intakes = self.intakes.lock().unwrap_or_else(PoisonError::into_inner);
+        intakes.iter().map(Intake::busy).sum()
+    }
 }
 
 /// Why an adapter could not start.

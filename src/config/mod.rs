@@ -321,8 +321,11 @@ pub struct LimitsConfig {
     /// Commands one user may send per `window` before being told to slow down.
     pub commands: NonZeroU32,
     pub window: HumanDuration,
-    /// How long in-flight commands may take to finish at shutdown.
+    /// How long in-flight commands may take to finish at shutdown; what is left is dropped.
     pub shutdown_grace: HumanDuration,
+    /// Updates each platform may hold at once, taken and not yet answered. Beyond it the
+    /// Telegram webhook answers 503 (Telegram delivers again later) and polling waits.
+    pub max_in_flight: NonZeroU32,
 }
 
 impl Default for LimitsConfig {
@@ -330,7 +333,8 @@ impl Default for LimitsConfig {
         Self {
             commands: NonZeroU32::new(5).expect("5 is not zero"),
             window: HumanDuration(Duration::from_secs(10)),
-            shutdown_grace: HumanDuration(Duration::from_secs(10)),
+            shutdown_grace: HumanDuration(Duration::from_secs(5)),
+            max_in_flight: NonZeroU32::new(128).expect("128 is not zero"),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The one path every command takes, whatever the platform:
-//! lookup → rate limit → cog switch → scope → argument binding → capability → cooldown →
+//! rate limit → lookup → cog switch → scope → argument binding → capability → cooldown →
 //! handler (panics caught) → reply.
 
 use std::collections::HashMap;
@@ -111,16 +111,13 @@ impl<S: State> Dispatcher<S> {
     }
 
     /// Runs one command. `None` means stay silent (a rate-limited user who was already told).
+    ///
+    /// The rate limit comes before the lookup, so unknown commands count too: otherwise one
+    /// user typing `/nosuch1`, `/nosuch2`, … would get an answer for each.
     pub async fn dispatch(&self, platform: &Arc<dyn Platform>, request: Request) -> Option<Reply> {
-        let Some((cog, command)) = self.commands.get(request.name.as_str()) else {
-            return Some(Reply::error(format!(
-                "Unknown command /{}. Try /help.",
-                request.name
-            )));
-        };
-        let name = command.spec.name;
         // Owners are trusted and often script the bot; everyone else is rate limited.
-        let verdict = if self.state.is_owner(request.author.id) {
+        let owner = self.state.is_owner(request.author.id);
+        let verdict = if owner {
             Verdict::Allowed
         } else {
             self.rate_limit.check(request.author.id)
@@ -135,6 +132,17 @@ impl<S: State> Dispatcher<S> {
                 )));
             }
         }
+        let Some((cog, command)) = self.commands.get(request.name.as_str()) else {
+            // Told once per window: more guesses would only be more noise in the chat.
+            if !owner && !self.rate_limit.first_unknown(request.author.id) {
+                return None;
+            }
+            return Some(Reply::error(format!(
+                "Unknown command /{}. Try /help.",
+                request.name
+            )));
+        };
+        let name = command.spec.name;
         let user = request.author.id;
         let reply = match self.gate_and_run(platform, cog, command, request).await {
             Ok(reply) => reply,
@@ -512,6 +520,46 @@ mod tests {
             text(&d, MEMBER, "who @ghost").await,
             "/who: I can't find @ghost here"
         );
+    }
+
+    #[tokio::test]
+    async fn unknown_commands_count_against_the_rate_limit_and_are_answered_once_a_window() {
+        let state = Arc::new(TestState {
+            owner: OWNER,
+            disabled: Mutex::default(),
+        });
+        let quota = RateQuota {
+            commands: NonZeroU32::new(5).unwrap(),
+            window: Duration::from_secs(10),
+        };
+        let cog = Cog {
+            name: "test",
+            description: "test commands",
+            commands: vec![Command::new(CommandSpec::new("ok", "ok"), ok)],
+        };
+        let d = Dispatcher::new(vec![cog], state, quota).unwrap();
+        for _ in 0..5 {
+            assert_eq!(text(&d, MEMBER, "ok").await, "done");
+        }
+        let mut replies = Vec::new();
+        for i in 0..8 {
+            replies.extend(send(&d, MEMBER, Some(GROUP), &format!("nosuch{i}")).await);
+        }
+        assert_eq!(replies.len(), 1, "a user past the limit gets one notice");
+        assert!(
+            replies[0]
+                .text
+                .starts_with("You're sending commands too fast")
+        );
+
+        let fresh = dispatcher();
+        let mut replies = Vec::new();
+        for i in 0..3 {
+            replies.extend(send(&fresh, MEMBER, Some(GROUP), &format!("nosuch{i}")).await);
+        }
+        assert_eq!(replies.len(), 1, "\"unknown command\" once per window");
+        assert_eq!(replies[0].text, "Unknown command /nosuch0. Try /help.");
+        assert_eq!(text(&fresh, MEMBER, "ok").await, "done");
     }
 
     #[test]

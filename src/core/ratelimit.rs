@@ -28,7 +28,10 @@ pub struct UserRateLimit {
     limiter: DefaultKeyedRateLimiter<UserId>,
     clock: DefaultClock,
     /// When each limited user may next be told again (the end of the wait we announced).
+    /// Worst case: every user who hit the limit in the last window, ~100 bytes each.
     told_until: moka::sync::Cache<UserId, Instant>,
+    /// Users told "unknown command" in the last window; the same worst case.
+    told_unknown: moka::sync::Cache<UserId, ()>,
 }
 
 impl UserRateLimit {
@@ -43,7 +46,16 @@ impl UserRateLimit {
             told_until: moka::sync::Cache::builder()
                 .time_to_live(quota.window.max(Duration::from_secs(1)))
                 .build(),
+            told_unknown: moka::sync::Cache::builder()
+                .time_to_live(quota.window.max(Duration::from_secs(1)))
+                .build(),
         }
+    }
+
+    /// Whether `user` may be told of an unknown command: once per window.
+    pub fn first_unknown(&self, user: UserId) -> bool {
+        let entry = self.told_unknown.entry(user).or_insert(());
+        entry.is_fresh()
     }
 
     pub fn check(&self, user: UserId) -> Verdict {

@@ -116,11 +116,11 @@ fn assert_roll(answer: &str) {
     assert_eq!(sum.parse::<u32>().unwrap(), faces.iter().sum::<u32>());
 }
 
-fn users_only(body: &Value) {
+fn pings_nobody(body: &Value) {
     assert_eq!(
         body["allowed_mentions"]["parse"],
-        json!(["users"]),
-        "never roles or @everyone: {body}"
+        json!([]),
+        "no user, role or @everyone is pinged: {body}"
     );
 }
 
@@ -131,7 +131,7 @@ fn assert_refusal(callback: &Value, text: &str) {
     assert_eq!(data["flags"], 64, "ephemeral: {callback}");
     assert_eq!(data["embeds"][0]["description"], text, "{callback}");
     assert_eq!(data["embeds"][0]["color"], 0xED4245);
-    users_only(data);
+    pings_nobody(data);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,7 +295,7 @@ async fn roll_2d6_by_slash_command_is_answered_through_the_callback() {
         0,
         "public"
     );
-    users_only(&answer["data"]);
+    pings_nobody(&answer["data"]);
     assert_eq!(bot.calls_since(seen).len(), 1, "one call: the answer");
 }
 
@@ -309,7 +309,7 @@ async fn roll_2d6_by_prefix_is_answered_in_the_channel() {
         reply.body["message_reference"]["message_id"],
         message.to_string()
     );
-    users_only(&reply.body);
+    pings_nobody(&reply.body);
     bot.say(ids::ALICE, "!nope");
     bot.say(ids::ALICE, "!roll d0");
     let error = bot
@@ -510,7 +510,7 @@ async fn a_slow_command_is_deferred_and_its_answer_replaces_the_placeholder() {
     let original = format!("/webhooks/{}/{}/messages/@original", ids::BOT, sent.token);
     let edit = bot.call(|c| c.is("PATCH", &original)).await;
     assert_eq!(edit.body["content"], "Kicked @bob.");
-    users_only(&edit.body);
+    pings_nobody(&edit.body);
     assert!(bot.fake.member(ids::BOB).is_none());
 }
 

@@ -4,6 +4,9 @@
 mod fake_discord;
 #[path = "../support/fake_telegram.rs"]
 mod fake_telegram;
+#[allow(dead_code)] // Only the RSS reading is used here.
+#[path = "../benches/memory.rs"]
+mod memory;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -11,6 +14,7 @@ mod config;
 mod console;
 mod discord;
 mod lifecycle;
+mod load;
 mod scheduler;
 mod slack;
 mod telegram;

@@ -13,7 +13,7 @@ use crate::support::{Running, Sandbox};
 
 const WAIT: Duration = Duration::from_secs(20);
 const GROUP: i64 = -1_001_234_567_890;
-const SECRET: &str = "test-secret_TOKEN-0123456789";
+pub const SECRET: &str = "test-secret_TOKEN-0123456789";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Mode {
@@ -38,12 +38,41 @@ struct Harness {
     _sandbox: Sandbox,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// `cogbox run` against `fake`: long polling, or a webhook on `webhook_port` with [`SECRET`].
+pub fn run_command(
+    sandbox: &Sandbox,
+    fake: &FakeTelegram,
+    webhook_port: Option<u16>,
+) -> std::process::Command {
+    let mut command = sandbox.command(&["run"]);
+    command
+        .env(
+            "COGBOX_TELEGRAM__TOKEN",
+            FakeTelegramConfig::default().token,
+        )
+        .env("COGBOX_TELEGRAM__API_URL", fake.api_url());
+    if let Some(port) = webhook_port {
+        command
+            .env("COGBOX_TELEGRAM__MODE", "webhook")
+            .env(
+                "COGBOX_TELEGRAM__WEBHOOK__LISTEN",
+                format!("127.0.0.1:{port}"),
+            )
+            .env(
+                "COGBOX_TELEGRAM__WEBHOOK__PUBLIC_URL",
+                format!("https://127.0.0.1:{port}"),
+            )
+            .env("COGBOX_TELEGRAM__WEBHOOK__SECRET_TOKEN", SECRET);
+    }
+    command
 }
 
 impl Harness {
@@ -67,27 +96,8 @@ impl Harness {
         fake.set_member(&group, &fake.bot_user(), ChatMemberStatus::Member);
 
         let sandbox = Sandbox::new();
-        let mut command = sandbox.command(&["run"]);
-        command
-            .env(
-                "COGBOX_TELEGRAM__TOKEN",
-                FakeTelegramConfig::default().token,
-            )
-            .env("COGBOX_TELEGRAM__API_URL", fake.api_url());
-        if mode == Mode::Webhook {
-            let port = free_port();
-            command
-                .env("COGBOX_TELEGRAM__MODE", "webhook")
-                .env(
-                    "COGBOX_TELEGRAM__WEBHOOK__LISTEN",
-                    format!("127.0.0.1:{port}"),
-                )
-                .env(
-                    "COGBOX_TELEGRAM__WEBHOOK__PUBLIC_URL",
-                    format!("https://127.0.0.1:{port}"),
-                )
-                .env("COGBOX_TELEGRAM__WEBHOOK__SECRET_TOKEN", SECRET);
-        }
+        let port = (mode == Mode::Webhook).then(free_port);
+        let command = run_command(&sandbox, &fake, port);
         let bot = sandbox.spawn(command);
         let webhook = match mode {
             Mode::Polling => {
@@ -611,5 +621,67 @@ async fn purge_deletes_the_latest_messages_the_bot_has_seen() {
                 "{swept}: {all}"
             );
         }
+    }
+}
+
+/// The scenario of issue 9: a busy supergroup used to stall every other chat for 70 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_group_does_not_delay_a_private_chat() {
+    for mode in MODES {
+        let h = Harness::start(mode).await;
+        let members: Vec<Value> = (0..12)
+            .map(|i| user(2000 + i, "Member", Some(&format!("member{i}"))))
+            .collect();
+        for _ in 0..5 {
+            for member in &members {
+                h.say(&h.group, member, "/ping").await;
+            }
+        }
+        let group_id = json!(GROUP);
+        h.fake
+            .wait_for_call("sendmessage", |p| p["chat_id"] == group_id, WAIT)
+            .await;
+        let dm = private_chat(&h.alice);
+        let asked = std::time::Instant::now();
+        let ping = h.say(&dm, &h.alice, "/ping").await;
+        let answer = h.answer(&ping).await;
+        assert!(
+            answer.at - asked < Duration::from_secs(3),
+            "{mode:?}: the private /ping waited {:?} behind the group",
+            answer.at - asked
+        );
+        let group = h.fake.wait_for_calls("sendmessage", 6, WAIT).await;
+        let group: Vec<_> = group
+            .iter()
+            .filter(|c| c.params["chat_id"] == group_id)
+            .collect();
+        for pair in group.windows(2) {
+            assert!(
+                pair[1].at - pair[0].at >= Duration::from_millis(950),
+                "{mode:?}: the group is paced at 1 message a second"
+            );
+        }
+        assert_eq!(h.fake.throttled(), 0, "{mode:?}: no send limit was broken");
+    }
+}
+
+/// Entity offsets that split an emoji used to panic inside teloxide and kill the poller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entities_that_split_an_emoji_do_not_stop_the_bot() {
+    for mode in MODES {
+        let h = Harness::start(mode).await;
+        let dm = private_chat(&h.alice);
+        let mut bad = text_message(&dm, &h.alice, "/roll \u{1F600}");
+        bad["entities"] = json!([{"type": "bold", "offset": 7, "length": 1}]);
+        h.deliver(message_update(&bad)).await;
+        let answer = h.answer(&bad).await;
+        assert!(
+            answer.params["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("/roll: "),
+            "{mode:?}: answered as if it had no entities"
+        );
+        assert_eq!(h.ask(&dm, &h.alice, "/ping").await, "Pong!", "{mode:?}");
     }
 }

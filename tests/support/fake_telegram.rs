@@ -14,6 +14,7 @@
 //! fake.wait_for_call("sendmessage", |params| .., timeout).await -> Call     // panics on timeout
 //! fake.wait_for_calls("getupdates", n, timeout).await -> Vec<Call>
 //! fake.fail_next("sendmessage", Failure::RetryAfter(1)) / fake.fail_times(method, n, failure)
+//! fake.throttled() -> usize                          // 429s for broken send limits
 //! fake.add_chat(&chat) / fake.set_member(&chat, &user, ChatMemberStatus::..)
 //! fake.member(chat_id, user_id) -> Option<Value>     // current ChatMember object
 //! fake.post_webhook(url, Some(secret), &update).await -> StatusCode
@@ -26,9 +27,11 @@
 //! getMyCommands, sendMessage, editMessageText, answerCallbackQuery, getChat, getChatMember,
 //! getChatAdministrators, restrictChatMember, banChatMember, unbanChatMember, deleteMessage,
 //! deleteMessages; any other answers 404 `Not Found`. What Telegram enforces and bots get wrong is
-//! enforced here too: unknown chats, admin rights for moderation, HTML `parse_mode` syntax,
-//! "message is not modified", one answer per callback query, `getUpdates` conflicts (webhook set,
-//! a second poller) and `allowed_updates` (`chat_member` updates only reach bots that ask).
+//! enforced here too: send limits (1 message/s per chat, 20/min per group, 30/s overall, 429
+//! with `retry_after` when broken; `fake.throttled()` counts them), unknown chats, admin
+//! rights for moderation, HTML `parse_mode` syntax, "message is not modified", one answer per
+//! callback query, `getUpdates` conflicts (webhook set, a second poller) and `allowed_updates`
+//! (`chat_member` updates only reach bots that ask).
 //! Webhook URLs need not be HTTPS, but webhooks are only ever POSTed to loopback addresses.
 //! Not modelled: MarkdownV2 checks, entities of sent text (HTML is only stripped), files.
 //!
@@ -165,6 +168,9 @@ const MEDIA_PERMISSIONS: [&str; 6] = [
     "can_send_video_notes",
     "can_send_voice_notes",
 ];
+
+/// Telegram's overall send limit, messages a second.
+const OVERALL_PER_SECOND: f64 = 30.0;
 
 /// A running fake server; dropping it stops accepting connections.
 pub struct FakeTelegram {
@@ -347,6 +353,11 @@ impl FakeTelegram {
         queue.extend(std::iter::repeat_n(failure, times));
     }
 
+    /// How many sends broke Telegram's send limits and were answered 429.
+    pub fn throttled(&self) -> usize {
+        self.shared.lock().throttled
+    }
+
     /// Makes a chat known without an update, e.g. for a bot that posts on its own.
     pub fn add_chat(&self, chat: &Value) {
         self.shared.lock().observe_chat(chat);
@@ -397,6 +408,12 @@ impl FakeTelegram {
             .await
             .unwrap_or_else(|err| panic!("POST {url}: {err}"));
         response.status()
+    }
+
+    /// Learns an update's chats, users and messages without delivering it, for tests that
+    /// post it themselves (many at once, on their own connections).
+    pub fn learn(&self, update: &Value) {
+        self.shared.lock().observe(update);
     }
 
     /// Delivers `update` to the webhook the bot registered with `setWebhook`, with its secret.
@@ -837,6 +854,12 @@ struct ServerState {
     members: BTreeMap<(i64, i64), Value>,
     messages: HashMap<(i64, i64), Value>,
     open_callback_queries: HashSet<String>,
+    /// When messages were sent, per chat and overall, for Telegram's send limits.
+    sent: HashMap<i64, VecDeque<Instant>>,
+    /// The overall limit as a bucket: (tokens, when last refilled).
+    overall: (f64, Instant),
+    /// 429s answered because the bot broke a send limit (not injected failures).
+    throttled: usize,
 }
 
 fn int_param(params: &Params, key: &str) -> Option<i64> {
@@ -897,7 +920,58 @@ impl ServerState {
             members: BTreeMap::new(),
             messages: HashMap::new(),
             open_callback_queries: HashSet::new(),
+            sent: HashMap::new(),
+            overall: (OVERALL_PER_SECOND, Instant::now()),
+            throttled: 0,
         }
+    }
+
+    /// Telegram's send limits, shared by every chat: one message a second per chat, 20 a
+    /// minute per group, 30 a second overall (a bucket of 30 refilled at 30/s: a second's
+    /// worth may arrive at once). Broken, the answer is 429 with `retry_after`. The per-chat
+    /// windows are 10 % short of their nominal length, so jitter on a loaded test machine
+    /// between a bot that paces exactly and this server is not mistaken for a burst.
+    fn pace(&mut self, chat_id: i64, now: Instant) -> Result<(), ApiError> {
+        let window = |nominal: Duration| nominal.mul_f64(0.9);
+        let recent = |times: &VecDeque<Instant>, span: Duration| {
+            times
+                .iter()
+                .filter(|t| now.duration_since(**t) < span)
+                .count()
+        };
+        let chat = self.sent.entry(chat_id).or_default();
+        let mut wait = None;
+        if recent(chat, window(Duration::from_secs(1))) >= 1 {
+            wait = Some(1);
+        }
+        if chat_id < 0 && recent(chat, window(Duration::from_secs(60))) >= 20 {
+            let oldest = chat[chat.len() - 20];
+            let left = Duration::from_secs(60).saturating_sub(now.duration_since(oldest));
+            wait = Some(left.as_secs().max(1) as u32);
+        }
+        let (tokens, refilled) = &mut self.overall;
+        *tokens = (*tokens + now.duration_since(*refilled).as_secs_f64() * OVERALL_PER_SECOND)
+            .min(OVERALL_PER_SECOND);
+        *refilled = now;
+        if *tokens < 1.0 {
+            wait = wait.or(Some(1));
+        }
+        match wait {
+            Some(seconds) => {
+                self.throttled += 1;
+                Err(Failure::RetryAfter(seconds).into())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn record_send(&mut self, chat_id: i64, now: Instant) {
+        let chat = self.sent.entry(chat_id).or_default();
+        chat.push_back(now);
+        if chat.len() > 20 {
+            chat.pop_front();
+        }
+        self.overall.0 -= 1.0;
     }
 
     /// Records the call, then applies the token check and any injected failure.
@@ -1155,6 +1229,8 @@ impl ServerState {
         let chat = self.chat_param(params)?;
         let text = rendered_text(params)?;
         let chat_id = id_of(&chat);
+        let at = Instant::now();
+        self.pace(chat_id, at)?;
         let mut message = json!({
             "message_id": next_id(),
             "from": self.bot,
@@ -1176,6 +1252,7 @@ impl ServerState {
         }
         let id = message["message_id"].as_i64().expect("message id");
         self.messages.insert((chat_id, id), message.clone());
+        self.record_send(chat_id, at);
         Ok(message)
     }
 

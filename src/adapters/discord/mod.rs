@@ -200,7 +200,7 @@ fn run<S>(mut client: Client, launch: &Launch<S>, work: TaskTracker, prefix_on: 
         work.wait().await;
         if let Err(e) = result {
             if let Err(why) = why_tx.send(explain(&e, prefix_on)) {
-                let _ = fatal.send(why.to_string());
+                let _ = fatal.send(why);
             }
         }
     });

@@ -51,10 +51,12 @@ pub fn render(reply: &Reply) -> Rendered {
     }
 }
 
-/// Users may be pinged (a reply naming @x should notify x); roles and @everyone never are.
+/// Nobody is pinged by a reply: a mention shows as a name but notifies no one, so
+/// `!choose` with 40 members in it cannot ping 40 people, and no text can reach a role or
+/// @everyone. Every route (messages, interaction responses, follow-ups) uses this.
 fn mentions() -> CreateAllowedMentions {
     CreateAllowedMentions::new()
-        .all_users(true)
+        .all_users(false)
         .all_roles(false)
         .everyone(false)
 }
@@ -161,8 +163,23 @@ mod tests {
         let out = json(render(&Reply::text("@everyone 2d6: [3, 4] = 7")).message());
         assert_eq!(out["content"], "@everyone 2d6: [3, 4] = 7");
         assert_eq!(out["embeds"], json!([]));
-        assert_eq!(out["allowed_mentions"]["parse"], json!(["users"]));
+        assert_eq!(out["allowed_mentions"]["parse"], json!([]));
         assert_eq!(out["allowed_mentions"]["roles"], json!([]));
+    }
+
+    #[test]
+    fn a_reply_naming_40_members_pings_none_on_any_route() {
+        let names: Vec<String> = (1..=40).map(|i| format!("<@{}>", 1000 + i)).collect();
+        let reply = Reply::text(format!("I choose: {}", names.join(" ")));
+        let nobody = json!({"parse": [], "users": [], "roles": []});
+        let routes = [
+            json(render(&reply).message()),
+            serde_json::to_value(render(&reply).response()).unwrap(),
+            serde_json::to_value(render(&reply).edit()).unwrap(),
+        ];
+        for out in routes {
+            assert_eq!(out["allowed_mentions"], nobody, "{out}");
+        }
     }
 
     #[test]

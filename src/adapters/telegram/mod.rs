@@ -3,6 +3,7 @@
 //! chat-administrator rights.
 
 mod history;
+mod outbox;
 mod platform;
 mod polling;
 mod render;
@@ -13,8 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use teloxide::adaptors::throttle::Limits;
-use teloxide::requests::{Requester, RequesterExt};
+use teloxide::requests::Requester;
 use teloxide::types::{AllowedUpdate, BotCommand};
 use teloxide::{ApiError, Bot, RequestError};
 
@@ -28,16 +28,6 @@ use updates::Inbox;
 const POLL_TIMEOUT_SECS: u32 = 25;
 /// Above the long-poll time, so a quiet chat is not mistaken for a dead connection.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(POLL_TIMEOUT_SECS as u64 + 15);
-
-/// Telegram's published limits: about 1 message a second per chat, 20 a minute per group,
-/// 30 a second overall. teloxide's Throttle queues sends to stay within them, and waits out
-/// a 429's `retry_after` before sending again.
-const PACING: Limits = Limits {
-    messages_per_sec_chat: 1,
-    messages_per_min_chat: 20,
-    messages_per_min_channel_or_supergroup: 20,
-    messages_per_sec_overall: 30,
-};
 
 /// The updates the bot handles; Telegram sends no others.
 fn allowed_updates() -> Vec<AllowedUpdate> {
@@ -79,8 +69,21 @@ pub async fn start<S: State>(
         .await
         .map_err(|e| StartError::Failed(format!("telegram: setMyCommands failed: {e}")))?;
 
-    let platform = Arc::new(TelegramPlatform::new(bot.clone().throttle(PACING), me.id));
+    let platform = Arc::new(TelegramPlatform::new(bot.clone(), me.id));
     launch.platforms.register(platform.clone());
+    let intake = launch.intake("telegram");
+    let sender = Arc::clone(&platform);
+    launch.watch(
+        "telegram outbox",
+        platform.outbox().clone().run(
+            move |chat, draft| {
+                let sender = Arc::clone(&sender);
+                async move { sender.deliver(chat, draft).await }
+            },
+            intake.clone(),
+            launch.cancel.clone(),
+        ),
+    );
     let inbox = Arc::new(Inbox::new(
         Arc::clone(&launch.dispatcher),
         platform,
@@ -92,15 +95,21 @@ pub async fn start<S: State>(
             bot.delete_webhook()
                 .await
                 .map_err(|e| StartError::Failed(format!("telegram: deleteWebhook failed: {e}")))?;
-            launch.tracker.spawn(polling::run(
-                bot,
-                inbox,
-                launch.tracker.clone(),
-                launch.cancel.clone(),
-                launch.fatal.clone(),
-            ));
+            launch.watch(
+                "telegram poller",
+                polling::run(
+                    bot,
+                    inbox,
+                    intake,
+                    launch.tracker.clone(),
+                    launch.cancel.clone(),
+                    launch.fatal.clone(),
+                ),
+            );
         }
-        TelegramMode::Webhook => webhook::start(&bot, &config.webhook, inbox, launch).await?,
+        TelegramMode::Webhook => {
+            webhook::start(&bot, &config.webhook, inbox, intake, launch).await?
+        }
     }
     tracing::info!(mode = ?config.mode, "telegram: connected as @{username}");
     Ok(())

@@ -6,8 +6,9 @@ use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+
 use async_trait::async_trait;
-use teloxide::adaptors::Throttle;
 use teloxide::payloads::{
     BanChatMemberSetters, RestrictChatMemberSetters, SendMessageSetters, UnbanChatMemberSetters,
 };
@@ -20,8 +21,9 @@ use teloxide::types::{
 use teloxide::{ApiError, Bot, RequestError};
 
 use super::history::History;
+use super::outbox::{Delivery, Draft, Outbox, Outgoing, Pushed};
 use super::render;
-use super::updates::display_name;
+use super::updates::{display_name, entities};
 use crate::core::{
     Capability, ChannelId, CommunityId, Member, ModAction, ModOutcome, Platform, PlatformError,
     PlatformKind, Reply, UserId, UserRef,
@@ -37,7 +39,9 @@ const DELETE_CHUNK: usize = 100;
 const RETRIES: u32 = 3;
 
 pub struct TelegramPlatform {
-    bot: Throttle<Bot>,
+    bot: Bot,
+    /// Every message the bot sends waits here for its turn (see [`Outbox`]).
+    outbox: Outbox,
     me: TgUserId,
     members: moka::future::Cache<(ChatId, TgUserId), Arc<ChatMember>>,
     /// Lower-cased @username → (id, display name), learnt from messages: the Bot API has no
@@ -47,9 +51,10 @@ pub struct TelegramPlatform {
 }
 
 impl TelegramPlatform {
-    pub fn new(bot: Throttle<Bot>, me: TgUserId) -> Self {
+    pub fn new(bot: Bot, me: TgUserId) -> Self {
         Self {
             bot,
+            outbox: Outbox::default(),
             me,
             members: moka::future::Cache::builder()
                 .max_capacity(10_000)
@@ -62,8 +67,7 @@ impl TelegramPlatform {
 
     /// Learns the @usernames of a message's author, the author replied to, and mentioned users.
     pub fn remember(&self, message: &Message) {
-        let mentioned = message
-            .parse_entities()
+        let mentioned = entities(message)
             .into_iter()
             .flatten()
             .filter_map(|e| match e.kind() {
@@ -87,27 +91,54 @@ impl TelegramPlatform {
         self.members.invalidate(&(chat, user)).await;
     }
 
-    /// Sends a reply, as an answer to `reply_to` when given. Failures are logged: the user
-    /// cannot be told about a message that could not be sent.
-    pub async fn send(&self, chat: ChatId, reply: &Reply, reply_to: Option<MessageId>) {
-        if let Err(e) = self.try_send(chat, reply, reply_to).await {
-            tracing::warn!(chat = chat.0, "telegram: sendMessage failed: {e}");
-        }
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
     }
 
-    async fn try_send(
+    /// Hands a reply to the outbox, as an answer to `reply_to` when given, and returns at
+    /// once; `held` is the intake slot of the update it answers, freed when it is sent.
+    pub fn send(
         &self,
         chat: ChatId,
         reply: &Reply,
         reply_to: Option<MessageId>,
-    ) -> Result<(), RequestError> {
-        let text = render::html(reply);
-        if text.is_empty() {
-            return Ok(());
+        held: Option<OwnedSemaphorePermit>,
+    ) {
+        let Some(mut item) = outgoing(reply) else {
+            return;
+        };
+        item.draft.reply_to = reply_to;
+        item.held.extend(held);
+        if self.outbox.push(chat, item) == Pushed::Dropped {
+            tracing::debug!(chat = chat.0, "telegram: outbox full, reply dropped");
         }
+    }
+
+    /// Sends `reply` through the outbox like any other, and waits until it went or failed:
+    /// for messages nobody is waiting on in a chat (direct messages, reminders, alerts).
+    async fn post(&self, chat: ChatId, reply: &Reply) -> Result<(), PlatformError> {
+        let Some(mut item) = outgoing(reply) else {
+            return Ok(());
+        };
+        let (done, outcome) = oneshot::channel();
+        item.done = Some(done);
+        if self.outbox.push(chat, item) == Pushed::Dropped {
+            return Err(PlatformError::Failed(
+                "the outbox to that chat is full".into(),
+            ));
+        }
+        match outcome.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(PlatformError::Failed(e.into())),
+            Err(_) => Err(PlatformError::Failed("the bot is stopping".into())),
+        }
+    }
+
+    /// Sends one message from the outbox; the outbox paces and retries.
+    pub async fn deliver(&self, chat: ChatId, draft: Draft) -> Delivery {
         let mut request = self
             .bot
-            .send_message(chat, text)
+            .send_message(chat, draft.text)
             .parse_mode(ParseMode::Html)
             .link_preview_options(LinkPreviewOptions {
                 is_disabled: true,
@@ -116,23 +147,27 @@ impl TelegramPlatform {
                 prefer_large_media: false,
                 show_above_text: false,
             });
-        if !reply.buttons.is_empty() {
-            let rows = render::button_rows(&reply.buttons).into_iter().map(|row| {
-                row.iter()
-                    .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.command.clone()))
-                    .collect::<Vec<_>>()
-            });
-            request = request.reply_markup(InlineKeyboardMarkup::new(rows));
+        if let Some(markup) = draft.markup {
+            request = request.reply_markup(markup);
         }
-        if let Some(id) = reply_to {
+        if let Some(id) = draft.reply_to {
             request =
                 request.reply_parameters(ReplyParameters::new(id).allow_sending_without_reply());
         }
-        let sent = request.await?;
-        if !sent.chat.is_private() {
-            self.history.record(chat, sent.id, sent.date);
+        match request.await {
+            Ok(sent) => {
+                if !sent.chat.is_private() {
+                    self.history.record(chat, sent.id, sent.date);
+                }
+                Delivery::Sent
+            }
+            Err(RequestError::RetryAfter(wait)) => Delivery::RetryAfter(wait.duration()),
+            // The user cannot be told about a message that could not be sent.
+            Err(e) => {
+                tracing::warn!(chat = chat.0, "telegram: sendMessage failed: {e}");
+                Delivery::Failed
+            }
         }
-        Ok(())
     }
 
     /// Stops the button's spinner; Telegram expects an answer to every callback query.
@@ -221,6 +256,24 @@ impl TelegramPlatform {
     }
 }
 
+/// A reply as a message for the outbox; `None` when there is nothing to show.
+fn outgoing(reply: &Reply) -> Option<Outgoing> {
+    let text = render::html(reply);
+    if text.is_empty() {
+        return None;
+    }
+    let mut item = Outgoing::new(text);
+    if !reply.buttons.is_empty() {
+        let rows = render::button_rows(&reply.buttons).into_iter().map(|row| {
+            row.iter()
+                .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.command.clone()))
+                .collect::<Vec<_>>()
+        });
+        item.draft.markup = Some(InlineKeyboardMarkup::new(rows));
+    }
+    Some(item)
+}
+
 /// When a restriction or ban of `duration` from now ends; Telegram takes anything under 30 s
 /// as permanent, so short ones are stretched to just over that.
 fn restriction_end(duration: Duration) -> chrono::DateTime<chrono::Utc> {
@@ -229,7 +282,7 @@ fn restriction_end(duration: Duration) -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now() + duration
 }
 
-/// Calls again after a 429's `retry_after`, a few times, for calls Throttle does not pace.
+/// Calls again after a 429's `retry_after`, a few times, for calls the outbox does not pace.
 async fn patiently<T, F, Fut>(mut call: F) -> Result<T, RequestError>
 where
     F: FnMut() -> Fut,
@@ -414,14 +467,10 @@ impl Platform for TelegramPlatform {
 
     /// Only reaches users who have started a chat with the bot: Telegram's rule for bots.
     async fn direct_message(&self, user: UserId, reply: &Reply) -> Result<(), PlatformError> {
-        self.try_send(ChatId(user.raw), reply, None)
-            .await
-            .map_err(|e| failed(&e))
+        self.post(ChatId(user.raw), reply).await
     }
 
     async fn send(&self, channel: ChannelId, reply: &Reply) -> Result<(), PlatformError> {
-        self.try_send(ChatId(channel.raw), reply, None)
-            .await
-            .map_err(refused)
+        self.post(ChatId(channel.raw), reply).await
     }
 }

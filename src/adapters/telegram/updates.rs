@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use teloxide::types::{CallbackQuery, Chat, Message, MessageEntityKind, Update, UpdateKind, User};
+use teloxide::types::{
+    CallbackQuery, Chat, Message, MessageEntityKind, MessageEntityRef, Update, UpdateKind, User,
+};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::platform::TelegramPlatform;
 use crate::core::parse::command_line;
@@ -49,15 +52,17 @@ impl<S: State> Inbox<S> {
         }
     }
 
-    pub async fn handle(&self, update: Update) {
+    /// Handles an update; `slot` is its intake slot, handed on with the reply (or freed here
+    /// when there is none).
+    pub async fn handle(&self, update: Update, slot: OwnedSemaphorePermit) {
         match update.kind {
-            UpdateKind::Message(message) => self.message(message).await,
-            UpdateKind::CallbackQuery(query) => self.button(query).await,
+            UpdateKind::Message(message) => self.message(message, slot).await,
+            UpdateKind::CallbackQuery(query) => self.button(query, slot).await,
             _ => {}
         }
     }
 
-    async fn message(&self, message: Message) {
+    async fn message(&self, message: Message, slot: OwnedSemaphorePermit) {
         let (Some(from), Some(text)) = (message.from.as_ref(), message.text()) else {
             return;
         };
@@ -83,13 +88,12 @@ impl<S: State> Inbox<S> {
         request.replied_to = replied_to(&message);
         if let Some(reply) = self.dispatcher.dispatch(&self.as_platform, request).await {
             self.platform
-                .send(message.chat.id, &reply, Some(message.id))
-                .await;
+                .send(message.chat.id, &reply, Some(message.id), Some(slot));
         }
     }
 
     /// A button press runs the button's command as the member who pressed it.
-    async fn button(&self, query: CallbackQuery) {
+    async fn button(&self, query: CallbackQuery, slot: OwnedSemaphorePermit) {
         self.platform.answer(&query).await;
         let (Some(data), Some(message)) = (query.data.as_deref(), query.message.as_ref()) else {
             return;
@@ -100,7 +104,7 @@ impl<S: State> Inbox<S> {
         let chat = message.chat();
         let request = request(chat, &query.from, line.name, line.args.to_owned());
         if let Some(reply) = self.dispatcher.dispatch(&self.as_platform, request).await {
-            self.platform.send(chat.id, &reply, None).await;
+            self.platform.send(chat.id, &reply, None, Some(slot));
         }
     }
 }
@@ -148,7 +152,7 @@ pub fn display_name(user: &User) -> String {
 /// Members without a @username are mentioned by a link to their account (a `text_mention`);
 /// these become their numeric id, which the command parser reads as a user.
 fn mentions_as_ids(message: &Message, text: &str) -> String {
-    let Some(entities) = message.parse_entities() else {
+    let Some(entities) = entities(message) else {
         return text.to_owned();
     };
     let mut out = String::with_capacity(text.len());
@@ -165,4 +169,56 @@ fn mentions_as_ids(message: &Message, text: &str) -> String {
     }
     out.push_str(&text[copied..]);
     out
+}
+
+/// The text's entities, or `None` when there are none or any does not fit the text (an offset
+/// past the end or inside a character, e.g. splitting an emoji): teloxide would panic or
+/// hand out ranges that cannot be sliced, and a forged update must not stop the bot.
+pub fn entities(message: &Message) -> Option<Vec<MessageEntityRef<'_>>> {
+    let (text, entities) = (message.text()?, message.entities()?);
+    let mut boundaries = std::collections::HashSet::with_capacity(text.len() + 1);
+    let mut at = 0;
+    boundaries.insert(0);
+    for c in text.chars() {
+        at += c.len_utf16();
+        boundaries.insert(at);
+    }
+    let fits = entities.iter().all(|e| {
+        e.offset
+            .checked_add(e.length)
+            .is_some_and(|end| boundaries.contains(&e.offset) && boundaries.contains(&end))
+    });
+    fits.then(|| MessageEntityRef::parse(text, entities))
+}
+
+#[cfg(test)]
+mod tests {
+    use teloxide::types::MessageEntity;
+
+    use super::*;
+
+    fn message(text: &str, entities: Vec<MessageEntity>) -> Message {
+        serde_json::from_value(serde_json::json!({
+            "message_id": 1,
+            "date": 0,
+            "chat": {"id": 5, "type": "private", "first_name": "A"},
+            "from": {"id": 5, "is_bot": false, "first_name": "A"},
+            "text": text,
+            "entities": entities,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn entities_that_do_not_fit_the_text_are_no_entities() {
+        let bold = |offset, length| MessageEntity::bold(offset, length);
+        // "/ping 😀": the emoji is two UTF-16 units, at 6 and 7.
+        let text = "/ping \u{1F600}";
+        assert_eq!(entities(&message(text, vec![bold(6, 2)])).unwrap().len(), 1);
+        for bad in [bold(7, 1), bold(6, 1), bold(6, 9), bold(usize::MAX, 2)] {
+            let m = message(text, vec![bold(0, 5), bad]);
+            assert!(entities(&m).is_none());
+            assert_eq!(mentions_as_ids(&m, text), text, "the text is kept as it is");
+        }
+    }
 }

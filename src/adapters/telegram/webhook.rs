@@ -1,15 +1,21 @@
 //! The webhook: an axum route at `<public path>/webhook/<path token>` that only Telegram can
 //! drive. A wrong path is 404, a missing or wrong secret header 401 (both compared in constant
 //! time), an oversized body 413, a body that is no update 400; a valid update is answered 200
-//! at once and handled on its own task. The webhook is left set on shutdown, so updates queue
-//! at Telegram while the bot restarts.
+//! at once and handled on its own task, if there is a free intake slot. Without one, or once
+//! the bot is stopping, it is 503 with `Retry-After`: Telegram keeps the update and delivers it
+//! again. The webhook is left set on shutdown, so updates queue at Telegram while the bot
+//! restarts.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, Request, State as AxumState};
-use axum::http::{HeaderMap, StatusCode, header::CONTENT_LENGTH};
+use axum::http::{
+    HeaderMap, StatusCode,
+    header::{CONTENT_LENGTH, RETRY_AFTER},
+};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
@@ -17,11 +23,12 @@ use teloxide::Bot;
 use teloxide::payloads::SetWebhookSetters;
 use teloxide::requests::Requester;
 use teloxide::types::Update;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::allowed_updates;
 use super::updates::Inbox;
-use crate::adapters::{Launch, StartError};
+use crate::adapters::{Intake, Launch, StartError};
 use crate::config::WebhookConfig;
 use crate::core::State;
 
@@ -33,7 +40,9 @@ struct Hook<S> {
     path_token: String,
     secret: SecretString,
     inbox: Arc<Inbox<S>>,
+    intake: Intake,
     tracker: TaskTracker,
+    cancel: CancellationToken,
 }
 
 /// Binds the listener, registers the webhook with Telegram and starts serving.
@@ -41,6 +50,7 @@ pub async fn start<S: State>(
     bot: &Bot,
     config: &WebhookConfig,
     inbox: Arc<Inbox<S>>,
+    intake: Intake,
     launch: &Launch<S>,
 ) -> Result<(), StartError> {
     let (Some(public), Some(secret)) = (config.public_url.as_deref(), config.secret_token.clone())
@@ -72,12 +82,14 @@ pub async fn start<S: State>(
         path_token,
         secret,
         inbox,
+        intake,
         tracker: launch.tracker.clone(),
+        cancel: launch.cancel.clone(),
     };
     let app = router(public_path(public), hook);
     let cancel = launch.cancel.clone();
     tracing::info!("telegram: webhook listening on {}", config.listen);
-    launch.tracker.spawn(async move {
+    launch.watch("telegram webhook server", async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(cancel.cancelled_owned())
             .await
@@ -120,22 +132,31 @@ async fn receive<S: State>(
     AxumState(hook): AxumState<Arc<Hook<S>>>,
     Path(token): Path<String>,
     request: Request,
-) -> StatusCode {
-    match accept(&hook, &token, request.headers()) {
-        Ok(()) => {}
-        Err(status) => return status,
+) -> Response {
+    if let Err(status) = accept(&hook, &token, request.headers()) {
+        return status.into_response();
     }
+    // No slot, no 200: an update answered 200 is one the bot has promised to handle.
+    let slot = match hook.intake.try_take() {
+        Some(slot) if !hook.cancel.is_cancelled() => slot,
+        _ => return come_back_later(),
+    };
     let Ok(body) = to_bytes(Body::new(request.into_body()), MAX_BODY).await else {
-        return StatusCode::PAYLOAD_TOO_LARGE;
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
     };
     let Ok(update) = serde_json::from_slice::<Update>(&body) else {
-        return StatusCode::BAD_REQUEST;
+        return StatusCode::BAD_REQUEST.into_response();
     };
     hook.inbox.observe(&update).await;
     let inbox = Arc::clone(&hook.inbox);
     hook.tracker
-        .spawn(async move { inbox.handle(update).await });
-    StatusCode::OK
+        .spawn(async move { inbox.handle(update, slot).await });
+    StatusCode::OK.into_response()
+}
+
+/// Full, or stopping: Telegram keeps the update and tries again.
+fn come_back_later() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, [(RETRY_AFTER, "1")]).into_response()
 }
 
 /// Everything checked before the body is read.

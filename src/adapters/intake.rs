@@ -1,0 +1,47 @@
+//! How much work a platform has taken and not yet answered, bounded by `limits.max_in_flight`.
+//! An update holds a slot from the moment it is taken (a webhook's 200, a polled batch) until
+//! its reply has left the outbox, so a burst waits at the platform (redelivered webhooks,
+//! unfetched updates) instead of in memory.
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+#[derive(Clone)]
+pub struct Intake {
+    pub platform: &'static str,
+    slots: Arc<Semaphore>,
+    capacity: usize,
+}
+
+impl Intake {
+    pub fn new(platform: &'static str, capacity: usize) -> Self {
+        Self {
+            platform,
+            slots: Arc::new(Semaphore::new(capacity)),
+            capacity,
+        }
+    }
+
+    /// A slot if one is free now (the webhook: no slot, no 200).
+    pub fn try_take(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.slots).try_acquire_owned().ok()
+    }
+
+    /// Waits for a slot (long polling fetches nothing until there is room).
+    pub async fn take(&self) -> OwnedSemaphorePermit {
+        Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .expect("the intake semaphore is never closed")
+    }
+
+    pub fn free(&self) -> usize {
+        self.slots.available_permits()
+    }
+
+    /// Updates taken and not yet answered.
+    pub fn busy(&self) -> usize {
+        self.capacity - self.free()
+    }
+}
