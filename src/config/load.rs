@@ -8,7 +8,10 @@ use figment::providers::{Env, Format, Toml};
 use figment::{Figment, Metadata, Source, error::Kind};
 use serde::de::DeserializeOwned;
 
-use super::Config;
+use super::{Config, tokens};
+
+/// Where systemd puts the files named by `LoadCredential=`.
+const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
 
 /// No sane config file comes near this; a larger one is refused before it is parsed.
 const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -70,6 +73,7 @@ pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
         log: section(&figment, "log", &shown, &mut problems),
         limits: section(&figment, "limits", &shown, &mut problems),
         retention: section(&figment, "retention", &shown, &mut problems),
+        backup: section(&figment, "backup", &shown, &mut problems),
     };
     if let Ok(top) = figment.extract::<figment::value::Dict>() {
         for key in top.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
@@ -101,6 +105,17 @@ pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     config.anchor_paths(base);
+    let credentials = std::env::var_os(CREDENTIALS_DIRECTORY).map(PathBuf::from);
+    for (key, problem) in tokens::read_token_files(&mut config, credentials.as_deref()) {
+        let source = figment
+            .find_metadata(key)
+            .map(|m| origin(m, &shown, key))
+            .unwrap_or_else(|| shown.clone());
+        problems.push(format!("{source}: {key}: {problem}"));
+    }
+    if !problems.is_empty() {
+        return Err(ConfigErrors(problems));
+    }
     Ok((
         config,
         ConfigSource {
@@ -110,7 +125,15 @@ pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
     ))
 }
 
-const SECTIONS: &[&str] = &["bot", "discord", "telegram", "log", "limits", "retention"];
+const SECTIONS: &[&str] = &[
+    "bot",
+    "discord",
+    "telegram",
+    "log",
+    "limits",
+    "retention",
+    "backup",
+];
 
 /// Extracts one section, recording its problems instead of stopping at them, so one run
 /// reports what is wrong in every section.

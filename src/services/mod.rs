@@ -2,6 +2,7 @@
 //! per-community settings, and the bot's identity. [`Services`] is the state the core's
 //! dispatcher runs with.
 
+pub mod backup;
 pub mod settings;
 pub mod store;
 

@@ -7,6 +7,7 @@ mod fake_telegram;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod appliance;
 mod config;
 mod console;
 mod discord;
