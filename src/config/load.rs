@@ -87,14 +87,17 @@ pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
             ));
         }
     }
+    let located = |key: &str, problem: String| {
+        let source = figment
+            .find_metadata(key)
+            .map(|m| origin(m, &shown, key))
+            // An unset key is fixed by adding it to the file.
+            .unwrap_or_else(|| shown.clone());
+        format!("{source}: {key}: {problem}")
+    };
     if problems.is_empty() {
         for (key, problem) in config.problems() {
-            let source = figment
-                .find_metadata(key)
-                .map(|m| origin(m, &shown, key))
-                // An unset key is fixed by adding it to the file.
-                .unwrap_or_else(|| shown.clone());
-            problems.push(format!("{source}: {key}: {problem}"));
+            problems.push(located(key, problem));
         }
     }
     if !problems.is_empty() {
@@ -107,11 +110,7 @@ pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
     config.anchor_paths(base);
     let credentials = std::env::var_os(CREDENTIALS_DIRECTORY).map(PathBuf::from);
     for (key, problem) in tokens::read_token_files(&mut config, credentials.as_deref()) {
-        let source = figment
-            .find_metadata(key)
-            .map(|m| origin(m, &shown, key))
-            .unwrap_or_else(|| shown.clone());
-        problems.push(format!("{source}: {key}: {problem}"));
+        problems.push(located(key, problem));
     }
     if !problems.is_empty() {
         return Err(ConfigErrors(problems));

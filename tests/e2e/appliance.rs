@@ -10,6 +10,16 @@ fn schema(path: &std::path::Path) -> i64 {
         .unwrap()
 }
 
+/// The sorted names of the files in the sandbox's folder `dir`.
+fn names(sandbox: &Sandbox, dir: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(sandbox.path(dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
 fn one_cogbox_per_data_folder_and_restore_only_while_it_is_stopped() {
     let sandbox = Sandbox::new();
@@ -62,9 +72,8 @@ fn one_cogbox_per_data_folder_and_restore_only_while_it_is_stopped() {
         "{}",
         out.stdout
     );
-    let kept: Vec<_> = std::fs::read_dir(sandbox.path("data"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
+    let kept: Vec<_> = names(&sandbox, "data")
+        .into_iter()
         .filter(|n| n.starts_with("cogbox-replaced-"))
         .collect();
     assert_eq!(kept.len(), 1, "{kept:?}");
@@ -108,20 +117,16 @@ fn check_changes_nothing_and_run_backs_up_before_it_migrates() {
     );
     assert_eq!(schema(&db), 0, "check migrated the database");
     assert!(!sandbox.path("data/backups").exists());
-    let names = |dir: &str| -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(sandbox.path(dir))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    };
-    assert_eq!(names("data"), ["cogbox.db"], "check left files behind");
+    assert_eq!(
+        names(&sandbox, "data"),
+        ["cogbox.db"],
+        "check left files behind"
+    );
 
     let out = sandbox.run(&["console"], "/ping\n");
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(schema(&db), 1);
-    let backups = names("data/backups");
+    let backups = names(&sandbox, "data/backups");
     assert_eq!(backups.len(), 1, "{backups:?}");
     assert!(
         backups[0].starts_with("cogbox-before-schema-1-"),
@@ -140,7 +145,7 @@ fn check_changes_nothing_and_run_backs_up_before_it_migrates() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("(schema 1)"), "{}", out.stdout);
     assert_eq!(
-        names("data/backups").len(),
+        names(&sandbox, "data/backups").len(),
         1,
         "nothing to migrate, no backup"
     );
