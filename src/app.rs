@@ -14,6 +14,7 @@ use crate::adapters::{Launch, StartError, discord, telegram};
 use crate::cogs;
 use crate::config::Config;
 use crate::core::{Clock, Dispatcher, OffsetClock, Platforms, Reply, SystemClock};
+use crate::services::backup::{self, BackupError, Schedule};
 use crate::services::periodic::{self, Intervals};
 use crate::services::{Services, Store, StoreError, alerts, scheduler};
 
@@ -33,6 +34,8 @@ pub enum AppError {
     Setup(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot back up the database before migrating it: {0}")]
+    Backup(#[from] BackupError),
     #[error(transparent)]
     Platform(#[from] StartError),
 }
@@ -44,7 +47,7 @@ impl AppError {
             Self::Setup(_)
             | Self::Store(StoreError::TooNew { .. })
             | Self::Platform(StartError::Config(_)) => 2,
-            Self::Store(_) | Self::Platform(StartError::Failed(_)) => 1,
+            Self::Store(_) | Self::Backup(_) | Self::Platform(StartError::Failed(_)) => 1,
         }
     }
 }
@@ -127,6 +130,15 @@ pub async fn run(
             launch
                 .tracker
                 .spawn(scheduler::run(services, launch.cancel.clone()));
+            if config.backup.keep > 0 {
+                let schedule = Schedule {
+                    db: config.database_path(),
+                    dir: config.backup_dir(),
+                    every: config.backup.every.0,
+                    keep: config.backup.keep,
+                };
+                launch.tracker.spawn(schedule.run(launch.cancel.clone()));
+            }
             tracing::info!(name = %config.bot.name, version = env!("CARGO_PKG_VERSION"), "cogbox is ready");
             tokio::select! {
                 () = &mut shutdown => tracing::info!("shutting down"),
@@ -268,13 +280,19 @@ fn spawn_tidy<S: crate::core::State>(launch: &Launch<S>) {
     });
 }
 
-/// Creates the data folder if needed and opens (and migrates) the database in it.
+/// Creates the data folder if needed and opens (and migrates) the database in it, backing it
+/// up first when it is about to be migrated.
 pub async fn open_store(config: &Config) -> Result<Store, AppError> {
     let dir = &config.bot.data_dir;
     std::fs::create_dir_all(dir)
         .map_err(|e| AppError::Setup(format!("data folder {}: {e}", dir.display())))?;
-    let path = config.database_path();
-    Ok(tokio::task::spawn_blocking(move || Store::open(&path))
-        .await
-        .map_err(StoreError::from)??)
+    let (path, backups) = (config.database_path(), config.backup_dir());
+    tokio::task::spawn_blocking(move || {
+        if let Some(copy) = backup::before_migrating(&path, &backups)? {
+            tracing::info!(copy = %copy.display(), "database backed up before migrating it");
+        }
+        Ok(Store::open(&path)?)
+    })
+    .await
+    .map_err(StoreError::from)?
 }

@@ -1,5 +1,8 @@
-//! The command line: `run`, `console`, `init`, `check` and `version`. Exit codes: 0 done,
-//! 1 failed while running, 2 the config or the command line is wrong.
+//! The command line: `run`, `console`, `init`, `check`, `backup`, `restore` and `version`.
+//! Exit codes: 0 done, 1 failed while running, 2 the config, the command line or the data
+//! folder's state (in use by another cogbox) is wrong.
+
+mod data;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -8,9 +11,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::adapters::slack;
-use crate::app::{self, AppError, Frontends};
+use crate::app::{self, Frontends};
+use crate::appliance::hygiene;
+use crate::appliance::lock::DataLock;
 use crate::config::{self, Config, ConfigSource};
 use crate::logging;
+use crate::services::store::{self, LATEST_SCHEMA};
 
 /// The commented configuration `cogbox init` writes.
 const EXAMPLE_CONFIG: &str = include_str!("../config.example.toml");
@@ -51,8 +57,19 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
-    /// Validate the config, open the database and print the effective settings (secrets hidden)
+    /// Validate the config, read the database without changing it, and print the effective
+    /// settings (secrets hidden)
     Check,
+    /// Write a consistent copy of the database, also while the bot runs
+    Backup {
+        /// Where to write it [default: <backup dir>/cogbox-<time>.db]
+        path: Option<PathBuf>,
+    },
+    /// Replace the database with a backup (cogbox must be stopped); the replaced one is kept
+    Restore {
+        /// The backup to restore
+        path: PathBuf,
+    },
     /// Print version, git commit, target and SQLite version
     Version,
     /// Set up the Slack app
@@ -83,6 +100,8 @@ pub fn main() -> ExitCode {
         Cmd::Slack {
             command: SlackCmd::Manifest { url },
         } => slack_manifest(&path, url.as_deref()),
+        Cmd::Backup { path: dest } => data::backup(&path, dest.as_deref()),
+        Cmd::Restore { path: backup } => data::restore(&path, &backup),
         Cmd::Version => {
             println!("{}", version());
             ExitCode::SUCCESS
@@ -111,6 +130,11 @@ fn load(path: &Path) -> Result<(Config, ConfigSource), ExitCode> {
     })
 }
 
+/// One cogbox per data folder: a second one is turned away with exit code 2.
+fn lock(config: &Config) -> Result<DataLock, ExitCode> {
+    DataLock::acquire(&config.bot.data_dir).map_err(|e| fail(2, e))
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -122,6 +146,10 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 fn serve(path: &Path, frontends: Frontends) -> ExitCode {
     let (config, source) = match load(path) {
         Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let _lock = match lock(&config) {
+        Ok(lock) => lock,
         Err(code) => return code,
     };
     let console = matches!(frontends, Frontends::Console { .. }) || !config.has_platforms();
@@ -210,17 +238,15 @@ fn check(path: &Path) -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let runtime = match runtime() {
-        Ok(rt) => rt,
-        Err(code) => return code,
-    };
-    let schema = runtime.block_on(async {
-        let store = app::open_store(&config).await?;
-        Ok::<_, AppError>(store.schema_version().await?)
-    });
-    let schema = match schema {
-        Ok(version) => version,
-        Err(e) => return fail(e.exit_code(), e),
+    let database = config.database_path();
+    let schema = match store::schema_on_disk(&database) {
+        Ok(None) => format!("not created yet; `run` creates it at schema {LATEST_SCHEMA}"),
+        Ok(Some(found)) if found < LATEST_SCHEMA => format!(
+            "schema {found}; {} migration(s) pending, which `run` applies after a backup",
+            LATEST_SCHEMA - found
+        ),
+        Ok(Some(found)) => format!("schema {found}"),
+        Err(e) => return fail(2, e),
     };
     let found = if source.found {
         "found"
@@ -228,10 +254,7 @@ fn check(path: &Path) -> ExitCode {
         "not found: defaults and COGBOX_* variables only"
     };
     println!("config:    {} ({found})", source.path.display());
-    println!(
-        "database:  {} (schema {schema})",
-        config.database_path().display()
-    );
+    println!("database:  {} ({schema})", database.display());
     let platforms: Vec<&str> = [
         ("discord", config.discord.token.is_some()),
         ("telegram", config.telegram.token.is_some()),
@@ -251,6 +274,9 @@ fn check(path: &Path) -> ExitCode {
             "clock:     {} ahead of the wall clock (COGBOX_TEST_CLOCK_OFFSET: for tests only)",
             crate::core::duration::format(offset)
         );
+    }
+    for warning in hygiene::warnings(&hygiene::secret_files(path, &config)) {
+        println!("warning:   {warning}");
     }
     match toml::to_string_pretty(&config) {
         Ok(text) => {

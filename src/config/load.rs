@@ -8,8 +8,11 @@ use figment::providers::{Env, Format, Toml};
 use figment::{Figment, Metadata, Source, error::Kind};
 use serde::de::DeserializeOwned;
 
-use super::Config;
+use super::{Config, tokens};
 use crate::core::duration;
+
+/// Where systemd puts the files named by `LoadCredential=`.
+const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
 
 /// No sane config file comes near this; a larger one is refused before it is parsed.
 const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -76,6 +79,7 @@ pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
         retention: section(&figment, "retention", &shown, &mut problems),
         schedule: section(&figment, "schedule", &shown, &mut problems),
         test_clock_offset: None,
+        backup: section(&figment, "backup", &shown, &mut problems),
     };
     match std::env::var(CLOCK_OFFSET_ENV) {
         Ok(text) if !text.is_empty() => match duration::parse(&text) {
@@ -96,6 +100,14 @@ pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
             ));
         }
     }
+    let located = |key: &str, problem: String| {
+        let source = figment
+            .find_metadata(key)
+            .map(|m| origin(m, &shown, key))
+            // An unset key is fixed by adding it to the file.
+            .unwrap_or_else(|| shown.clone());
+        format!("{source}: {key}: {problem}")
+    };
     if problems.is_empty() {
         if config.test_clock_offset.is_some() {
             if let Some(refusal) = config.clock_offset_refusal() {
@@ -103,12 +115,7 @@ pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
             }
         }
         for (key, problem) in config.problems() {
-            let source = figment
-                .find_metadata(key)
-                .map(|m| origin(m, &shown, key))
-                // An unset key is fixed by adding it to the file.
-                .unwrap_or_else(|| shown.clone());
-            problems.push(format!("{source}: {key}: {problem}"));
+            problems.push(located(key, problem));
         }
     }
     if !problems.is_empty() {
@@ -119,6 +126,13 @@ pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     config.anchor_paths(base);
+    let credentials = std::env::var_os(CREDENTIALS_DIRECTORY).map(PathBuf::from);
+    for (key, problem) in tokens::read_token_files(&mut config, credentials.as_deref()) {
+        problems.push(located(key, problem));
+    }
+    if !problems.is_empty() {
+        return Err(ConfigErrors(problems));
+    }
     Ok((
         config,
         ConfigSource {
@@ -137,6 +151,7 @@ const SECTIONS: &[&str] = &[
     "limits",
     "retention",
     "schedule",
+    "backup",
 ];
 
 /// Extracts one section, recording its problems instead of stopping at them, so one run

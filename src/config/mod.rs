@@ -2,6 +2,7 @@
 //! Sections mirror the file; `config.example.toml` documents every key.
 
 mod load;
+mod tokens;
 mod values;
 
 use std::net::SocketAddr;
@@ -31,6 +32,7 @@ pub struct Config {
     /// end-to-end tests of the real binary, and refused unless every platform is a local fake.
     #[serde(skip)]
     pub test_clock_offset: Option<Duration>,
+    pub backup: BackupConfig,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -77,6 +79,10 @@ pub struct DiscordConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub token: Option<SecretString>,
+    /// A file holding the token instead (mode 600); systemd's `LoadCredential=discord_token`
+    /// is read when neither is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
     /// Where REST calls go; only tests change it.
     pub api_url: String,
     /// Prefix for text commands (`!roll 2d6`), beside slash commands and mentions of the bot.
@@ -95,6 +101,7 @@ impl Default for DiscordConfig {
     fn default() -> Self {
         Self {
             token: None,
+            token_file: None,
             api_url: "https://discord.com".into(),
             prefix: "!".into(),
             guild_ids: Vec::new(),
@@ -122,6 +129,10 @@ pub struct TelegramConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub token: Option<SecretString>,
+    /// A file holding the token instead (mode 600); systemd's `LoadCredential=telegram_token`
+    /// is read when neither is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
     /// Where Bot API calls go; only tests change it.
     pub api_url: String,
     /// `polling` (no public address needed) or `webhook`.
@@ -133,6 +144,7 @@ impl Default for TelegramConfig {
     fn default() -> Self {
         Self {
             token: None,
+            token_file: None,
             api_url: "https://api.telegram.org".into(),
             mode: TelegramMode::Polling,
             webhook: WebhookConfig::default(),
@@ -385,6 +397,28 @@ impl Default for ScheduleConfig {
     }
 }
 
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// Backup folder; defaults to `<data_dir>/backups`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// How often `run` takes a backup on its own (at least 1m).
+    pub every: HumanDuration,
+    /// How many of those scheduled backups to keep, deleting older ones; 0 turns them off.
+    pub keep: usize,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            every: HumanDuration(Duration::from_secs(24 * 3600)),
+            keep: 7,
+        }
+    }
+}
+
 /// The shortest interval a periodic job may have: shorter ones only keep the disk busy.
 const MIN_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -397,6 +431,13 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.bot.data_dir.join("cogbox.db")
+    }
+
+    pub fn backup_dir(&self) -> PathBuf {
+        self.backup
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.bot.data_dir.join("backups"))
     }
 
     pub fn log_dir(&self) -> PathBuf {
@@ -412,8 +453,15 @@ impl Config {
         if self.bot.data_dir.is_relative() {
             self.bot.data_dir = base.join(&self.bot.data_dir);
         }
-        if let Some(dir) = self.log.dir.as_mut().filter(|d| d.is_relative()) {
-            *dir = base.join(&*dir);
+        for path in [
+            &mut self.log.dir,
+            &mut self.backup.dir,
+            &mut self.discord.token_file,
+            &mut self.telegram.token_file,
+        ] {
+            if let Some(path) = path.as_mut().filter(|p| p.is_relative()) {
+                *path = base.join(&*path);
+            }
         }
     }
 
@@ -526,6 +574,25 @@ impl Config {
                     "bot.error_channel",
                     format!("is on {}, which has no token set here", channel.platform),
                 ));
+            }
+        }
+        if self.backup.every.0 < Duration::from_secs(60) {
+            out.push(("backup.every", "must be at least 1m".into()));
+        }
+        for (key, token, file) in [
+            (
+                "discord.token_file",
+                &self.discord.token,
+                &self.discord.token_file,
+            ),
+            (
+                "telegram.token_file",
+                &self.telegram.token,
+                &self.telegram.token_file,
+            ),
+        ] {
+            if token.is_some() && file.is_some() {
+                out.push((key, "set either the token or a token file, not both".into()));
             }
         }
         out

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod backup;
 pub mod periodic;
 pub mod scheduler;
 pub mod settings;

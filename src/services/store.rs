@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 /// Migrations in order; the database's `user_version` counts how many have been applied.
 const MIGRATIONS: &[&str] = &[
@@ -111,27 +111,66 @@ impl Store {
     }
 }
 
-fn user_version(conn: &Connection) -> rusqlite::Result<usize> {
+/// The schema version this cogbox migrates databases to.
+pub const LATEST_SCHEMA: usize = MIGRATIONS.len();
+
+/// Opens an existing database read-only: nothing is created, migrated or written.
+pub fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// The schema version of the database at `path`, read without changing anything; `None` when
+/// there is no database there yet.
+pub fn schema_on_disk(path: &Path) -> Result<Option<usize>, StoreError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let found = user_version(&open_read_only(path)?)?;
+    if found > LATEST_SCHEMA {
+        return Err(too_new(path, found));
+    }
+    Ok(Some(found))
+}
+
+pub fn user_version(conn: &Connection) -> rusqlite::Result<usize> {
     conn.query_row("PRAGMA user_version", [], |row| row.get(0))
 }
 
+fn too_new(path: &Path, found: usize) -> StoreError {
+    StoreError::TooNew {
+        path: path.to_owned(),
+        found,
+        known: LATEST_SCHEMA,
+    }
+}
+
+/// Applies the missing migrations, each in one write transaction that also reads and bumps
+/// `user_version`, so a step is applied whole or not at all, and never twice.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
-    let found = user_version(conn)?;
-    if found > MIGRATIONS.len() {
-        return Err(StoreError::TooNew {
-            path: path.to_owned(),
-            found,
-            known: MIGRATIONS.len(),
-        });
-    }
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found) {
-        let tx = conn.transaction()?;
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let found = user_version(&tx)?;
+        let Some(sql) = MIGRATIONS.get(found) else {
+            return if found > LATEST_SCHEMA {
+                Err(too_new(path, found))
+            } else {
+                Ok(())
+            };
+        };
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.pragma_update(None, "user_version", found + 1)?;
         tx.commit()?;
-        tracing::info!(version = index + 1, "database migrated");
+        tracing::info!(version = found + 1, "database migrated");
     }
-    Ok(())
 }
 
 #[cfg(test)]

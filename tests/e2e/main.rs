@@ -10,6 +10,7 @@ mod memory;
 #[path = "../support/mod.rs"]
 mod support;
 
+mod appliance;
 mod config;
 mod console;
 mod discord;
