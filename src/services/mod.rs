@@ -1,7 +1,8 @@
 //! Shared services the cogs use instead of touching storage themselves: the database, the
-//! per-community settings, and the bot's identity. [`Services`] is the state the core's
+//! per-community settings, the bank, and the bot's identity. [`Services`] is the state the core's
 //! dispatcher runs with.
 
+pub mod bank;
 pub mod settings;
 pub mod store;
 
@@ -10,12 +11,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::core::{BoxError, Clock, CommunityId, Platforms, State, UserId};
+pub use bank::Bank;
 pub use settings::Settings;
 pub use store::{Store, StoreError};
 
 pub struct Services {
     pub store: Store,
     pub settings: Settings,
+    pub bank: Bank,
     pub owners: Vec<UserId>,
     /// Where every service and cog reads the time: moved by hand in tests.
     pub clock: Arc<dyn Clock>,
@@ -32,6 +35,7 @@ impl Services {
     ) -> Self {
         Self {
             settings: Settings::new(store.clone()),
+            bank: Bank::new(store.clone(), Arc::clone(&clock)),
             store,
             owners,
             clock,
