@@ -542,3 +542,291 @@ pub fn daily_payout(base: Amount, streak: i64) -> i64 {
     let days = (streak - 1).clamp(0, MAX_STREAK_BONUS_DAYS);
     base.get() + base.get() * days / 10
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::core::{ManualClock, PlatformKind};
+
+    const GUILD: CommunityId = CommunityId::new(PlatformKind::Discord, 1);
+
+    fn start() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    fn member(n: i64) -> Member {
+        Member {
+            id: UserId::new(PlatformKind::Discord, n),
+            name: format!("@user{n}"),
+            is_bot: false,
+        }
+    }
+
+    fn amount(n: i64) -> Amount {
+        Amount::new(n).unwrap()
+    }
+
+    fn bank_on(store: Store) -> (Bank, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(start()));
+        (Bank::new(store, clock.clone()), clock)
+    }
+
+    fn bank() -> (Bank, Arc<ManualClock>) {
+        bank_on(Store::in_memory().unwrap())
+    }
+
+    async fn grant(bank: &Bank, key: &str, to: i64, n: i64) -> Result<Receipt, BankError> {
+        let change = Change::Grant {
+            actor: member(0).id,
+            to: member(to),
+            amount: amount(n),
+        };
+        bank.apply(GUILD, key.into(), change).await
+    }
+
+    async fn pay(bank: &Bank, key: &str, from: i64, to: i64, n: i64) -> Result<Receipt, BankError> {
+        let change = Change::Pay {
+            from: member(from),
+            to: member(to),
+            amount: amount(n),
+        };
+        bank.apply(GUILD, key.into(), change).await
+    }
+
+    async fn daily(bank: &Bank, key: &str, user: i64) -> Result<Receipt, BankError> {
+        let change = Change::Daily {
+            to: member(user),
+            base: amount(100),
+        };
+        bank.apply(GUILD, key.into(), change).await
+    }
+
+    async fn balances(bank: &Bank, users: impl IntoIterator<Item = i64>) -> Vec<i64> {
+        let mut out = Vec::new();
+        for user in users {
+            out.push(bank.balance(GUILD, member(user).id).await.unwrap());
+        }
+        out
+    }
+
+    /// Every balance equals what the ledger paid in minus what it paid out, and no account
+    /// exists without a ledger row behind it. Returns the number of ledger rows.
+    async fn ledger_agrees(store: &Store) -> i64 {
+        let (disagreeing, rows): (i64, i64) = store
+            .call(|conn| conn.query_row(LEDGER_CHECK, [], |r| Ok((r.get(0)?, r.get(1)?))))
+            .await
+            .unwrap();
+        assert_eq!(disagreeing, 0, "balances that the ledger does not explain");
+        rows
+    }
+
+    /// Accounts whose balance differs from their ledger, and the number of ledger rows.
+    const LEDGER_CHECK: &str = "
+        WITH flows AS (
+            SELECT platform, community, payee AS user, amount FROM ledger WHERE payee IS NOT NULL
+            UNION ALL
+            SELECT platform, community, payer, -amount FROM ledger WHERE payer IS NOT NULL),
+        sums AS (SELECT platform, community, user, SUM(amount) AS total FROM flows
+                 GROUP BY platform, community, user)
+        SELECT (SELECT COUNT(*) FROM balances b FULL JOIN sums s
+                  ON b.platform = s.platform AND b.community = s.community AND b.user = s.user
+                WHERE COALESCE(b.balance, 0) != COALESCE(s.total, 0)),
+               (SELECT COUNT(*) FROM ledger)";
+
+    #[tokio::test]
+    async fn payments_move_money_and_refusals_change_nothing() {
+        let (bank, _) = bank();
+        grant(&bank, "g1", 1, 100).await.unwrap();
+        let paid = pay(&bank, "p1", 1, 2, 30).await.unwrap();
+        assert_eq!(
+            (paid.payer_balance, paid.payee_balance),
+            (Some(70), Some(30))
+        );
+        assert_eq!(
+            pay(&bank, "p2", 1, 2, 71).await,
+            Err(BankError::Insufficient { balance: 70 })
+        );
+        assert_eq!(pay(&bank, "p3", 1, 1, 5).await, Err(BankError::SelfPayment));
+        assert_eq!(
+            pay(&bank, "p4", 3, 2, 1).await,
+            Err(BankError::Insufficient { balance: 0 }),
+            "someone who never had money has none"
+        );
+        let take = |n| Change::Take {
+            actor: member(0).id,
+            from: member(2),
+            amount: amount(n),
+        };
+        assert_eq!(
+            bank.apply(GUILD, "t1".into(), take(31)).await,
+            Err(BankError::Insufficient { balance: 30 })
+        );
+        let took = bank.apply(GUILD, "t2".into(), take(30)).await.unwrap();
+        assert_eq!(took.payer_balance, Some(0));
+        assert_eq!(balances(&bank, [1, 2, 3]).await, [70, 0, 0]);
+        assert_eq!(ledger_agrees(&bank.store).await, 3, "refusals leave no row");
+        assert_eq!(Amount::new(0), Err(BankError::BadAmount));
+        assert_eq!(Amount::new(MAX_AMOUNT + 1), Err(BankError::BadAmount));
+        assert_eq!(Amount::new(-5), Err(BankError::BadAmount));
+    }
+
+    #[tokio::test]
+    async fn an_account_never_exceeds_the_maximum() {
+        let (bank, _) = bank();
+        // Straight into the table: a million grants would take a while.
+        bank.store
+            .call(|conn| {
+                conn.execute(
+                    "INSERT INTO balances VALUES ('discord', '1', '1', '@user1', ?1)",
+                    [MAX_BALANCE - 10],
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            grant(&bank, "g1", 1, 11).await,
+            Err(BankError::Full {
+                balance: MAX_BALANCE - 10
+            })
+        );
+        grant(&bank, "g2", 2, 20).await.unwrap();
+        assert_eq!(
+            pay(&bank, "p", 2, 1, 11).await,
+            Err(BankError::Full {
+                balance: MAX_BALANCE - 10
+            })
+        );
+        assert_eq!(balances(&bank, [2]).await, [20], "the payer's debit is undone");
+        assert_eq!(
+            pay(&bank, "p", 2, 1, 10).await.unwrap().payee_balance,
+            Some(MAX_BALANCE)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_is_applied_once() {
+        let (bank, _) = bank();
+        grant(&bank, "g", 1, 100).await.unwrap();
+        let first = pay(&bank, "same", 1, 2, 40).await.unwrap();
+        let again = pay(&bank, "same", 1, 2, 40).await.unwrap();
+        assert!(!first.replayed && again.replayed);
+        assert_eq!(again.payer_balance, Some(60));
+        assert_eq!(balances(&bank, [1, 2]).await, [60, 40]);
+        let other = CommunityId::new(PlatformKind::Discord, 2);
+        let elsewhere = Change::Grant {
+            actor: member(0).id,
+            to: member(1),
+            amount: amount(1),
+        };
+        assert!(
+            !bank
+                .apply(other, "same".into(), elsewhere)
+                .await
+                .unwrap()
+                .replayed,
+            "keys are per community"
+        );
+        // Concurrent deliveries of one key, as a platform retrying a slow answer would.
+        let tries: Vec<_> = (0..8).map(|_| pay(&bank, "twice", 1, 2, 10)).collect();
+        let receipts = futures_util::future::join_all(tries).await;
+        assert_eq!(
+            receipts
+                .iter()
+                .filter(|r| !r.as_ref().unwrap().replayed)
+                .count(),
+            1
+        );
+        assert_eq!(balances(&bank, [1, 2]).await, [50, 50]);
+        ledger_agrees(&bank.store).await;
+    }
+
+    #[tokio::test]
+    async fn daily_pays_once_a_day_with_a_growing_streak() {
+        let (bank, clock) = bank();
+        let first = daily(&bank, "d1", 1).await.unwrap();
+        assert_eq!((first.amount, first.streak), (100, 1));
+        clock.advance(Duration::from_secs(23 * 3600 + 3599));
+        assert_eq!(
+            daily(&bank, "d2", 1).await,
+            Err(BankError::TooSoon {
+                ready: start() + DAILY_EVERY
+            })
+        );
+        assert_eq!(daily(&bank, "d2", 2).await.unwrap().streak, 1, "per user");
+        clock.advance(Duration::from_secs(1));
+        let second = daily(&bank, "d3", 1).await.unwrap();
+        assert_eq!((second.amount, second.streak), (110, 2));
+        clock.advance(Duration::from_secs(47 * 3600));
+        assert_eq!(daily(&bank, "d4", 1).await.unwrap().amount, 120);
+        clock.advance(Duration::from_secs(48 * 3600));
+        let broken = daily(&bank, "d5", 1).await.unwrap();
+        assert_eq!(
+            (broken.amount, broken.streak),
+            (100, 1),
+            "a missed day restarts"
+        );
+        assert_eq!(balances(&bank, [1]).await, [430]);
+        assert_eq!(daily_payout(amount(100), 50), 200, "the bonus is capped");
+        ledger_agrees(&bank.store).await;
+    }
+
+    #[tokio::test]
+    async fn two_concurrent_dailies_pay_once() {
+        let (bank, _) = bank();
+        let (a, b) = tokio::join!(daily(&bank, "a", 1), daily(&bank, "b", 1));
+        assert!(
+            a.is_ok() != b.is_ok(),
+            "exactly one of them pays: {a:?} {b:?}"
+        );
+        assert_eq!(balances(&bank, [1]).await, [100]);
+    }
+
+    #[tokio::test]
+    async fn a_restart_does_not_reset_the_daily() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cogbox.db");
+        let (bank, clock) = bank_on(Store::open(&path).unwrap());
+        daily(&bank, "d1", 1).await.unwrap();
+        clock.advance(Duration::from_secs(3600));
+        drop(bank);
+        let (bank, _) = bank_on(Store::open(&path).unwrap());
+        assert!(matches!(
+            daily(&bank, "d2", 1).await,
+            Err(BankError::TooSoon { .. })
+        ));
+        assert_eq!(balances(&bank, [1]).await, [100]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_thousand_concurrent_transfers_keep_the_sum() {
+        const USERS: i64 = 50;
+        const EACH: i64 = 100;
+        let dir = tempfile::tempdir().unwrap();
+        let (bank, _) = bank_on(Store::open(&dir.path().join("cogbox.db")).unwrap());
+        for user in 0..USERS {
+            grant(&bank, &format!("g{user}"), user, EACH).await.unwrap();
+        }
+        let transfers = (0..1000).map(|i| {
+            let bank = bank.clone();
+            let from = fastrand::i64(0..USERS);
+            let to = (from + fastrand::i64(1..USERS)) % USERS;
+            let n = fastrand::i64(1..=60);
+            tokio::spawn(async move { pay(&bank, &format!("t{i}"), from, to, n).await })
+        });
+        let mut done = 0;
+        for transfer in futures_util::future::join_all(transfers).await {
+            match transfer.unwrap() {
+                Ok(_) => done += 1,
+                Err(BankError::Insufficient { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let all = balances(&bank, 0..USERS).await;
+        assert_eq!(all.iter().sum::<i64>(), USERS * EACH);
+        assert!(all.iter().all(|b| *b >= 0), "{all:?}");
+        assert!(done > 500, "most transfers find money: {done}");
+        assert_eq!(ledger_agrees(&bank.store).await, USERS + done);
+    }
+}
