@@ -201,7 +201,9 @@ async fn daily(ctx: Ctx) -> CommandResult {
     let receipt = match apply(&ctx, community, change).await {
         Ok(receipt) => receipt,
         Err(BankError::TooSoon { ready }) => {
-            let wait = (ready - ctx.state.clock.now()).to_std().unwrap_or_default();
+            // Whole seconds, rounded down: "23h59m59s" rather than a second-early "1d".
+            let wait = (ready - ctx.state.clock.now()).num_seconds().max(1);
+            let wait = std::time::Duration::from_secs(wait.unsigned_abs());
             return Err(CommandError::Denied(format!(
                 "you already collected today's; come back in {}",
                 duration::format(wait)

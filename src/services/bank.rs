@@ -698,7 +698,11 @@ mod tests {
                 balance: MAX_BALANCE - 10
             })
         );
-        assert_eq!(balances(&bank, [2]).await, [20], "the payer's debit is undone");
+        assert_eq!(
+            balances(&bank, [2]).await,
+            [20],
+            "the payer's debit is undone"
+        );
         assert_eq!(
             pay(&bank, "p", 2, 1, 10).await.unwrap().payee_balance,
             Some(MAX_BALANCE)
@@ -805,8 +809,12 @@ mod tests {
         const EACH: i64 = 100;
         let dir = tempfile::tempdir().unwrap();
         let (bank, _) = bank_on(Store::open(&dir.path().join("cogbox.db")).unwrap());
-        for user in 0..USERS {
-            grant(&bank, &format!("g{user}"), user, EACH).await.unwrap();
+        let grants = (0..USERS).map(|user| {
+            let bank = bank.clone();
+            async move { grant(&bank, &format!("g{user}"), user, EACH).await }
+        });
+        for granted in futures_util::future::join_all(grants).await {
+            granted.unwrap();
         }
         let transfers = (0..1000).map(|i| {
             let bank = bank.clone();

@@ -10,5 +10,6 @@ mod support;
 mod config;
 mod console;
 mod discord;
+mod economy;
 mod lifecycle;
 mod telegram;
