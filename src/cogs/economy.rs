@@ -8,6 +8,7 @@ use crate::core::{
     ParamKind, Reply, UserId, duration,
 };
 use crate::services::Services;
+use crate::services::audit::{Entry, Outcome};
 use crate::services::bank::{Amount, BankError, Change, MAX_AMOUNT, MAX_BALANCE, Receipt};
 
 /// How many members `/leaderboard` lists.
@@ -272,18 +273,49 @@ async fn leaderboard(ctx: Ctx) -> CommandResult {
     Ok(Reply::text(lines.join("\n")).title("Leaderboard"))
 }
 
+/// A moderator's change, audited: a pending row before the bank is asked, its outcome after.
+async fn audited(
+    ctx: &Ctx,
+    community: CommunityId,
+    target: UserId,
+    change: Change,
+    detail: String,
+) -> Result<Receipt, BankError> {
+    let actor = ctx.invocation.author.id;
+    let action = format!("economy.{}", change.kind());
+    let entry = Entry::new(Some(community), actor, action)
+        .target(target)
+        .detail(detail);
+    let id = ctx.state.audit.record(entry).await?;
+    let result = apply(ctx, community, change).await;
+    let outcome = match &result {
+        Ok(receipt) if receipt.replayed => {
+            Outcome::Failed("a repeat of an invocation already applied".into())
+        }
+        Ok(_) => Outcome::Done,
+        Err(e) => Outcome::Failed(e.to_string()),
+    };
+    // The money has moved or not either way; a lost outcome leaves the row pending, and the
+    // ledger says which.
+    if let Err(e) = ctx.state.audit.finish(id, outcome).await {
+        tracing::warn!("economy: audit entry {} left pending: {e}", id.0);
+    }
+    result
+}
+
 async fn grant(ctx: Ctx) -> CommandResult {
     let community = community(&ctx)?;
     let currency = currency(&ctx, community).await?;
     let to = holder(&ctx).await?;
     let amount = amount(&ctx)?;
-    let name = to.name.clone();
+    let (name, target) = (to.name.clone(), to.id);
     let change = Change::Grant {
         actor: ctx.invocation.author.id,
         to,
         amount,
     };
-    let receipt = apply(&ctx, community, change)
+    let detail = money(amount.get(), &currency);
+    let receipt = audited(&ctx, community, target, change, detail)
         .await
         .map_err(|e| refused(e, &currency, "", &name))?;
     Ok(Reply::text(format!(
@@ -298,13 +330,14 @@ async fn take(ctx: Ctx) -> CommandResult {
     let currency = currency(&ctx, community).await?;
     let from = ctx.member(ctx.args.req_user("user")?).await?;
     let amount = amount(&ctx)?;
-    let name = from.name.clone();
+    let (name, target) = (from.name.clone(), from.id);
     let change = Change::Take {
         actor: ctx.invocation.author.id,
         from,
         amount,
     };
-    let receipt = apply(&ctx, community, change)
+    let detail = money(amount.get(), &currency);
+    let receipt = audited(&ctx, community, target, change, detail)
         .await
         .map_err(|e| refused(e, &currency, &format!("{name} has"), ""))?;
     Ok(Reply::text(format!(

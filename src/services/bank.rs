@@ -2,9 +2,9 @@
 //!
 //! Every change runs in a savepoint of its own inside a `BEGIN IMMEDIATE` transaction, so it
 //! applies whole or not at all, and a balance can never go below zero or above
-//! [`MAX_BALANCE`] (checked here and by the table). Money commits with `synchronous = FULL`
-//! whatever the store's default, and nobody hears "done" before that commit: an answered
-//! change survives a crash and a power cut. One fsync takes milliseconds (tens on an SD card),
+//! [`MAX_BALANCE`] (checked here and by the table). The store commits with `synchronous =
+//! FULL`, and nobody hears "done" before the commit: an answered change survives a crash and
+//! a power cut. One fsync takes milliseconds (tens on an SD card),
 //! so changes that queue up while a commit is in flight share the next transaction (group
 //! commit): alone, a change is its own transaction; under load, one fsync pays for up to
 //! [`MAX_BATCH`] of them.
@@ -84,7 +84,8 @@ pub enum Change {
 }
 
 impl Change {
-    fn kind(&self) -> &'static str {
+    /// The ledger's name for it: `pay`, `grant`, `take`, `daily`.
+    pub fn kind(&self) -> &'static str {
         match self {
             Self::Pay { .. } => "pay",
             Self::Grant { .. } => "grant",
@@ -321,37 +322,26 @@ fn commit_queued(conn: &mut Connection, queue: &Mutex<VecDeque<Job>>, now: DateT
     }
 }
 
-/// One transaction, committed with `synchronous = FULL`; each change in a savepoint so that a
-/// refused one leaves the others standing. `Err` means nothing at all was committed.
+/// One transaction, each change in a savepoint so that a refused one leaves the others
+/// standing. `Err` means nothing at all was committed.
 fn commit(
     conn: &mut Connection,
     batch: &[Job],
     now: i64,
 ) -> rusqlite::Result<Vec<Result<Receipt, BankError>>> {
-    let before: i64 = conn.query_row("PRAGMA synchronous", [], |row| row.get(0))?;
-    const FULL: i64 = 2;
-    if before < FULL {
-        conn.pragma_update(None, "synchronous", FULL)?;
-    }
-    let committed = (|| {
-        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut results = Vec::with_capacity(batch.len());
-        for job in batch {
-            let savepoint = tx.savepoint()?;
-            let result = apply(&savepoint, job, now);
-            if result.is_ok() {
-                savepoint.commit()?;
-            }
-            // Dropping an uncommitted savepoint rolls it back.
-            results.push(result);
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        let savepoint = tx.savepoint()?;
+        let result = apply(&savepoint, job, now);
+        if result.is_ok() {
+            savepoint.commit()?;
         }
-        tx.commit()?;
-        Ok(results)
-    })();
-    if before < FULL {
-        conn.pragma_update(None, "synchronous", before)?;
+        // Dropping an uncommitted savepoint rolls it back.
+        results.push(result);
     }
-    committed
+    tx.commit()?;
+    Ok(results)
 }
 
 /// Applies one change, or refuses it; the caller rolls a refusal back.

@@ -1,8 +1,12 @@
 //! Shared services the cogs use instead of touching storage themselves: the database, the
-//! per-community settings, the bank, and the bot's identity. [`Services`] is the state the core's
-//! dispatcher runs with.
+//! per-community settings, the scheduler, the audit log, the bank, and the bot's identity.
+//! [`Services`] is the state the core's dispatcher runs with.
 
+pub mod alerts;
+pub mod audit;
 pub mod bank;
+pub mod periodic;
+pub mod scheduler;
 pub mod settings;
 pub mod store;
 
@@ -11,7 +15,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::core::{BoxError, Clock, CommunityId, Platforms, State, UserId};
+pub use audit::Audit;
 pub use bank::Bank;
+pub use scheduler::Scheduler;
 pub use settings::Settings;
 pub use store::{Store, StoreError};
 
@@ -24,6 +30,9 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// The running platforms, for work that outlives the command that asked for it.
     pub platforms: Arc<Platforms>,
+    /// Durable jobs; its runner is started by `app.rs` once every kind is registered.
+    pub scheduler: Scheduler,
+    pub audit: Audit,
 }
 
 impl Services {
@@ -36,6 +45,8 @@ impl Services {
         Self {
             settings: Settings::new(store.clone()),
             bank: Bank::new(store.clone(), Arc::clone(&clock)),
+            scheduler: Scheduler::new(store.clone(), Arc::clone(&clock)),
+            audit: Audit::new(store.clone(), Arc::clone(&clock)),
             store,
             owners,
             clock,

@@ -35,6 +35,25 @@ fn a_console_session_tries_every_economy_command() {
          bob has 1,450 coins.\n"
     );
 
+    let db = rusqlite::Connection::open(sandbox.path("data/cogbox.db")).unwrap();
+    let audited: Vec<(String, String, String)> = db
+        .prepare("SELECT action, detail, outcome FROM audit_log ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let row = |a: &str, d: &str, o: &str| (a.to_owned(), d.to_owned(), o.to_owned());
+    assert_eq!(
+        audited,
+        [
+            row("economy.grant", "1,500 coins", "done"),
+            row("economy.take", "10,000 coins", "failed"),
+            row("economy.take", "100 coins", "done"),
+        ],
+        "moderators' grants and takes are audited, refusals too"
+    );
+
     // Another member: no moderator rights, their own balance, the same rules.
     let bob = sandbox.run(
         &["console", "--as", "bob"],

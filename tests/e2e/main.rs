@@ -12,4 +12,5 @@ mod console;
 mod discord;
 mod economy;
 mod lifecycle;
+mod scheduler;
 mod telegram;
