@@ -147,8 +147,26 @@ async fn slash_commands_are_registered_in_the_guild_with_typed_options() {
     assert_eq!(
         names,
         [
-            "help", "cogs", "cog", "mute", "unmute", "kick", "ban", "unban", "purge", "ping",
-            "roll", "coinflip", "8ball", "choose"
+            "help",
+            "cogs",
+            "cog",
+            "mute",
+            "unmute",
+            "kick",
+            "ban",
+            "unban",
+            "purge",
+            "balance",
+            "daily",
+            "pay",
+            "leaderboard",
+            "grant",
+            "take",
+            "ping",
+            "roll",
+            "coinflip",
+            "8ball",
+            "choose"
         ]
     );
     let find = |name: &str| commands.iter().find(|c| c["name"] == name).unwrap();
