@@ -102,10 +102,12 @@ impl Platform for ConsolePlatform {
             UserRef::Name(name) => Member {
                 id: user_id(name),
                 name: name.clone(),
+                is_bot: false,
             },
             UserRef::Id(id) => Member {
                 id: UserId::new(PlatformKind::Console, *id),
                 name: format!("user {id}"),
+                is_bot: false,
             },
         }))
     }
@@ -214,6 +216,7 @@ pub async fn run<S: State>(
                     channel: CHANNEL,
                     author: author.clone(),
                     replied_to: None,
+                    id: None,
                     name: command.name,
                     args: ArgInput::Text(command.args.to_owned()),
                 };

@@ -1,6 +1,7 @@
 //! The features, each a cog that speaks only to the core and the shared services.
 
 pub mod admin;
+pub mod economy;
 pub mod fun;
 pub mod help;
 pub mod moderation;
@@ -13,7 +14,13 @@ pub type Ctx = crate::core::Ctx<Services>;
 
 /// Every bundled cog, in the order `/help` lists them.
 pub fn all() -> Vec<Cog<Services>> {
-    vec![help::cog(), admin::cog(), moderation::cog(), fun::cog()]
+    vec![
+        help::cog(),
+        admin::cog(),
+        moderation::cog(),
+        economy::cog(),
+        fun::cog(),
+    ]
 }
 
 #[cfg(test)]

@@ -113,6 +113,9 @@ pub struct Invocation {
     /// The author of the message this command answered (a Telegram or Discord reply), which
     /// moderation commands act on when no user is named.
     pub replied_to: Option<Member>,
+    /// Names this invocation, stable across a platform's redelivery of the same message or
+    /// interaction: the key the bank applies a change once for.
+    pub id: String,
 }
 
 impl Invocation {

@@ -29,6 +29,9 @@ pub struct Request {
     pub author: Author,
     /// The author of the message the command replied to, if it was a reply.
     pub replied_to: Option<Member>,
+    /// The platform's id of the message or interaction that carried the command, the same
+    /// when the platform delivers it again; `None` where there is none (the console).
+    pub id: Option<String>,
     pub name: String,
     pub args: ArgInput,
 }
@@ -226,6 +229,10 @@ impl<S: State> Dispatcher<S> {
                 channel: request.channel,
                 author: request.author,
                 replied_to: request.replied_to,
+                // 64 random bits: unique enough for a key no other delivery can repeat.
+                id: request
+                    .id
+                    .unwrap_or_else(|| format!("r{:016x}", fastrand::u64(..))),
             },
             args,
             platform: Arc::clone(platform),
@@ -423,6 +430,7 @@ mod tests {
                 name: "someone".into(),
             },
             replied_to: None,
+            id: None,
             name: name.into(),
             args: ArgInput::Text(args.into()),
         };

@@ -18,6 +18,9 @@ use super::spec::Capability;
 pub struct Member {
     pub id: UserId,
     pub name: String,
+    /// A bot account (which holds no money and takes no orders); false where the platform
+    /// does not say.
+    pub is_bot: bool,
 }
 
 /// What a platform did for one moderation action that it began, for the audit log and the

@@ -1,10 +1,11 @@
 //! Shared services the cogs use instead of touching storage themselves: the database, the
-//! per-community settings, the scheduler, the audit log, and the bot's identity. [`Services`] is the state the core's
-//! dispatcher runs with.
+//! per-community settings, the scheduler, the audit log, the bank, and the bot's identity.
+//! [`Services`] is the state the core's dispatcher runs with.
 
 pub mod alerts;
 pub mod audit;
 pub mod backup;
+pub mod bank;
 pub mod periodic;
 pub mod scheduler;
 pub mod settings;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 
 use crate::core::{BoxError, Clock, CommunityId, Platforms, State, UserId};
 pub use audit::Audit;
+pub use bank::Bank;
 pub use scheduler::Scheduler;
 pub use settings::Settings;
 pub use store::{Store, StoreError};
@@ -23,6 +25,7 @@ pub use store::{Store, StoreError};
 pub struct Services {
     pub store: Store,
     pub settings: Settings,
+    pub bank: Bank,
     pub owners: Vec<UserId>,
     /// Where every service and cog reads the time: moved by hand in tests.
     pub clock: Arc<dyn Clock>,
@@ -42,6 +45,7 @@ impl Services {
     ) -> Self {
         Self {
             settings: Settings::new(store.clone()),
+            bank: Bank::new(store.clone(), Arc::clone(&clock)),
             scheduler: Scheduler::new(store.clone(), Arc::clone(&clock)),
             audit: Audit::new(store.clone(), Arc::clone(&clock)),
             store,

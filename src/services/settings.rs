@@ -41,12 +41,30 @@ pub enum KeyKind {
 }
 
 /// Every per-community key. Cogs add theirs here, so that `/settings` knows them all.
-pub const KEYS: &[Key] = &[Key {
-    name: "log_channel",
-    description: "Where moderation cases are posted (a channel id), none for nowhere",
-    default: "",
-    kind: KeyKind::Text { max_chars: 64 },
-}];
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "log_channel",
+        description: "Where moderation cases are posted (a channel id), none for nowhere",
+        default: "",
+        kind: KeyKind::Text { max_chars: 64 },
+    },
+    Key {
+        name: "economy.daily",
+        description: "What /daily pays before the streak bonus",
+        default: "100",
+        kind: KeyKind::Count {
+            min: 1,
+            max: 1_000_000,
+            can_be_off: false,
+        },
+    },
+    Key {
+        name: "economy.currency",
+        description: "The name of the money, as in \"120 coins\"",
+        default: "coins",
+        kind: KeyKind::Text { max_chars: 24 },
+    },
+];
 
 /// The value written for "off", and shown for an empty default.
 pub const OFF: &str = "off";

@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_community_settings.sql"),
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_audit_log.sql"),
+    include_str!("migrations/0004_bank.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

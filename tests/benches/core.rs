@@ -79,6 +79,7 @@ fn core_path() {
                     name: "bench".into(),
                 },
                 replied_to: None,
+                id: None,
                 name: parsed.name,
                 args: ArgInput::Text(parsed.args.to_owned()),
             };

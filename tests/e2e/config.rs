@@ -43,7 +43,7 @@ fn init_writes_a_private_config_with_a_fresh_secret_that_check_accepts_and_hides
     assert!(
         check
             .stdout
-            .contains("(not created yet; `run` creates it at schema 3)"),
+            .contains("(not created yet; `run` creates it at schema 6)"),
         "{}",
         check.stdout
     );
@@ -252,7 +252,7 @@ fn a_database_from_a_newer_cogbox_is_refused() {
     assert_eq!(out.code, 2);
     assert!(
         out.stderr
-            .contains("has schema version 42, newer than this cogbox knows (3)"),
+            .contains("has schema version 42, newer than this cogbox knows (4)"),
         "{}",
         out.stderr
     );

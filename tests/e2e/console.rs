@@ -58,6 +58,13 @@ fn help_lists_every_command_by_cog() {
            /ban <user> [duration] [reason] - Remove a member and keep them out\n  \
            /unban <user> - Let a banned user back in (give their id)\n  \
            /purge <count> - Delete the latest messages in this channel\n\
+         economy:\n  \
+           /balance [user] - Show your balance, or a member's\n  \
+           /daily - Collect your daily payout; days in a row pay more\n  \
+           /pay <user> <amount> - Give some of your money to a member\n  \
+           /leaderboard - The richest members here, and your place\n  \
+           /grant <user> <amount> - Give a member money from nowhere\n  \
+           /take <user> <amount> - Take money away from a member\n\
          fun:\n  \
            /ping - Check that the bot is alive\n  \
            /roll <dice> - Roll dice, e.g. 2d6 or 1d20+5\n  \
@@ -121,7 +128,7 @@ fn cog_switches_persist_across_sessions() {
         first.stdout,
         "The fun cog is now off here.\n\
          /cog: the help cog cannot be turned off\n\
-         /cog: there is no cog \"dance\" (cogs: help, admin, moderation, fun)\n"
+         /cog: there is no cog \"dance\" (cogs: help, admin, moderation, economy, fun)\n"
     );
     let second = sandbox.run(&["console"], "/ping\n/cogs\n/cog on fun\n/ping\n");
     assert_eq!(
@@ -131,6 +138,7 @@ fn cog_switches_persist_across_sessions() {
          help: on - What the bot can do\n\
          admin: on - Community settings\n\
          moderation: on - Mute, kick and ban members; clear messages\n\
+         economy: on - Balances, a daily payout, payments and a leaderboard\n\
          fun: off - Dice, coins and other small games\n\
          The fun cog is now on here.\n\
          Pong!\n"

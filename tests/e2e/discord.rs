@@ -147,8 +147,26 @@ async fn slash_commands_are_registered_in_the_guild_with_typed_options() {
     assert_eq!(
         names,
         [
-            "help", "cogs", "cog", "mute", "unmute", "kick", "ban", "unban", "purge", "ping",
-            "roll", "coinflip", "8ball", "choose"
+            "help",
+            "cogs",
+            "cog",
+            "mute",
+            "unmute",
+            "kick",
+            "ban",
+            "unban",
+            "purge",
+            "balance",
+            "daily",
+            "pay",
+            "leaderboard",
+            "grant",
+            "take",
+            "ping",
+            "roll",
+            "coinflip",
+            "8ball",
+            "choose"
         ]
     );
     let find = |name: &str| commands.iter().find(|c| c["name"] == name).unwrap();
@@ -678,5 +696,38 @@ async fn a_token_revoked_while_running_is_explained_and_exits_2() {
     assert!(
         stderr.contains("the gateway rejected the token (close code 4004"),
         "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paying_a_bot_or_without_money_is_refused_and_a_payment_goes_through() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let pay = |to: u64, amount: i64| {
+        command("pay", ids::ALICE)
+            .option("user", OptionValue::User(to))
+            .option("amount", OptionValue::Integer(amount))
+    };
+    let (_, sent) = bot.slash(pay(ids::BOT, 5));
+    assert_refusal(
+        &bot.callback(&sent).await,
+        "/pay: @cogbox is a bot and can't hold money",
+    );
+    let (_, sent) = bot.slash(pay(ids::BOB, 5));
+    assert_refusal(&bot.callback(&sent).await, "/pay: you have only 0 coins");
+    let (_, sent) = bot.slash(command("daily", ids::ALICE));
+    let answer = bot.callback(&sent).await;
+    assert!(
+        answer["data"]["content"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("You collected 100 coins.")),
+        "{answer}"
+    );
+    let (_, sent) = bot.slash(pay(ids::BOB, 30));
+    let answer = bot.callback(&sent).await;
+    assert!(
+        answer["data"]["content"].as_str().is_some_and(
+            |t| t.starts_with("You paid @") && t.ends_with("30 coins. You have 70 coins left.")
+        ),
+        "{answer}"
     );
 }

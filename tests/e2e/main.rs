@@ -14,6 +14,7 @@ mod appliance;
 mod config;
 mod console;
 mod discord;
+mod economy;
 mod lifecycle;
 mod load;
 mod scheduler;

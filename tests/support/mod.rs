@@ -238,9 +238,23 @@ pub struct Session {
 impl Session {
     /// Sends one line and returns the first line of the answer.
     pub fn say(&mut self, line: &str) -> String {
-        writeln!(self.stdin, "{line}").expect("write to the console");
+        self.send(line);
         self.lines
             .recv_timeout(DEADLINE)
             .expect("an answer from the console")
+    }
+
+    /// Sends one line without waiting for its answer.
+    pub fn send(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("write to the console");
+    }
+
+    /// The next line of output; `None` once the console's output has ended.
+    pub fn read(&self) -> Option<String> {
+        match self.lines.recv_timeout(DEADLINE) {
+            Ok(line) => Some(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("no output within {DEADLINE:?}"),
+        }
     }
 }

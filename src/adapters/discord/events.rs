@@ -130,6 +130,7 @@ impl<S: State> EventHandler for Handler<S> {
         }
         let args = ArgInput::Text(line.args.to_owned());
         let mut request = request(
+            format!("m{}", message.id),
             message.guild_id,
             message.channel_id,
             &message.author,
@@ -139,6 +140,7 @@ impl<S: State> EventHandler for Handler<S> {
         request.replied_to = message.referenced_message.as_ref().map(|original| Member {
             id: user_id(original.author.id),
             name: display(&original.author),
+            is_bot: original.author.bot,
         });
         let Some(reply) = self.dispatch(&ctx, request).await else {
             return;
@@ -235,6 +237,7 @@ fn slash(command: &CommandInteraction) -> Request {
         })
         .collect();
     request(
+        format!("i{}", command.id),
         command.guild_id,
         command.channel_id,
         &command.user,
@@ -248,6 +251,7 @@ fn pressed(press: &ComponentInteraction) -> Option<Request> {
     let line = command_line(&press.data.custom_id, &["/"])?;
     let args = ArgInput::Text(line.args.to_owned());
     Some(request(
+        format!("i{}", press.id),
         press.guild_id,
         press.channel_id,
         &press.user,
@@ -256,7 +260,9 @@ fn pressed(press: &ComponentInteraction) -> Option<Request> {
     ))
 }
 
+/// `id` is the message's or the interaction's snowflake, unique across Discord.
 fn request(
+    id: String,
     guild: Option<GuildId>,
     channel: DChannelId,
     user: &User,
@@ -271,6 +277,7 @@ fn request(
             name: display(user),
         },
         replied_to: None,
+        id: Some(id),
         name,
         args,
     }

@@ -364,6 +364,7 @@ impl Platform for DiscordPlatform {
         let found = |user: &User| Member {
             id: user_id(user.id),
             name: display(user),
+            is_bot: user.bot,
         };
         match (community, user) {
             (_, UserRef::Id(id)) if snowflake::<DUserId>(*id).is_none() => Ok(None),

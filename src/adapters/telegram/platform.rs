@@ -378,12 +378,14 @@ impl Platform for TelegramPlatform {
             return Ok(Some(Member {
                 id: UserId::new(PlatformKind::Telegram, id.0 as i64),
                 name,
+                is_bot: false,
             }));
         };
         match self.member(ChatId(community.raw), id).await {
             Ok(member) => Ok(Some(Member {
                 id: UserId::new(PlatformKind::Telegram, id.0 as i64),
                 name: display_name(&member.user),
+                is_bot: member.user.is_bot,
             })),
             Err(e) if matches!(*e, RequestError::Api(ApiError::UserNotFound)) => Ok(None),
             Err(e) => Err(failed(&e)),

@@ -84,7 +84,8 @@ impl<S: State> Inbox<S> {
         ) {
             return;
         }
-        let mut request = request(&message.chat, from, line.name, line.args.to_owned());
+        let id = format!("m{}", message.id.0);
+        let mut request = request(&message.chat, from, id, line.name, line.args.to_owned());
         request.replied_to = replied_to(&message);
         if let Some(reply) = self.dispatcher.dispatch(&self.as_platform, request).await {
             self.platform
@@ -102,14 +103,16 @@ impl<S: State> Inbox<S> {
             return;
         };
         let chat = message.chat();
-        let request = request(chat, &query.from, line.name, line.args.to_owned());
+        let id = format!("q{}", query.id.0);
+        let request = request(chat, &query.from, id, line.name, line.args.to_owned());
         if let Some(reply) = self.dispatcher.dispatch(&self.as_platform, request).await {
             self.platform.send(chat.id, &reply, None, Some(slot));
         }
     }
 }
 
-fn request(chat: &Chat, from: &User, name: String, args: String) -> Request {
+/// `id` is unique within the chat (a message id) or everywhere (a callback query's).
+fn request(chat: &Chat, from: &User, id: String, name: String, args: String) -> Request {
     Request {
         community: (!chat.is_private())
             .then(|| CommunityId::new(PlatformKind::Telegram, chat.id.0)),
@@ -119,6 +122,7 @@ fn request(chat: &Chat, from: &User, name: String, args: String) -> Request {
             name: display_name(from),
         },
         replied_to: None,
+        id: Some(id),
         name,
         args: ArgInput::Text(args),
     }
@@ -135,6 +139,7 @@ fn replied_to(message: &Message) -> Option<Member> {
     Some(Member {
         id: user_id(author),
         name: display_name(author),
+        is_bot: author.is_bot,
     })
 }
 
