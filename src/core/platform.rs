@@ -55,6 +55,17 @@ pub trait Platform: Send + Sync + 'static {
         user: &UserRef,
     ) -> Result<Option<Member>, PlatformError>;
 
+    /// Whether `actor` may act on `target` here by the platform's ranks, for what does not go
+    /// through [`Platform::moderate`] (a warning): never the bot itself, a server owner or
+    /// anyone at or above the actor. `Err(Refused)` says why not; `moderate` checks the same.
+    async fn check_rank(
+        &self,
+        community: CommunityId,
+        actor: UserId,
+        target: &Member,
+        verb: &str,
+    ) -> Result<(), PlatformError>;
+
     /// Carries out `action` on `target` for `actor`, after the platform's own checks: the
     /// actor outranks the target, and the bot has the permission and the rank to act. A
     /// refusal names what is missing ("I need Moderate Members to mute @x"). `notice` goes to

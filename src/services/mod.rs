@@ -1,7 +1,8 @@
 //! Shared services the cogs use instead of touching storage themselves: the database, the
-//! per-community settings, and the bot's identity. [`Services`] is the state the core's
-//! dispatcher runs with.
+//! per-community settings, moderation cases, and the bot's identity. [`Services`] is the state
+//! the core's dispatcher runs with.
 
+pub mod cases;
 pub mod settings;
 pub mod store;
 
@@ -10,12 +11,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::core::{BoxError, Clock, CommunityId, Platforms, State, UserId};
+pub use cases::Cases;
 pub use settings::Settings;
 pub use store::{Store, StoreError};
 
 pub struct Services {
     pub store: Store,
     pub settings: Settings,
+    /// Warnings and moderation cases.
+    pub cases: Cases,
     pub owners: Vec<UserId>,
     /// Where every service and cog reads the time: moved by hand in tests.
     pub clock: Arc<dyn Clock>,
@@ -32,6 +36,7 @@ impl Services {
     ) -> Self {
         Self {
             settings: Settings::new(store.clone()),
+            cases: Cases::new(store.clone()),
             store,
             owners,
             clock,

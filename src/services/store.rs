@@ -8,7 +8,10 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 /// Migrations in order; the database's `user_version` counts how many have been applied.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_community_settings.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_community_settings.sql"),
+    include_str!("migrations/0005_mod_cases.sql"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -287,16 +287,7 @@ struct Case<'a> {
 fn judge(case: &Case, permission_name: &str) -> Result<(), String> {
     let (verb, target) = (case.action.verb(), case.target);
     if let Some((rank, _)) = case.member {
-        if rank == Rank::Owner {
-            return Err(format!(
-                "{target} owns this server, and nobody can {verb} a server owner"
-            ));
-        }
-        if !case.actor.above(rank) {
-            return Err(format!(
-                "your highest role must be above {target}'s for you to {verb} them"
-            ));
-        }
+        outranks(case.actor, rank, target, verb)?;
     }
     if !case.bot_allowed {
         return Err(format!("I need {permission_name} to {verb} {target}"));
@@ -313,6 +304,21 @@ fn judge(case: &Case, permission_name: &str) -> Result<(), String> {
                 "{target} is an administrator, and Discord does not let anyone time out administrators"
             ));
         }
+    }
+    Ok(())
+}
+
+/// Whether a member of rank `actor` may `verb` one of rank `rank`, named `target`.
+fn outranks(actor: Rank, rank: Rank, target: &str, verb: &str) -> Result<(), String> {
+    if rank == Rank::Owner {
+        return Err(format!(
+            "{target} owns this server, and nobody can {verb} a server owner"
+        ));
+    }
+    if !actor.above(rank) {
+        return Err(format!(
+            "your highest role must be above {target}'s for you to {verb} them"
+        ));
     }
     Ok(())
 }
@@ -396,6 +402,26 @@ impl Platform for DiscordPlatform {
             }
             (None, UserRef::Name(_)) => Ok(None),
         }
+    }
+
+    async fn check_rank(
+        &self,
+        community: CommunityId,
+        actor: UserId,
+        target: &Member,
+        verb: &str,
+    ) -> Result<(), PlatformError> {
+        let guild: GuildId = discord_id(community.raw)?;
+        let user: DUserId = discord_id(target.id.raw)?;
+        if user == self.me {
+            return Err(PlatformError::Refused(format!("I won't {verb} myself")));
+        }
+        let actor = self.present(guild, discord_id(actor.raw)?).await?;
+        let member = self.member(guild, user).await?.ok_or_else(|| {
+            PlatformError::Refused(format!("{} is not a member here", target.name))
+        })?;
+        let (actor, rank) = self.guild(guild, |g| (Rank::of(g, &actor), Rank::of(g, &member)))?;
+        outranks(actor, rank, &target.name, verb).map_err(PlatformError::Refused)
     }
 
     async fn moderate(
