@@ -57,7 +57,11 @@ fn help_lists_every_command_by_cog() {
            /kick <user> [reason] - Remove a member; they may rejoin\n  \
            /ban <user> [duration] [reason] - Remove a member and keep them out\n  \
            /unban <user> - Let a banned user back in (give their id)\n  \
-           /purge <count> - Delete the latest messages in this channel\n\
+           /purge <count> - Delete the latest messages in this channel\n  \
+           /warn <user> <reason> - Warn a member; enough warnings mute, kick or ban\n  \
+           /warnings [user] - A member's active warnings, or everyone's\n  \
+           /unwarn <case> - Remove a warning by its case number\n  \
+           /modlog [user] - The latest moderation cases, of one member or all\n\
          fun:\n  \
            /ping - Check that the bot is alive\n  \
            /roll <dice> - Roll dice, e.g. 2d6 or 1d20+5\n  \
@@ -130,7 +134,7 @@ fn cog_switches_persist_across_sessions() {
          Cogs\n\
          help: on - What the bot can do\n\
          admin: on - Community settings\n\
-         moderation: on - Mute, kick and ban members; clear messages\n\
+         moderation: on - Mute, kick, ban and warn members; clear messages; the case log\n\
          fun: off - Dice, coins and other small games\n\
          The fun cog is now on here.\n\
          Pong!\n"
@@ -148,13 +152,18 @@ fn moderation_commands_check_rights_targets_and_arguments() {
     assert_eq!(
         out.stdout,
         "Muted bob for 10m. Reason: spamming links\n\
+         Case: #1\n\
          /mute: <duration> must be between 1s and 28d, not 30d\n\
          /mute: you can't mute yourself\n\
          /kick: \"bob\" is not a user (mention them, e.g. @name)\n\
          Kicked bob.\n\
+         Case: #2\n\
          Banned user 42. Reason: bye\n\
+         Case: #3\n\
          Unmuted bob.\n\
+         Case: #4\n\
          Unbanned user 42.\n\
+         Case: #5\n\
          Deleted 5 messages.\n\
          /purge: <count> must be between 1 and 1000, not 1001\n"
     );
@@ -172,5 +181,71 @@ fn moderation_commands_check_rights_targets_and_arguments() {
         out.stdout,
         "/ban: you need the Ban Members permission\n\
          /mute: you need the Mute Members permission\n"
+    );
+}
+
+/// `/modlog` and `/warnings` lines with each `2026-12-02 10:00 UTC` shown as `T`: the times
+/// depend on the clock.
+fn timeless(text: &str) -> String {
+    let mut out = text.to_owned();
+    while let Some(utc) = out.find(" UTC") {
+        out.replace_range(utc.saturating_sub(16)..utc + 4, "T");
+    }
+    out
+}
+
+#[test]
+fn warnings_escalate_once_and_the_modlog_keeps_every_case() {
+    let sandbox = Sandbox::new();
+    sandbox.write("config.toml", "[bot]\nowners = [\"console:carol\"]\n");
+    let out = sandbox.run(
+        &["console"],
+        "/warn @bob spam\n/warn @bob more spam\n/warn @bob links\n/warn @bob\n/warn @carol rude\n\
+         /warnings @bob\n/unwarn 1\n/unwarn 1\n/unwarn 4\n/unwarn 99\n/warn @bob again\n",
+    );
+    assert_eq!(
+        timeless(&out.stdout),
+        "Warned bob (1 active warning). Reason: spam\n\
+         Case: #1\n\
+         Warned bob (2 active warnings). Reason: more spam\n\
+         Case: #2\n\
+         Warned bob (3 active warnings). Reason: links\n\
+         Case: #3\n\
+         Automatic: Muted bob for 1h. (case #4)\n\
+         /warn: missing <reason> (usage: /warn <user> <reason>)\n\
+         /warn: carol owns this bot and can't be moderated\n\
+         Active warnings for bob\n\
+         #3 warn bob by owner, T: links\n\
+         #2 warn bob by owner, T: more spam\n\
+         #1 warn bob by owner, T: spam\n\
+         Removed warning #1 of bob.\n\
+         /unwarn: warning #1 was already removed\n\
+         /unwarn: there is no warning #4 here\n\
+         /unwarn: there is no warning #99 here\n\
+         Warned bob (3 active warnings). Reason: again\n\
+         Case: #5\n\
+         Automatic: Muted bob for 1h. (case #6)\n"
+    );
+    let out = sandbox.run(&["console"], "/modlog @bob\n");
+    assert_eq!(
+        timeless(&out.stdout),
+        "Cases for bob, newest first\n\
+         #6 mute bob (until T) by owner, T: automatic: 3 warnings (after warning #5); done\n\
+         #5 warn bob by owner, T: again\n\
+         #4 mute bob (until T) by owner, T: automatic: 3 warnings (after warning #3); done\n\
+         #3 warn bob by owner, T: links\n\
+         #2 warn bob by owner, T: more spam\n\
+         #1 warn bob by owner, T: spam; removed\n"
+    );
+    let out = sandbox.run(
+        &["console", "--as", "alice"],
+        "/warn @bob spam\n/warnings\n/unwarn 2\n/modlog\n",
+    );
+    assert_eq!(
+        out.stdout,
+        "/warn: you need the Mute Members permission\n\
+         /warnings: you need the Mute Members permission\n\
+         /unwarn: you need the Mute Members permission\n\
+         /modlog: you need the Mute Members permission\n"
     );
 }
