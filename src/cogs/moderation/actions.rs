@@ -105,8 +105,7 @@ async fn act(ctx: Ctx, action: ModAction) -> CommandResult {
     let mut reply = Reply::text(match &reason {
         Some(reason) => format!("{} Reason: {reason}", done(&action, &target.name)),
         None => done(&action, &target.name),
-    })
-    .field("Case", format!("#{id}"));
+    });
     if let Some(why) = incomplete {
         reply = reply.field("Not done", why);
     }
