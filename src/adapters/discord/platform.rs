@@ -9,9 +9,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serenity::all::{
     Cache, ChannelId as DChannelId, EditMember, GetMessages, Guild, GuildId, Http, HttpError,
-    Member as DMember, MessageId, Permissions, Timestamp, User, UserId as DUserId,
+    Member as DMember, MessageId, Permissions, ShardMessenger, Timestamp, User,
+    UserId as DUserId,
 };
 
+use super::members::{MemberSearch, pick};
 use super::render::render;
 use crate::core::moderation::MAX_MUTE;
 use crate::core::{
@@ -31,6 +33,9 @@ const MAX_REASON: usize = 512;
 pub struct DiscordPlatform {
     http: Arc<Http>,
     cache: Arc<Cache>,
+    /// The gateway connection, for member searches.
+    shard: ShardMessenger,
+    search: Arc<MemberSearch>,
     me: DUserId,
     ban_delete_message_days: u8,
 }
@@ -90,14 +95,16 @@ fn refused_or_failed(e: serenity::Error) -> PlatformError {
 
 impl DiscordPlatform {
     pub fn new(
-        http: Arc<Http>,
-        cache: Arc<Cache>,
+        (http, cache, shard): (Arc<Http>, Arc<Cache>, ShardMessenger),
+        search: Arc<MemberSearch>,
         me: DUserId,
         ban_delete_message_days: u8,
     ) -> Self {
         Self {
             http,
             cache,
+            shard,
+            search,
             me,
             ban_delete_message_days,
         }
@@ -361,7 +368,8 @@ impl Platform for DiscordPlatform {
     }
 
     /// Ids (mentions included) are looked up in the guild, or anywhere without a community;
-    /// `@name` matches a cached member's username, display name or nickname.
+    /// `@name` is searched for through the gateway (the cache holds almost nobody) and must be
+    /// one member's username, display name or nickname.
     async fn resolve_user(
         &self,
         community: Option<CommunityId>,
@@ -379,16 +387,12 @@ impl Platform for DiscordPlatform {
                     .await?;
                 Ok(member.map(|m| found(&m.user)))
             }
-            (Some(community), UserRef::Name(name)) => self.guild(discord_id(community.raw)?, |g| {
-                g.members
-                    .values()
-                    .find(|m| {
-                        m.user.name.eq_ignore_ascii_case(name)
-                            || m.user.global_name.as_deref() == Some(name.as_str())
-                            || m.nick.as_deref() == Some(name.as_str())
-                    })
-                    .map(|m| found(&m.user))
-            }),
+            (Some(community), UserRef::Name(name)) => {
+                let guild = discord_id(community.raw)?;
+                let members = self.search.query(&self.shard, guild, name).await?;
+                let member = pick(&members, name).map_err(PlatformError::Refused)?;
+                Ok(member.map(|m| found(&m.user)))
+            }
             (None, UserRef::Id(id)) => {
                 let id: DUserId = discord_id(*id)?;
                 if let Some(user) = self.cache.user(id) {
