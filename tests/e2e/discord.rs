@@ -94,6 +94,14 @@ impl Bot {
         calls.retain(|c| c.at >= since);
         calls
     }
+
+    /// The calls since `since` that change something: reads (a member looked up over REST,
+    /// as the cache holds only the bot) are left out.
+    fn changes_since(&self, since: Instant) -> Vec<RecordedCall> {
+        let mut calls = self.calls_since(since);
+        calls.retain(|c| c.method != "GET");
+        calls
+    }
 }
 
 fn command(name: &str, user: u64) -> CommandSpec {
@@ -147,7 +155,8 @@ async fn slash_commands_are_registered_in_the_guild_with_typed_options() {
     assert_eq!(
         names,
         [
-            "help", "cogs", "cog", "mute", "unmute", "kick", "ban", "unban", "purge", "ping",
+            "help", "cogs", "cog", "mute", "unmute", "kick", "ban", "unban", "purge", "warn",
+            "warnings", "unwarn", "modlog", "ping",
             "roll", "coinflip", "8ball", "choose"
         ]
     );
@@ -343,7 +352,7 @@ async fn a_member_without_moderate_members_is_refused_and_nothing_is_called() {
         &bot.callback(&sent).await,
         "/mute: you need the Moderate Members permission",
     );
-    let calls = bot.calls_since(seen);
+    let calls = bot.changes_since(seen);
     assert_eq!(calls.len(), 1, "only the answer: {calls:#?}");
     assert!(
         bot.fake
@@ -372,7 +381,7 @@ async fn the_bot_names_the_permission_it_lacks_and_does_nothing() {
         &bot.callback(&sent).await,
         "/mute: I need Moderate Members to mute @bob",
     );
-    assert_eq!(bot.calls_since(seen).len(), 1);
+    assert_eq!(bot.changes_since(seen).len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -484,10 +493,10 @@ async fn moderation_acts_with_audit_reasons_and_tells_the_member_first() {
         "/kick: @owner owns this server, and nobody can kick a server owner"
     );
     assert_eq!(
-        bot.calls_since(seen).len(),
+        bot.changes_since(seen).len(),
         1,
         "{:#?}",
-        bot.calls_since(seen)
+        bot.changes_since(seen)
     );
 }
 
@@ -678,5 +687,49 @@ async fn a_token_revoked_while_running_is_explained_and_exits_2() {
     assert!(
         stderr.contains("the gateway rejected the token (close code 4004"),
         "{stderr}"
+    );
+}
+
+/// GUILD_CREATE carries only the bot, as on Discord without the presences intent: a typed
+/// `@name` is found through the gateway's member search, and a name that fits two members (a
+/// nickname set to someone else's username) is refused with both named, never guessed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_name_is_searched_for_and_an_ambiguous_one_is_refused() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let (seen, _) = bot.say(ids::MODERATOR, "!mute @alice 10m");
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_eq!(reply.body["content"], "Muted @alice for 10m.");
+    let search = bot
+        .fake
+        .gateway_frames()
+        .into_iter()
+        .find(|f| f.direction == Direction::Received && f.op == 8)
+        .expect("a member search");
+    assert_eq!(
+        (&search.d["query"], &search.d["guild_id"]),
+        (&json!("alice"), &json!(ids::GUILD.to_string()))
+    );
+
+    let mut world = FakeDiscordConfig::default();
+    world
+        .members
+        .iter_mut()
+        .find(|m| m.user.id == ids::BOB)
+        .unwrap()
+        .nick = Some("alice".into());
+    let bot = ready(world, "").await;
+    let (seen, _) = bot.say(ids::MODERATOR, "!mute @alice 10m");
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_eq!(
+        reply.body["embeds"][0]["description"],
+        "/mute: @alice could be @alice (username) or @bob (nickname alice): \
+         mention them or give their id"
+    );
+    assert_eq!(bot.changes_since(seen).len(), 1, "only the answer");
+    let (seen, _) = bot.say(ids::MODERATOR, "!mute @nobody 10m");
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_eq!(
+        reply.body["embeds"][0]["description"],
+        "/mute: I can't find @nobody here"
     );
 }

@@ -75,14 +75,7 @@ pub fn done(action: &ModAction, target: &str) -> String {
 async fn act(ctx: Ctx, action: ModAction) -> CommandResult {
     let community = community(&ctx)?;
     let target = target(&ctx, Some(&action)).await?;
-    check_target(
-        &ctx,
-        community,
-        &target,
-        action.verb(),
-        action == ModAction::Unban,
-    )
-    .await?;
+    check_target(&ctx, &target, action.verb(), action == ModAction::Unban)?;
     let reason = ctx.args.text("reason").map(str::to_owned);
     let case = NewCase {
         community,

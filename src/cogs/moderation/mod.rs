@@ -170,31 +170,19 @@ async fn target(ctx: &Ctx, action: Option<&ModAction>) -> Result<Member, Command
     }
 }
 
-/// What holds on every platform, before anything is stored or asked: not yourself, not a bot
-/// owner, and (by the platform's ranks) not the bot nor anyone at or above you. An unban acts
-/// on someone who is not a member, and so has no rank.
-async fn check_target(
-    ctx: &Ctx,
-    community: CommunityId,
-    target: &Member,
-    verb: &str,
-    unban: bool,
-) -> Result<(), CommandError> {
-    let author = &ctx.invocation.author;
-    if target.id == author.id {
+/// What holds on every platform, before anything is stored or asked: not yourself, and not a
+/// bot owner (an unban aside: it acts on someone who is not a member). The platform's ranks
+/// (not the bot, nobody at or above you) are checked by `Platform::moderate` for actions, and
+/// by `Platform::check_rank` for what the platform never sees (a warning).
+fn check_target(ctx: &Ctx, target: &Member, verb: &str, unban: bool) -> Result<(), CommandError> {
+    if target.id == ctx.invocation.author.id {
         return Err(CommandError::usage(format!("you can't {verb} yourself")));
     }
-    if unban {
-        return Ok(());
-    }
-    if ctx.state.is_owner(target.id) {
+    if !unban && ctx.state.is_owner(target.id) {
         return Err(CommandError::Denied(format!(
             "{} owns this bot and can't be moderated",
             target.name
         )));
     }
-    ctx.platform
-        .check_rank(community, author.id, target, verb)
-        .await?;
     Ok(())
 }

@@ -16,7 +16,11 @@ fn internal(e: impl Into<crate::core::BoxError>) -> CommandError {
 pub async fn warn(ctx: Ctx) -> CommandResult {
     let community = community(&ctx)?;
     let target = target(&ctx, None).await?;
-    check_target(&ctx, community, &target, "warn", false).await?;
+    check_target(&ctx, &target, "warn", false)?;
+    let author = ctx.invocation.author.id;
+    ctx.platform
+        .check_rank(community, author, &target, "warn")
+        .await?;
     let reason = ctx.args.req_text("reason")?.to_owned();
     let settings = ctx.state.settings.get(community).await.map_err(internal)?;
     let warning = NewCase {
@@ -49,7 +53,7 @@ pub async fn warn(ctx: Ctx) -> CommandResult {
         let needed = action.capability();
         let why = format!("automatic: {} warnings", warned.active);
         let result = if platform
-            .has_capability(community, ctx.invocation.author.id, needed)
+            .has_capability(community, author, needed)
             .await?
         {
             perform(&ctx, id, &target, &action, Some(&why)).await
