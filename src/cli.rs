@@ -224,6 +224,12 @@ fn check(path: &Path) -> ExitCode {
         platforms.join(", ")
     };
     println!("platforms: {platforms}");
+    if let Some(offset) = config.test_clock_offset {
+        println!(
+            "clock:     {} ahead of the wall clock (COGBOX_TEST_CLOCK_OFFSET: for tests only)",
+            crate::core::duration::format(offset)
+        );
+    }
     match toml::to_string_pretty(&config) {
         Ok(text) => {
             println!("\n# effective configuration (secrets hidden)\n{text}");

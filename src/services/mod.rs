@@ -1,8 +1,12 @@
 //! Shared services the cogs use instead of touching storage themselves: the database, the
-//! per-community settings, moderation cases, and the bot's identity. [`Services`] is the state
-//! the core's dispatcher runs with.
+//! per-community settings, the scheduler, the audit log, moderation cases, and the bot's
+//! identity. [`Services`] is the state the core's dispatcher runs with.
 
+pub mod alerts;
+pub mod audit;
 pub mod cases;
+pub mod periodic;
+pub mod scheduler;
 pub mod settings;
 pub mod store;
 
@@ -11,7 +15,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::core::{BoxError, Clock, CommunityId, Platforms, State, UserId};
+pub use audit::Audit;
 pub use cases::Cases;
+pub use scheduler::Scheduler;
 pub use settings::Settings;
 pub use store::{Store, StoreError};
 
@@ -25,6 +31,9 @@ pub struct Services {
     pub clock: Arc<dyn Clock>,
     /// The running platforms, for work that outlives the command that asked for it.
     pub platforms: Arc<Platforms>,
+    /// Durable jobs; its runner is started by `app.rs` once every kind is registered.
+    pub scheduler: Scheduler,
+    pub audit: Audit,
 }
 
 impl Services {
@@ -37,6 +46,8 @@ impl Services {
         Self {
             settings: Settings::new(store.clone()),
             cases: Cases::new(store.clone()),
+            scheduler: Scheduler::new(store.clone(), Arc::clone(&clock)),
+            audit: Audit::new(store.clone(), Arc::clone(&clock)),
             store,
             owners,
             clock,

@@ -40,7 +40,7 @@ fn init_writes_a_private_config_with_a_fresh_secret_that_check_accepts_and_hides
         "{}",
         check.stdout
     );
-    assert!(check.stdout.contains("(schema 1)"), "{}", check.stdout);
+    assert!(check.stdout.contains("(schema 3)"), "{}", check.stdout);
     assert!(
         check.stdout.contains("secret_token = \"<hidden>\""),
         "{}",
@@ -231,7 +231,7 @@ fn a_database_from_a_newer_cogbox_is_refused() {
     assert_eq!(out.code, 2);
     assert!(
         out.stderr
-            .contains("has schema version 42, newer than this cogbox knows (1)"),
+            .contains("has schema version 42, newer than this cogbox knows (3)"),
         "{}",
         out.stderr
     );

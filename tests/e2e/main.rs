@@ -11,4 +11,5 @@ mod config;
 mod console;
 mod discord;
 mod lifecycle;
+mod scheduler;
 mod telegram;
