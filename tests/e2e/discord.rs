@@ -412,21 +412,6 @@ async fn moderation_acts_with_audit_reasons_and_tells_the_member_first() {
             .is_some()
     );
 
-    // Discord bans have no end date: a timed one is refused before anything is called.
-    let (seen, _) = bot.say(ids::MODERATOR, "!ban @alice 7d");
-    let reply = bot.message_in(ids::GENERAL, seen).await;
-    assert_eq!(
-        reply.body["embeds"][0]["description"],
-        "/ban: Discord bans have no end date, and cogbox cannot lift one later yet: \
-         ban without a duration, or mute for up to 28d"
-    );
-    assert!(
-        bot.calls_since(seen)
-            .iter()
-            .all(|c| !c.route().contains("/bans/")),
-        "no ban call"
-    );
-
     // By prefix, naming the member: told by DM, then kicked.
     let (seen, _) = bot.say(ids::MODERATOR, "!kick @bob bye now");
     let reply = bot.message_in(ids::GENERAL, seen).await;
@@ -731,5 +716,23 @@ async fn a_typed_name_is_searched_for_and_an_ambiguous_one_is_refused() {
     assert_eq!(
         reply.body["embeds"][0]["description"],
         "/mute: I can't find @nobody here"
+    );
+}
+
+/// Discord bans have no end date of their own: a timed one is a ban now, and its end a durable
+/// job (proven lifted across a restart on the console, where time can be moved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_ban_bans_now_and_is_recorded_with_its_end() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let (seen, _) = bot.say(ids::MODERATOR, "!ban @alice 7d raid");
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_eq!(reply.body["content"], "Banned @alice for 7d. Reason: raid");
+    assert!(bot.fake.is_banned(ids::ALICE));
+    let (seen, _) = bot.say(ids::MODERATOR, "!modlog");
+    let log = bot.message_in(ids::GENERAL, seen).await;
+    let text = log.body["embeds"][0]["description"].as_str().unwrap();
+    assert!(
+        text.starts_with("#1 ban @alice (until ") && text.ends_with("raid; done"),
+        "{text}"
     );
 }

@@ -437,13 +437,6 @@ impl Platform for DiscordPlatform {
         reason: Option<&str>,
         notice: Option<&Reply>,
     ) -> Result<ModOutcome, PlatformError> {
-        if matches!(action, ModAction::Ban(Some(_))) {
-            return Err(PlatformError::Refused(
-                "Discord bans have no end date, and cogbox cannot lift one later yet: \
-                 ban without a duration, or mute for up to 28d"
-                    .into(),
-            ));
-        }
         let guild: GuildId = discord_id(community.raw)?;
         let user: DUserId = discord_id(target.id.raw)?;
         if user == self.me {

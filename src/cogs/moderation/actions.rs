@@ -1,10 +1,11 @@
 //! The actions on members, each a case: opened as pending, carried out by the platform, and
 //! finished with what the platform reported. Also `/purge`, which touches messages only.
 
-use super::{actor, check_target, community, target};
+use super::{actor, audited_case, check_target, community, expiry, target};
 use crate::cogs::Ctx;
-use crate::core::{CommandError, CommandResult, Member, ModAction, Reply, duration};
-use crate::services::cases::{CaseAction, NewCase, Outcome};
+use crate::core::{CommandError, CommandResult, ModAction, Reply, duration};
+use crate::services::StoreError;
+use crate::services::cases::{CaseAction, NewCase};
 
 pub async fn mute(ctx: Ctx) -> CommandResult {
     let duration = ctx.args.req_duration("duration")?;
@@ -88,13 +89,7 @@ async fn act(ctx: Ctx, action: ModAction) -> CommandResult {
             _ => None,
         },
     };
-    let id = ctx
-        .state
-        .cases
-        .open(case, ctx.state.clock.now())
-        .await
-        .map_err(|e| CommandError::Internal(e.into()))?;
-    let incomplete = perform(&ctx, id, &target, &action, reason.as_deref()).await?;
+    let incomplete = perform(&ctx, case, None, &action).await?;
     let mut reply = Reply::text(match &reason {
         Some(reason) => format!("{} Reason: {reason}", done(&action, &target.name)),
         None => done(&action, &target.name),
@@ -105,34 +100,42 @@ async fn act(ctx: Ctx, action: ModAction) -> CommandResult {
     Ok(reply)
 }
 
-/// Asks the platform to carry out case `id` and records the outcome on the case, whatever it
-/// is. Returns what was left undone, if anything.
+/// Records `case` as pending (it is already open when a warning's transaction opened it), asks
+/// the platform to carry it out, records the outcome whatever it is, and schedules the end of a
+/// timed action. Returns what was left undone, if anything.
 pub async fn perform(
     ctx: &Ctx,
-    id: i64,
-    target: &Member,
+    case: NewCase,
+    opened: Option<i64>,
     action: &ModAction,
-    reason: Option<&str>,
 ) -> Result<Option<String>, CommandError> {
-    let community = community(ctx)?;
+    let internal = |e: StoreError| CommandError::Internal(e.into());
+    let services = &*ctx.state;
+    let started = services.clock.now();
+    let reason = case.reason.clone();
+    let pending = audited_case(services, case, opened)
+        .await
+        .map_err(internal)?;
     let author = &ctx.invocation.author;
-    let notice = notice(action, &author.name, reason);
+    let notice = notice(action, &author.name, reason.as_deref());
     let result = ctx
         .platform
         .moderate(
-            community,
+            pending.community,
             author.id,
-            target,
+            &pending.target,
             action,
-            reason,
+            reason.as_deref(),
             notice.as_ref(),
         )
         .await;
-    let shown = result.as_ref().map(Clone::clone).map_err(ToString::to_string);
-    ctx.state
-        .cases
-        .finish(id, Outcome::of(&shown))
-        .await
-        .map_err(|e| CommandError::Internal(e.into()))?;
-    Ok(result?.incomplete)
+    pending.finish(services, &result).await.map_err(internal)?;
+    let outcome = result?;
+    if let ModAction::Mute(d) | ModAction::Ban(Some(d)) = action {
+        let ends = started + chrono::Duration::from_std(*d).unwrap_or(chrono::Duration::MAX);
+        expiry::schedule(services, &pending, action, ends)
+            .await
+            .map_err(internal)?;
+    }
+    Ok(outcome.incomplete)
 }

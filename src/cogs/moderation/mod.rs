@@ -3,20 +3,24 @@
 //! a member is a numbered case, opened before the platform is asked and finished with its
 //! outcome after.
 //!
-//! Layout: `actions` carries out the actions on members (and `/purge`), `warnings` holds
-//! `/warn`, `/warnings`, `/unwarn` and `/modlog`; this module declares the commands and the
-//! checks both share.
+//! Layout: `actions` carries out the actions on members (and `/purge`), `expiry` ends timed
+//! ones through the scheduler, `warnings` holds `/warn`, `/warnings`, `/unwarn` and `/modlog`;
+//! this module declares the commands and what they share: the checks, and the pending case and
+//! audit row written before each platform call.
 
 mod actions;
+pub mod expiry;
 mod warnings;
 
 use super::Ctx;
 use crate::core::moderation::{MAX_BAN, MAX_MUTE};
 use crate::core::{
     Capability, Cog, Command, CommandError, CommandSpec, CommunityId, Member, ModAction,
-    ParamKind, State,
+    ModOutcome, ParamKind, PlatformError, State,
 };
-use crate::services::Services;
+use crate::services::audit::{self, Entry, EntryId};
+use crate::services::cases::{NewCase, Outcome};
+use crate::services::{Services, StoreError};
 
 /// The most messages one `/purge` deletes: enough for a raid's spam, few enough to list quickly.
 const MAX_PURGE: i64 = 1000;
@@ -185,4 +189,62 @@ fn check_target(ctx: &Ctx, target: &Member, verb: &str, unban: bool) -> Result<(
         )));
     }
     Ok(())
+}
+
+/// An action on a member recorded before the platform is asked: a pending case and a pending
+/// audit row, so an action that went only part of the way, or never came back, stays visible.
+pub struct Audited {
+    pub case: i64,
+    entry: EntryId,
+    pub community: CommunityId,
+    pub actor: Member,
+    pub target: Member,
+}
+
+/// Opens the case (unless the warning's transaction already did: `opened`) and the audit row.
+pub async fn audited_case(
+    services: &Services,
+    case: NewCase,
+    opened: Option<i64>,
+) -> Result<Audited, StoreError> {
+    let id = match opened {
+        Some(id) => id,
+        None => services.cases.open(case.clone(), services.clock.now()).await?,
+    };
+    let entry = Entry::new(Some(case.community), case.actor.id, case.action.as_str())
+        .target(case.target.id)
+        .reason(case.reason.as_deref())
+        .detail(format!("case #{id}"));
+    let entry = services.audit.record(entry).await?;
+    Ok(Audited {
+        case: id,
+        entry,
+        community: case.community,
+        actor: case.actor,
+        target: case.target,
+    })
+}
+
+pub async fn audited(services: &Services, case: NewCase) -> Result<Audited, StoreError> {
+    audited_case(services, case, None).await
+}
+
+impl Audited {
+    /// Records what the platform did, on the case and the audit row alike.
+    pub async fn finish(
+        &self,
+        services: &Services,
+        result: &Result<ModOutcome, PlatformError>,
+    ) -> Result<(), StoreError> {
+        let shown = result.as_ref().map(Clone::clone).map_err(ToString::to_string);
+        let outcome = Outcome::of(&shown);
+        services.cases.finish(self.case, outcome.clone()).await?;
+        let audited = match outcome {
+            Outcome::Pending => audit::Outcome::Pending,
+            Outcome::Done => audit::Outcome::Done,
+            Outcome::Incomplete(why) => audit::Outcome::Partial(why),
+            Outcome::Failed(why) => audit::Outcome::Failed(why),
+        };
+        services.audit.finish(self.entry, audited).await
+    }
 }

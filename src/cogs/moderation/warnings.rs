@@ -4,6 +4,7 @@ use super::actions::{done, perform};
 use super::{actor, check_target, community, target};
 use crate::cogs::Ctx;
 use crate::core::{CommandError, CommandResult, Member, Reply, UserRef};
+use crate::services::audit::{self, Entry};
 use crate::services::cases::{Case, CaseAction, NewCase, Outcome, Thresholds, UnwarnError};
 
 fn internal(e: impl Into<crate::core::BoxError>) -> CommandError {
@@ -42,6 +43,16 @@ pub async fn warn(ctx: Ctx) -> CommandResult {
         )
         .await
         .map_err(internal)?;
+    let entry = Entry::new(Some(community), author, "warn")
+        .target(target.id)
+        .reason(Some(&reason))
+        .detail(format!("case #{}", warned.case));
+    let services = &ctx.state;
+    services
+        .audit
+        .log(entry, audit::Outcome::Done)
+        .await
+        .map_err(internal)?;
     let plural = if warned.active == 1 { "" } else { "s" };
     let mut reply = Reply::text(format!(
         "Warned {} ({} active warning{plural}). Reason: {reason}",
@@ -56,7 +67,15 @@ pub async fn warn(ctx: Ctx) -> CommandResult {
             .has_capability(community, author, needed)
             .await?
         {
-            perform(&ctx, id, &target, &action, Some(&why)).await
+            let automatic = NewCase {
+                community,
+                action: CaseAction::of(&action),
+                actor: actor(&ctx),
+                target: target.clone(),
+                reason: Some(why),
+                duration: None,
+            };
+            perform(&ctx, automatic, Some(id), &action).await
         } else {
             let refusal = format!(
                 "you need the {} permission for it",
