@@ -244,3 +244,49 @@ fn warnings_escalate_once_and_the_modlog_keeps_every_case() {
          /modlog: you need the Mute Members permission\n"
     );
 }
+
+/// The moderation cases in the sandbox's database, as `(action, outcome)`, oldest first.
+fn cases(sandbox: &Sandbox) -> Vec<(String, String)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = cogbox::services::Store::open(&sandbox.path("data/cogbox.db")).unwrap();
+        let community = cogbox::adapters::console::COMMUNITY;
+        let mut listed = cogbox::services::Cases::new(store)
+            .list(community, None, false, chrono::Utc::now())
+            .await
+            .unwrap();
+        listed.reverse();
+        listed
+            .into_iter()
+            .map(|c| (c.action.as_str().to_owned(), format!("{:?}", c.outcome)))
+            .collect()
+    })
+}
+
+#[test]
+fn a_ten_minute_mute_is_lifted_when_cogbox_was_stopped_across_its_end() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.run(&["console"], "/mute @bob 10m spam\n");
+    assert_eq!(out.stdout, "Muted bob for 10m. Reason: spam\n");
+    // Restarted before the end: nothing is lifted.
+    assert_eq!(sandbox.run(&["console"], "/ping\n").stdout, "Pong!\n");
+    assert_eq!(cases(&sandbox), [("mute".into(), "Done".into())]);
+    // Started again 11 minutes on (the clock moved): the lift fell due while cogbox was stopped
+    // and runs at once, as a case of its own.
+    let mut later = sandbox.command(&["console"]);
+    later.env("COGBOX_TEST_CLOCK_OFFSET", "11m");
+    let _session = sandbox.spawn_console_with(later);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let now = cases(&sandbox);
+        if now.len() == 2 && now[1].1 != "Pending" {
+            assert_eq!(now[1], ("unmute".into(), "Done".into()));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not lifted: {now:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
