@@ -13,17 +13,17 @@ use fake_discord::{
     OptionValue, ids,
 };
 use serde_json::{Value, json};
-use serenity::gateway::ChunkGuildFilter;
 use serenity::all::{
     ActivityData, ChannelId, Client, ClientBuilder, Command, CommandDataOptionValue,
     CommandInteraction, ComponentInteraction, Context, CreateAllowedMentions, CreateCommand,
     CreateCommandOption, CreateInteractionResponse, CreateInteractionResponseFollowup,
     CreateInteractionResponseMessage, CreateMessage, EditInteractionResponse, EditMember, Event,
     EventHandler, GatewayError, GatewayIntents, Guild, GuildCreateEvent, GuildId,
-    GuildMembersChunkEvent, Http,
-    HttpBuilder, HttpError, Interaction, Message, MessageId, OnlineStatus, Permissions,
-    RawEventHandler, Ready, ResolvedValue, ResumedEvent, Timestamp, UserId, async_trait,
+    GuildMembersChunkEvent, Http, HttpBuilder, HttpError, Interaction, Message, MessageId,
+    OnlineStatus, Permissions, RawEventHandler, Ready, ResolvedValue, ResumedEvent, Timestamp,
+    UserId, async_trait,
 };
+use serenity::gateway::ChunkGuildFilter;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -945,7 +945,11 @@ async fn member_search_answers_op_8_with_a_chunk() {
         .await;
     let mut found: Vec<u64> = chunk.members.keys().map(|id| id.get()).collect();
     found.sort();
-    assert_eq!(found, [ids::ALICE, ids::BOB], "username alice, nickname Alfie");
+    assert_eq!(
+        found,
+        [ids::ALICE, ids::BOB],
+        "username alice, nickname Alfie"
+    );
     assert_eq!(
         (chunk.nonce.as_deref(), chunk.chunk_index, chunk.chunk_count),
         (Some("n1"), 0, 1)

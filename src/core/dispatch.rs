@@ -173,10 +173,7 @@ impl<S: State> Dispatcher<S> {
                 "this only works in a group or server".into(),
             ));
         }
-        let for_reply = request
-            .replied_to
-            .as_ref()
-            .and_then(|_| spec.for_reply());
+        let for_reply = request.replied_to.as_ref().and_then(|_| spec.for_reply());
         let binding = for_reply.as_ref().unwrap_or(spec);
         let args = match request.args {
             ArgInput::Text(text) => parse::bind(binding, &text),

@@ -58,13 +58,19 @@ pub trait Platform: Send + Sync + 'static {
     /// Whether `actor` may act on `target` here by the platform's ranks, for what does not go
     /// through [`Platform::moderate`] (a warning): never the bot itself, a server owner or
     /// anyone at or above the actor. `Err(Refused)` says why not; `moderate` checks the same.
+    /// A platform that does not say refuses: nobody is warned on unchecked ranks.
     async fn check_rank(
         &self,
-        community: CommunityId,
-        actor: UserId,
+        _community: CommunityId,
+        _actor: UserId,
         target: &Member,
         verb: &str,
-    ) -> Result<(), PlatformError>;
+    ) -> Result<(), PlatformError> {
+        Err(PlatformError::Refused(format!(
+            "I can't tell here whether you may {verb} {}",
+            target.name
+        )))
+    }
 
     /// Carries out `action` on `target` for `actor`, after the platform's own checks: the
     /// actor outranks the target, and the bot has the permission and the rank to act. A

@@ -491,7 +491,11 @@ mod tests {
             escalations.extend(warned.escalation.map(|(_, action)| action));
         }
         counts.sort();
-        assert_eq!(counts, (1..=8).collect::<Vec<_>>(), "each warn counted once");
+        assert_eq!(
+            counts,
+            (1..=8).collect::<Vec<_>>(),
+            "each warn counted once"
+        );
         assert_eq!(
             escalations.len(),
             3,

@@ -167,8 +167,7 @@ async fn slash_commands_are_registered_in_the_guild_with_typed_options() {
         names,
         [
             "help", "cogs", "cog", "mute", "unmute", "kick", "ban", "unban", "purge", "warn",
-            "warnings", "unwarn", "modlog", "ping",
-            "roll", "coinflip", "8ball", "choose"
+            "warnings", "unwarn", "modlog", "ping", "roll", "coinflip", "8ball", "choose"
         ]
     );
     let find = |name: &str| commands.iter().find(|c| c["name"] == name).unwrap();
@@ -466,7 +465,10 @@ async fn moderation_acts_with_audit_reasons_and_tells_the_member_first() {
         .option("user", OptionValue::User(ids::ALICE))
         .option("reason", text("raid"));
     let (_, sent) = bot.slash(ban);
-    assert_eq!(bot.answer_content(&sent).await, "Banned @alice. Reason: raid");
+    assert_eq!(
+        bot.answer_content(&sent).await,
+        "Banned @alice. Reason: raid"
+    );
     let banned = format!("/guilds/{}/bans/{}", ids::GUILD, ids::ALICE);
     let put = bot.call(|c| c.is("PUT", &banned)).await;
     assert_eq!(put.query_value("delete_message_seconds"), Some("86400"));

@@ -621,7 +621,8 @@ async fn a_moderation_command_sent_as_a_reply_acts_on_the_replied_to_author() {
         "/mute: missing &lt;duration&gt; (usage: /mute [user] &lt;duration&gt; [reason])"
     );
     assert!(
-        h.fake.calls_of("banchatmember").is_empty() && h.fake.calls_of("restrictchatmember").is_empty(),
+        h.fake.calls_of("banchatmember").is_empty()
+            && h.fake.calls_of("restrictchatmember").is_empty(),
         "refusals make no API call"
     );
     assert_eq!(

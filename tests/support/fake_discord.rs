@@ -1143,7 +1143,8 @@ fn request_guild_members(shared: &Shared, tx: &mpsc::UnboundedSender<Outbound>, 
                 .members
                 .iter()
                 .filter(|m| {
-                    starts(&m.user.name, query) || m.nick.as_deref().is_some_and(|n| starts(n, query))
+                    starts(&m.user.name, query)
+                        || m.nick.as_deref().is_some_and(|n| starts(n, query))
                 })
                 .take(limit)
                 .collect();

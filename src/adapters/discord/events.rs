@@ -8,9 +8,8 @@ use std::time::Duration;
 use serenity::all::{
     ChannelId as DChannelId, CommandDataOptionValue, CommandInteraction, ComponentInteraction,
     Context, CreateInteractionResponse, CreateInteractionResponseMessage, EventHandler, GuildId,
-    GuildMembersChunkEvent,
-    Http, Interaction, InteractionId, Message, MessageReference, Ready, User, UserId as DUserId,
-    async_trait,
+    GuildMembersChunkEvent, Http, Interaction, InteractionId, Message, MessageReference, Ready,
+    User, UserId as DUserId, async_trait,
 };
 use serenity::builder::Builder;
 use tokio::sync::oneshot;

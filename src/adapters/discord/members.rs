@@ -62,8 +62,10 @@ impl MemberSearch {
             _ => {
                 self.lock().remove(&nonce);
                 Err(PlatformError::Failed(
-                    format!("discord: no answer to the member search for @{name} within {TIMEOUT:?}")
-                        .into(),
+                    format!(
+                        "discord: no answer to the member search for @{name} within {TIMEOUT:?}"
+                    )
+                    .into(),
                 ))
             }
         }
@@ -147,17 +149,32 @@ mod tests {
             member(2, "alicia", None),
             member(3, "mallory", Some("Alice2")),
         ];
-        assert_eq!(pick(&found, "ALICE").unwrap().map(|m| m.user.id.get()), Some(1));
-        assert!(pick(&found, "ali").unwrap().is_none(), "a prefix is no match");
-        assert_eq!(pick(&found, "alice2").unwrap().map(|m| m.user.id.get()), Some(3));
-        let impostor = [member(1, "alice", None), member(3, "mallory", Some("alice"))];
+        assert_eq!(
+            pick(&found, "ALICE").unwrap().map(|m| m.user.id.get()),
+            Some(1)
+        );
+        assert!(
+            pick(&found, "ali").unwrap().is_none(),
+            "a prefix is no match"
+        );
+        assert_eq!(
+            pick(&found, "alice2").unwrap().map(|m| m.user.id.get()),
+            Some(3)
+        );
+        let impostor = [
+            member(1, "alice", None),
+            member(3, "mallory", Some("alice")),
+        ];
         assert_eq!(
             pick(&impostor, "alice").unwrap_err(),
             "@alice could be @alice (username) or @mallory (nickname alice): \
              mention them or give their id"
         );
         let twice = [member(1, "alice", Some("alice")), member(1, "alice", None)];
-        assert!(pick(&twice, "alice").unwrap().is_some(), "one member, two chunks");
+        assert!(
+            pick(&twice, "alice").unwrap().is_some(),
+            "one member, two chunks"
+        );
     }
 
     #[tokio::test]

@@ -9,8 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serenity::all::{
     Cache, ChannelId as DChannelId, EditMember, GetMessages, Guild, GuildId, Http, HttpError,
-    Member as DMember, MessageId, Permissions, ShardMessenger, Timestamp, User,
-    UserId as DUserId,
+    Member as DMember, MessageId, Permissions, ShardMessenger, Timestamp, User, UserId as DUserId,
 };
 
 use super::members::{MemberSearch, pick};

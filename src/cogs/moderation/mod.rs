@@ -28,7 +28,11 @@ const MAX_PURGE: i64 = 1000;
 pub fn cog() -> Cog<Services> {
     let spec = |name, description, capability| {
         CommandSpec::new(name, description)
-            .param("user", "The member (or reply to their message)", ParamKind::User)
+            .param(
+                "user",
+                "The member (or reply to their message)",
+                ParamKind::User,
+            )
             .requires(capability)
             .community_only()
             .targets_reply()
@@ -140,7 +144,10 @@ pub fn cog() -> Cog<Services> {
                 warnings::unwarn,
             ),
             Command::new(
-                member_log("modlog", "The latest moderation cases, of one member or all"),
+                member_log(
+                    "modlog",
+                    "The latest moderation cases, of one member or all",
+                ),
                 warnings::modlog,
             ),
         ],
@@ -170,7 +177,9 @@ async fn target(ctx: &Ctx, action: Option<&ModAction>) -> Result<Member, Command
         (Some(user), _) if action == Some(&ModAction::Unban) => ctx.user(user).await,
         (Some(user), _) => ctx.member(user).await,
         (None, Some(replied_to)) => Ok(replied_to.clone()),
-        (None, None) => Err(CommandError::internal("required argument user was not bound")),
+        (None, None) => Err(CommandError::internal(
+            "required argument user was not bound",
+        )),
     }
 }
 
@@ -209,7 +218,12 @@ pub async fn audited_case(
 ) -> Result<Audited, StoreError> {
     let id = match opened {
         Some(id) => id,
-        None => services.cases.open(case.clone(), services.clock.now()).await?,
+        None => {
+            services
+                .cases
+                .open(case.clone(), services.clock.now())
+                .await?
+        }
     };
     let entry = Entry::new(Some(case.community), case.actor.id, case.action.as_str())
         .target(case.target.id)
@@ -236,7 +250,10 @@ impl Audited {
         services: &Services,
         result: &Result<ModOutcome, PlatformError>,
     ) -> Result<(), StoreError> {
-        let shown = result.as_ref().map(Clone::clone).map_err(ToString::to_string);
+        let shown = match result {
+            Ok(outcome) => Ok(outcome.clone()),
+            Err(e) => Err(e.to_string()),
+        };
         let outcome = Outcome::of(&shown);
         services.cases.finish(self.case, outcome.clone()).await?;
         let audited = match outcome {

@@ -63,10 +63,7 @@ pub async fn warn(ctx: Ctx) -> CommandResult {
         let platform = &ctx.platform;
         let needed = action.capability();
         let why = format!("automatic: {} warnings", warned.active);
-        let result = if platform
-            .has_capability(community, author, needed)
-            .await?
-        {
+        let result = if platform.has_capability(community, author, needed).await? {
             let automatic = NewCase {
                 community,
                 action: CaseAction::of(&action),
