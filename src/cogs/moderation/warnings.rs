@@ -100,23 +100,8 @@ pub async fn warn(ctx: Ctx) -> CommandResult {
 
 /// A member's warnings that still count, or the community's latest.
 pub async fn warnings(ctx: Ctx) -> CommandResult {
-    let (community, member) = (community(&ctx)?, optional_member(&ctx).await?);
-    let listed = ctx
-        .state
-        .cases
-        .list(
-            community,
-            member.as_ref().map(|m| m.id),
-            true,
-            ctx.state.clock.now(),
-        )
-        .await
-        .map_err(internal)?;
-    let whose = member.map_or_else(|| "anyone".to_owned(), |m| m.name);
-    if listed.is_empty() {
-        return Ok(Reply::text(format!("No active warnings for {whose}.")));
-    }
-    Ok(Reply::text(lines(&listed)).title(format!("Active warnings for {whose}")))
+    let titles = ("No active warnings for {}.", "Active warnings for {}");
+    listing(ctx, true, titles, "anyone").await
 }
 
 pub async fn unwarn(ctx: Ctx) -> CommandResult {
@@ -139,23 +124,32 @@ pub async fn unwarn(ctx: Ctx) -> CommandResult {
 
 /// The latest cases with their outcomes, of one member or of the whole community.
 pub async fn modlog(ctx: Ctx) -> CommandResult {
+    let titles = ("No cases for {}.", "Cases for {}, newest first");
+    listing(ctx, false, titles, "this community").await
+}
+
+/// One page of cases (only the warnings that count with `warnings_only`) of the member named or
+/// replied to, else of `everyone`; `titles` say so when there are none and above the list.
+async fn listing(
+    ctx: Ctx,
+    warnings_only: bool,
+    (none, title): (&str, &str),
+    everyone: &str,
+) -> CommandResult {
     let (community, member) = (community(&ctx)?, optional_member(&ctx).await?);
+    let now = ctx.state.clock.now();
+    let target = member.as_ref().map(|m| m.id);
     let listed = ctx
         .state
         .cases
-        .list(
-            community,
-            member.as_ref().map(|m| m.id),
-            false,
-            ctx.state.clock.now(),
-        )
+        .list(community, target, warnings_only, now)
         .await
         .map_err(internal)?;
-    let whose = member.map_or_else(|| "this community".to_owned(), |m| m.name);
+    let whose = member.map_or_else(|| everyone.to_owned(), |m| m.name);
     if listed.is_empty() {
-        return Ok(Reply::text(format!("No cases for {whose}.")));
+        return Ok(Reply::text(none.replace("{}", &whose)));
     }
-    Ok(Reply::text(lines(&listed)).title(format!("Cases for {whose}, newest first")))
+    Ok(Reply::text(lines(&listed)).title(title.replace("{}", &whose)))
 }
 
 /// The member a listing is about: the one named (by id even when they left), else the author of
