@@ -18,10 +18,12 @@ use serenity::all::{
     CommandInteraction, ComponentInteraction, Context, CreateAllowedMentions, CreateCommand,
     CreateCommandOption, CreateInteractionResponse, CreateInteractionResponseFollowup,
     CreateInteractionResponseMessage, CreateMessage, EditInteractionResponse, EditMember, Event,
-    EventHandler, GatewayError, GatewayIntents, Guild, GuildCreateEvent, GuildId, Http,
-    HttpBuilder, HttpError, Interaction, Message, MessageId, OnlineStatus, Permissions,
-    RawEventHandler, Ready, ResolvedValue, ResumedEvent, Timestamp, UserId, async_trait,
+    EventHandler, GatewayError, GatewayIntents, Guild, GuildCreateEvent, GuildId,
+    GuildMembersChunkEvent, Http, HttpBuilder, HttpError, Interaction, Message, MessageId,
+    OnlineStatus, Permissions, RawEventHandler, Ready, ResolvedValue, ResumedEvent, Timestamp,
+    UserId, async_trait,
 };
+use serenity::gateway::ChunkGuildFilter;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -32,6 +34,7 @@ const WAIT: Duration = Duration::from_secs(5);
 enum Seen {
     Ready(Context, Box<Ready>),
     GuildCreate(Box<Guild>),
+    MembersChunk(Box<GuildMembersChunkEvent>),
     Message(Box<Message>),
     Command(Box<CommandInteraction>),
     Component(Box<ComponentInteraction>),
@@ -53,6 +56,10 @@ impl EventHandler for Handler {
 
     async fn message(&self, _: Context, message: Message) {
         let _ = self.0.send(Seen::Message(Box::new(message)));
+    }
+
+    async fn guild_members_chunk(&self, _: Context, chunk: GuildMembersChunkEvent) {
+        let _ = self.0.send(Seen::MembersChunk(Box::new(chunk)));
     }
 
     async fn interaction_create(&self, _: Context, interaction: Interaction) {
@@ -166,9 +173,11 @@ fn start(mut client: Client) -> JoinHandle<serenity::Result<()>> {
     tokio::spawn(async move { client.start().await })
 }
 
+/// Every intent the fake acts on; with GUILD_PRESENCES, GUILD_CREATE carries every member.
 fn all_intents() -> GatewayIntents {
     GatewayIntents::GUILDS
         | GatewayIntents::GUILD_MEMBERS
+        | GatewayIntents::GUILD_PRESENCES
         | GatewayIntents::GUILD_MESSAGES
         | GatewayIntents::DIRECT_MESSAGES
         | GatewayIntents::MESSAGE_CONTENT
@@ -792,7 +801,7 @@ async fn missing_intents_thin_out_events_as_on_discord() {
     let running = start(client);
     fake.wait_identified(WAIT).await;
 
-    // Without GUILD_MEMBERS the cache only knows the bot's own member.
+    // Without GUILD_PRESENCES the cache only knows the bot's own member.
     events
         .next("GUILD_CREATE", |s| {
             if let Seen::GuildCreate(_) = s {
@@ -888,4 +897,90 @@ async fn payloads_deserialize_as_typed_gateway_events() {
         serde_json::from_value::<Interaction>(last.clone()),
         Ok(Interaction::Component(_))
     ));
+}
+
+/// Without GUILD_PRESENCES GUILD_CREATE carries only the bot; REQUEST_GUILD_MEMBERS (op 8) as
+/// serenity sends it finds members by the start of their username or nickname, answered by a
+/// typed GUILD_MEMBERS_CHUNK with the nonce, and a malformed request closes the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_search_answers_op_8_with_a_chunk() {
+    let mut world = FakeDiscordConfig::default();
+    world
+        .members
+        .iter_mut()
+        .find(|m| m.user.id == ids::BOB)
+        .unwrap()
+        .nick = Some("Alfie".into());
+    let fake = FakeDiscord::start(world).await;
+    let intents = GatewayIntents::GUILDS | GatewayIntents::GUILD_MEMBERS;
+    let (client, mut events) = client_for(&fake, "fake-token", intents).await;
+    let cache = client.cache.clone();
+    let running = start(client);
+    let ctx = events
+        .next("READY", |s| match s {
+            Seen::Ready(ctx, _) => Ok(ctx),
+            other => Err(other),
+        })
+        .await;
+    let guild = events
+        .next("GUILD_CREATE", |s| match s {
+            Seen::GuildCreate(guild) => Ok(guild),
+            other => Err(other),
+        })
+        .await;
+    assert_eq!(
+        guild.members.keys().copied().collect::<Vec<_>>(),
+        [UserId::new(ids::BOT)]
+    );
+
+    let guild_id = GuildId::new(ids::GUILD);
+    let query = ChunkGuildFilter::Query("AL".into());
+    ctx.shard
+        .chunk_guild(guild_id, Some(100), false, query, Some("n1".into()));
+    let chunk = events
+        .next("GUILD_MEMBERS_CHUNK", |s| match s {
+            Seen::MembersChunk(chunk) => Ok(chunk),
+            other => Err(other),
+        })
+        .await;
+    let mut found: Vec<u64> = chunk.members.keys().map(|id| id.get()).collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [ids::ALICE, ids::BOB],
+        "username alice, nickname Alfie"
+    );
+    assert_eq!(
+        (chunk.nonce.as_deref(), chunk.chunk_index, chunk.chunk_count),
+        (Some("n1"), 0, 1)
+    );
+    let request = fake
+        .gateway_frames()
+        .into_iter()
+        .find(|f| f.direction == Direction::Received && f.op == 8)
+        .expect("op 8 sent");
+    assert_eq!(request.d["query"], "AL");
+    assert_eq!(request.d["limit"], 100);
+    // serenity put the members it was sent into its cache.
+    let cached = cache.guild(guild_id).expect("guild cached").members.len();
+    assert_eq!(cached, 3);
+
+    // A query without a limit is malformed: Discord closes with 4002.
+    let bad = ChunkGuildFilter::Query("al".into());
+    ctx.shard.chunk_guild(guild_id, None, false, bad, None);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while fake.gateway_connections().len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the malformed request did not end the connection"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let answered = fake
+        .gateway_frames()
+        .iter()
+        .filter(|f| f.t.as_deref() == Some("GUILD_MEMBERS_CHUNK"))
+        .count();
+    assert_eq!(answered, 1, "only the well-formed request was answered");
+    running.abort();
 }

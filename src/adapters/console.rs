@@ -112,6 +112,17 @@ impl Platform for ConsolePlatform {
         }))
     }
 
+    /// The console has no ranks: only its own (privileged) user moderates, and never themself.
+    async fn check_rank(
+        &self,
+        _: CommunityId,
+        _: UserId,
+        _: &Member,
+        _: &str,
+    ) -> Result<(), PlatformError> {
+        Ok(())
+    }
+
     /// The console community is imaginary: every action succeeds once the dispatcher's and the
     /// cog's checks have passed, which is what an admin trying commands wants to see.
     async fn moderate(

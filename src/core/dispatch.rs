@@ -184,9 +184,11 @@ impl<S: State> Dispatcher<S> {
                 "this only works in a group or server".into(),
             ));
         }
+        let for_reply = request.replied_to.as_ref().and_then(|_| spec.for_reply());
+        let binding = for_reply.as_ref().unwrap_or(spec);
         let args = match request.args {
-            ArgInput::Text(text) => parse::bind(spec, &text),
-            ArgInput::Options(options) => parse::bind_options(spec, options),
+            ArgInput::Text(text) => parse::bind(binding, &text),
+            ArgInput::Options(options) => parse::bind_options(binding, options),
         }
         .map_err(CommandError::Usage)?;
         match (spec.capability, request.community) {
@@ -325,6 +327,15 @@ mod tests {
             _: &UserRef,
         ) -> Result<Option<Member>, PlatformError> {
             Ok(None)
+        }
+        async fn check_rank(
+            &self,
+            _: CommunityId,
+            _: UserId,
+            _: &Member,
+            _: &str,
+        ) -> Result<(), PlatformError> {
+            Ok(())
         }
         async fn moderate(
             &self,

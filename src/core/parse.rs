@@ -99,7 +99,7 @@ pub fn bind(spec: &CommandSpec, input: &str) -> Result<Args, String> {
                     spec.usage()
                 ));
             }
-            break;
+            continue;
         };
         // An optional parameter the word cannot be (`/ban @x spamming` has no duration) is
         // skipped, and the word goes to the next one.
@@ -309,6 +309,50 @@ mod tests {
                 .contains("not a whole number"),
             "nothing to skip to"
         );
+    }
+
+    #[test]
+    fn a_reply_may_leave_the_user_out_but_a_named_user_still_wins() {
+        let ban = CommandSpec::new("ban", "Ban")
+            .param("user", "Who", ParamKind::User)
+            .optional(
+                "duration",
+                "How long",
+                ParamKind::Duration {
+                    max: Duration::from_secs(86_400),
+                },
+            )
+            .optional("reason", "Why", ParamKind::Rest)
+            .targets_reply();
+        assert!(
+            bind(&ban, "spam").unwrap_err().contains("is not a user"),
+            "not a reply"
+        );
+        let reply = ban.for_reply().unwrap();
+        let args = bind(&reply, "spam links").unwrap();
+        assert_eq!(
+            (args.user("user"), args.text("reason")),
+            (None, Some("spam links"))
+        );
+        let args = bind(&reply, "2h").unwrap();
+        assert_eq!(
+            (args.user("user"), args.duration("duration")),
+            (None, Some(Duration::from_secs(7200)))
+        );
+        let args = bind(&reply, "@bob spam").unwrap();
+        assert_eq!(args.user("user"), Some(&UserRef::Name("bob".into())));
+        assert!(bind(&reply, "").unwrap().user("user").is_none());
+        let warn = CommandSpec::new("warn", "Warn")
+            .param("user", "Who", ParamKind::User)
+            .param("reason", "Why", ParamKind::Rest)
+            .targets_reply();
+        assert!(
+            bind(&warn.for_reply().unwrap(), "")
+                .unwrap_err()
+                .starts_with("missing <reason>"),
+            "a required parameter after the left-out user is still required"
+        );
+        assert_eq!(mute().for_reply(), None, "only specs that ask for it");
     }
 
     #[test]

@@ -58,6 +58,23 @@ pub trait Platform: Send + Sync + 'static {
         user: &UserRef,
     ) -> Result<Option<Member>, PlatformError>;
 
+    /// Whether `actor` may act on `target` here by the platform's ranks, for what does not go
+    /// through [`Platform::moderate`] (a warning): never the bot itself, a server owner or
+    /// anyone at or above the actor. `Err(Refused)` says why not; `moderate` checks the same.
+    /// A platform that does not say refuses: nobody is warned on unchecked ranks.
+    async fn check_rank(
+        &self,
+        _community: CommunityId,
+        _actor: UserId,
+        target: &Member,
+        verb: &str,
+    ) -> Result<(), PlatformError> {
+        Err(PlatformError::Refused(format!(
+            "I can't tell here whether you may {verb} {}",
+            target.name
+        )))
+    }
+
     /// Carries out `action` on `target` for `actor`, after the platform's own checks: the
     /// actor outranks the target, and the bot has the permission and the rank to act. A
     /// refusal names what is missing ("I need Moderate Members to mute @x"). `notice` goes to

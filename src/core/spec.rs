@@ -63,6 +63,9 @@ pub struct CommandSpec {
     pub capability: Option<Capability>,
     pub cooldown: Option<Duration>,
     pub scope: Scope,
+    /// Whether the first [`ParamKind::User`] parameter may be left out in a reply, meaning the
+    /// author of the replied-to message (how Telegram group admins moderate).
+    pub targets_reply: bool,
 }
 
 impl CommandSpec {
@@ -74,6 +77,7 @@ impl CommandSpec {
             capability: None,
             cooldown: None,
             scope: Scope::Anywhere,
+            targets_reply: false,
         }
     }
 
@@ -115,6 +119,28 @@ impl CommandSpec {
     pub fn community_only(mut self) -> Self {
         self.scope = Scope::Community;
         self
+    }
+
+    /// See [`CommandSpec::targets_reply`].
+    pub fn targets_reply(mut self) -> Self {
+        self.targets_reply = true;
+        self
+    }
+
+    /// This spec as it binds a command sent as a reply: with [`CommandSpec::targets_reply`],
+    /// its user parameter becomes optional (`/ban spam` bans the replied-to author, while
+    /// `/ban @bob spam` still bans bob). `None` when nothing changes.
+    pub fn for_reply(&self) -> Option<Self> {
+        if !self.targets_reply {
+            return None;
+        }
+        let mut relaxed = self.clone();
+        let user = relaxed
+            .params
+            .iter_mut()
+            .find(|p| p.kind == ParamKind::User)?;
+        user.required = false;
+        Some(relaxed)
     }
 
     /// `/mute <user> <duration> [reason]`

@@ -1,11 +1,12 @@
 //! Shared services the cogs use instead of touching storage themselves: the database, the
-//! per-community settings, the scheduler, the audit log, the bank, and the bot's identity.
-//! [`Services`] is the state the core's dispatcher runs with.
+//! per-community settings, the scheduler, the audit log, the bank, moderation cases, and
+//! the bot's identity. [`Services`] is the state the core's dispatcher runs with.
 
 pub mod alerts;
 pub mod audit;
 pub mod backup;
 pub mod bank;
+pub mod cases;
 pub mod periodic;
 pub mod scheduler;
 pub mod settings;
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 use crate::core::{BoxError, Clock, CommunityId, Platforms, State, UserId};
 pub use audit::Audit;
 pub use bank::Bank;
+pub use cases::Cases;
 pub use scheduler::Scheduler;
 pub use settings::Settings;
 pub use store::{Store, StoreError};
@@ -26,6 +28,8 @@ pub struct Services {
     pub store: Store,
     pub settings: Settings,
     pub bank: Bank,
+    /// Warnings and moderation cases.
+    pub cases: Cases,
     pub owners: Vec<UserId>,
     /// Where every service and cog reads the time: moved by hand in tests.
     pub clock: Arc<dyn Clock>,
@@ -46,6 +50,7 @@ impl Services {
         Self {
             settings: Settings::new(store.clone()),
             bank: Bank::new(store.clone(), Arc::clone(&clock)),
+            cases: Cases::new(store.clone()),
             scheduler: Scheduler::new(store.clone(), Arc::clone(&clock)),
             audit: Audit::new(store.clone(), Arc::clone(&clock)),
             store,

@@ -64,7 +64,48 @@ pub const KEYS: &[Key] = &[
         default: "coins",
         kind: KeyKind::Text { max_chars: 24 },
     },
+    Key {
+        name: "warn_mute_at",
+        description: "Active warnings that mute a member automatically, or off",
+        default: "3",
+        kind: WARN_COUNT,
+    },
+    Key {
+        name: "warn_mute_for",
+        description: "How long the automatic mute lasts",
+        default: "1h",
+        kind: KeyKind::Duration {
+            max: crate::core::moderation::MAX_MUTE,
+        },
+    },
+    Key {
+        name: "warn_kick_at",
+        description: "Active warnings that kick a member automatically, or off",
+        default: "5",
+        kind: WARN_COUNT,
+    },
+    Key {
+        name: "warn_ban_at",
+        description: "Active warnings that ban a member automatically, or off",
+        default: "7",
+        kind: WARN_COUNT,
+    },
+    Key {
+        name: "warn_expiry",
+        description: "How long a warning counts, e.g. 30d; forever until set",
+        default: "",
+        kind: KeyKind::Duration {
+            max: Duration::from_secs(3650 * 24 * 3600),
+        },
+    },
 ];
+
+/// A warning threshold: a count of active warnings, or off.
+const WARN_COUNT: KeyKind = KeyKind::Count {
+    min: 1,
+    max: 100,
+    can_be_off: true,
+};
 
 /// The value written for "off", and shown for an empty default.
 pub const OFF: &str = "off";

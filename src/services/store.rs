@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_jobs.sql"),
     include_str!("migrations/0003_audit_log.sql"),
     include_str!("migrations/0004_bank.sql"),
+    include_str!("migrations/0005_mod_cases.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -57,7 +57,11 @@ fn help_lists_every_command_by_cog() {
            /kick <user> [reason] - Remove a member; they may rejoin\n  \
            /ban <user> [duration] [reason] - Remove a member and keep them out\n  \
            /unban <user> - Let a banned user back in (give their id)\n  \
-           /purge <count> - Delete the latest messages in this channel\n\
+           /purge <count> - Delete the latest messages in this channel\n  \
+           /warn <user> <reason> - Warn a member; enough warnings mute, kick or ban\n  \
+           /warnings [user] - A member's active warnings, or everyone's\n  \
+           /unwarn <case> - Remove a warning by its case number\n  \
+           /modlog [user] - The latest moderation cases, of one member or all\n\
          economy:\n  \
            /balance [user] - Show your balance, or a member's\n  \
            /daily - Collect your daily payout; days in a row pay more\n  \
@@ -137,7 +141,7 @@ fn cog_switches_persist_across_sessions() {
          Cogs\n\
          help: on - What the bot can do\n\
          admin: on - Community settings\n\
-         moderation: on - Mute, kick and ban members; clear messages\n\
+         moderation: on - Mute, kick, ban and warn members; clear messages; the case log\n\
          economy: on - Balances, a daily payout, payments and a leaderboard\n\
          fun: off - Dice, coins and other small games\n\
          The fun cog is now on here.\n\
@@ -181,4 +185,116 @@ fn moderation_commands_check_rights_targets_and_arguments() {
         "/ban: you need the Ban Members permission\n\
          /mute: you need the Mute Members permission\n"
     );
+}
+
+/// `/modlog` and `/warnings` lines with each `2026-12-02 10:00 UTC` shown as `T`: the times
+/// depend on the clock.
+fn timeless(text: &str) -> String {
+    let mut out = text.to_owned();
+    while let Some(utc) = out.find(" UTC") {
+        out.replace_range(utc.saturating_sub(16)..utc + 4, "T");
+    }
+    out
+}
+
+#[test]
+fn warnings_escalate_once_and_the_modlog_keeps_every_case() {
+    let sandbox = Sandbox::new();
+    sandbox.write("config.toml", "[bot]\nowners = [\"console:carol\"]\n");
+    let out = sandbox.run(
+        &["console"],
+        "/warn @bob spam\n/warn @bob more spam\n/warn @bob links\n/warn @bob\n/warn @carol rude\n\
+         /warnings @bob\n/unwarn 1\n/unwarn 1\n/unwarn 4\n/unwarn 99\n/warn @bob again\n",
+    );
+    assert_eq!(
+        timeless(&out.stdout),
+        "Warned bob (1 active warning). Reason: spam\n\
+         Case: #1\n\
+         Warned bob (2 active warnings). Reason: more spam\n\
+         Case: #2\n\
+         Warned bob (3 active warnings). Reason: links\n\
+         Case: #3\n\
+         Automatic: Muted bob for 1h. (case #4)\n\
+         /warn: missing <reason> (usage: /warn <user> <reason>)\n\
+         /warn: carol owns this bot and can't be moderated\n\
+         Active warnings for bob\n\
+         #3 warn bob by owner, T: links\n\
+         #2 warn bob by owner, T: more spam\n\
+         #1 warn bob by owner, T: spam\n\
+         Removed warning #1 of bob.\n\
+         /unwarn: warning #1 was already removed\n\
+         /unwarn: there is no warning #4 here\n\
+         /unwarn: there is no warning #99 here\n\
+         Warned bob (3 active warnings). Reason: again\n\
+         Case: #5\n\
+         Automatic: Muted bob for 1h. (case #6)\n"
+    );
+    let out = sandbox.run(&["console"], "/modlog @bob\n");
+    assert_eq!(
+        timeless(&out.stdout),
+        "Cases for bob, newest first\n\
+         #6 mute bob (until T) by owner, T: automatic: 3 warnings (after warning #5); done\n\
+         #5 warn bob by owner, T: again\n\
+         #4 mute bob (until T) by owner, T: automatic: 3 warnings (after warning #3); done\n\
+         #3 warn bob by owner, T: links\n\
+         #2 warn bob by owner, T: more spam\n\
+         #1 warn bob by owner, T: spam; removed\n"
+    );
+    let out = sandbox.run(
+        &["console", "--as", "alice"],
+        "/warn @bob spam\n/warnings\n/unwarn 2\n/modlog\n",
+    );
+    assert_eq!(
+        out.stdout,
+        "/warn: you need the Mute Members permission\n\
+         /warnings: you need the Mute Members permission\n\
+         /unwarn: you need the Mute Members permission\n\
+         /modlog: you need the Mute Members permission\n"
+    );
+}
+
+/// The moderation cases in the sandbox's database, as `(action, outcome)`, oldest first.
+fn cases(sandbox: &Sandbox) -> Vec<(String, String)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = cogbox::services::Store::open(&sandbox.path("data/cogbox.db")).unwrap();
+        let community = cogbox::adapters::console::COMMUNITY;
+        let mut listed = cogbox::services::Cases::new(store)
+            .list(community, None, false, chrono::Utc::now())
+            .await
+            .unwrap();
+        listed.reverse();
+        listed
+            .into_iter()
+            .map(|c| (c.action.as_str().to_owned(), format!("{:?}", c.outcome)))
+            .collect()
+    })
+}
+
+#[test]
+fn a_ten_minute_mute_is_lifted_when_cogbox_was_stopped_across_its_end() {
+    let sandbox = Sandbox::new();
+    let out = sandbox.run(&["console"], "/mute @bob 10m spam\n");
+    assert_eq!(out.stdout, "Muted bob for 10m. Reason: spam\n");
+    // Restarted before the end: nothing is lifted.
+    assert_eq!(sandbox.run(&["console"], "/ping\n").stdout, "Pong!\n");
+    assert_eq!(cases(&sandbox), [("mute".into(), "Done".into())]);
+    // Started again 11 minutes on (the clock moved): the lift fell due while cogbox was stopped
+    // and runs at once, as a case of its own.
+    let mut later = sandbox.command(&["console"]);
+    later.env("COGBOX_TEST_CLOCK_OFFSET", "11m");
+    let _session = sandbox.spawn_console_with(later);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let now = cases(&sandbox);
+        if now.len() == 2 && now[1].1 != "Pending" {
+            assert_eq!(now[1], ("unmute".into(), "Done".into()));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not lifted: {now:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

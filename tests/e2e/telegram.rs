@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::fake_telegram::{
     AdminRights, Call, ChatMemberStatus, Failure, FakeTelegram, FakeTelegramConfig,
     callback_query_update, chat_member, chat_member_update, message_update, private_chat,
-    supergroup, text_message, user,
+    replying_to, supergroup, text_message, user,
 };
 use crate::support::{Running, Sandbox};
 
@@ -163,6 +163,14 @@ impl Harness {
         let message = self.say(chat, from, text).await;
         let call = self.answer(&message).await;
         assert_eq!(call.params["parse_mode"], "HTML", "{:?}", self.mode);
+        call.params["text"].as_str().unwrap().to_owned()
+    }
+
+    /// `from` answers `to` with `text` in the group; returns the bot's answer.
+    async fn reply(&self, from: &Value, text: &str, to: &Value) -> String {
+        let message = replying_to(text_message(&self.group, from, text), to);
+        self.deliver(message_update(&message)).await;
+        let call = self.answer(&message).await;
         call.params["text"].as_str().unwrap().to_owned()
     }
 
@@ -684,4 +692,58 @@ async fn entities_that_split_an_emoji_do_not_stop_the_bot() {
         );
         assert_eq!(h.ask(&dm, &h.alice, "/ping").await, "Pong!", "{mode:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moderation_command_sent_as_a_reply_acts_on_the_replied_to_author() {
+    let h = Harness::start(Mode::Polling).await;
+    let rights = AdminRights {
+        can_restrict_members: true,
+        ..AdminRights::default()
+    };
+    h.fake.set_member(
+        &h.group,
+        &h.fake.bot_user(),
+        ChatMemberStatus::Administrator(rights),
+    );
+    let spam = h.say(&h.group, &h.spammer, "buy cheap stuff").await;
+    let hello = h.say(&h.group, &h.alice, "hello").await;
+    assert_eq!(
+        h.reply(&h.alice, "/ban spam", &spam).await,
+        "/ban: you need the Ban Users permission"
+    );
+    assert_eq!(
+        h.reply(&h.moderator, "/mute", &spam).await,
+        "/mute: missing &lt;duration&gt; (usage: /mute [user] &lt;duration&gt; [reason])"
+    );
+    assert!(
+        h.fake.calls_of("banchatmember").is_empty()
+            && h.fake.calls_of("restrictchatmember").is_empty(),
+        "refusals make no API call"
+    );
+    assert_eq!(
+        h.reply(&h.moderator, "/warn links", &spam).await,
+        "Warned @spammer_x (1 active warning). Reason: links\n<b>Case</b>\n#1"
+    );
+    assert_eq!(
+        h.reply(&h.moderator, "/ban spam", &spam).await,
+        "Banned @spammer_x. Reason: spam"
+    );
+    let ban = &h.fake.calls_of("banchatmember")[0].params;
+    assert_eq!(ban["user_id"].as_i64(), Some(1003));
+    // A user named in the command wins over the replied-to author.
+    assert_eq!(
+        h.reply(&h.moderator, "/mute @alice 5m", &spam).await,
+        "Muted @alice for 5m."
+    );
+    let mute = &h.fake.calls_of("restrictchatmember")[0].params;
+    assert_eq!(mute["user_id"].as_i64(), Some(1001));
+    let own = h.say(&h.group, &h.moderator, "me").await;
+    assert_eq!(
+        h.reply(&h.moderator, "/kick", &own).await,
+        "/kick: you can't kick yourself"
+    );
+    let log = h.reply(&h.moderator, "/modlog", &hello).await;
+    assert!(log.contains("mute @alice"), "{log}");
+    assert!(!log.contains("@spammer_x"), "only alice's cases: {log}");
 }

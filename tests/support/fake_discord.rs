@@ -50,7 +50,9 @@
 //! other route wants `Authorization: Bot <token>`. Events are gated by the identified intents as
 //! Discord gates them (GUILDS, GUILD_MEMBERS, GUILD_MESSAGES, DIRECT_MESSAGES, MESSAGE_CONTENT), and
 //! IDENTIFY asking for a privileged intent not in [`FakeDiscordConfig::privileged_intents`] is
-//! closed with 4014. Dispatches while the client is disconnected are kept and replayed on RESUME.
+//! closed with 4014. GUILD_CREATE carries only the bot unless GUILD_PRESENCES was asked for, as on
+//! Discord; other members are found with REQUEST_GUILD_MEMBERS (op 8, answered by
+//! GUILD_MEMBERS_CHUNK). Dispatches while the client is disconnected are kept and replayed on RESUME.
 
 // Each test crate that includes this module uses a different part of it.
 #![allow(dead_code)]
@@ -1022,6 +1024,7 @@ fn handle_client_frame(shared: &Shared, tx: &mpsc::UnboundedSender<Outbound>, fr
         }
         Some(2) => identify(shared, tx, d),
         Some(6) => resume(shared, tx, d),
+        Some(8) => request_guild_members(shared, tx, d),
         _ => {} // op 3 presence and the rest are only recorded.
     }
 }
@@ -1056,10 +1059,11 @@ fn identify(shared: &Shared, tx: &mpsc::UnboundedSender<Outbound>, d: &Value) {
         .ready_json(&session_id, &shared.gateway_url(), &d["shard"]);
     shared.dispatch(&mut state, "READY", ready);
     if wanted & intents::GUILDS != 0 {
-        let members: Vec<FakeMember> = if wanted & intents::GUILD_MEMBERS != 0 {
+        let members: Vec<FakeMember> = if wanted & intents::GUILD_PRESENCES != 0 {
             state.members.clone()
         } else {
-            // Without GUILD_MEMBERS, Discord sends only the bot itself.
+            // Without GUILD_PRESENCES, Discord sends only the bot itself (and members in
+            // voice, which the fake has none of), GUILD_MEMBERS or not.
             state
                 .members
                 .iter()
@@ -1070,6 +1074,97 @@ fn identify(shared: &Shared, tx: &mpsc::UnboundedSender<Outbound>, d: &Value) {
         let guild = shared.config.guild_create_json(&members);
         shared.dispatch(&mut state, "GUILD_CREATE", guild);
     }
+}
+
+/// REQUEST_GUILD_MEMBERS (op 8), answered as Discord does with one GUILD_MEMBERS_CHUNK: the
+/// members whose username or nickname starts with `query` (ignoring case), at most `limit`
+/// (1-100); or those listed in `user_ids`, with `not_found`. Listing everyone (an empty query
+/// with limit 0) or asking by ids needs GUILD_MEMBERS. A request that breaks these rules closes
+/// the connection as Discord does: 4002 for a malformed payload, 4013 for a missing intent.
+fn request_guild_members(shared: &Shared, tx: &mpsc::UnboundedSender<Outbound>, d: &Value) {
+    let mut state = shared.lock();
+    let Some(intents) = state.gateway.session.as_ref().map(|s| s.intents) else {
+        let _ = tx.send(Outbound::Close(4003, "Not authenticated."));
+        return;
+    };
+    let decode_error = || {
+        let _ = tx.send(Outbound::Close(4002, "Error while decoding payload."));
+    };
+    let guild = d["guild_id"].as_str().and_then(|g| g.parse::<u64>().ok());
+    let limit = d["limit"].as_u64();
+    let by_ids: Option<Vec<u64>> = d["user_ids"].as_array().map(|ids| {
+        ids.iter()
+            .filter_map(|id| id.as_str().and_then(|i| i.parse().ok()))
+            .collect()
+    });
+    let query = d["query"].as_str();
+    let nonce = d["nonce"].as_str().filter(|n| !n.is_empty());
+    let well_formed = guild.is_some()
+        && (query.is_some() != by_ids.is_some())
+        && match query {
+            Some("") => limit == Some(0),
+            Some(_) => matches!(limit, Some(1..=100)),
+            None => true,
+        }
+        && nonce.is_none_or(|n| n.len() <= 32);
+    if !well_formed {
+        return decode_error();
+    }
+    let everyone = query == Some("") || by_ids.is_some();
+    if everyone && intents & intents::GUILD_MEMBERS == 0 {
+        let _ = tx.send(Outbound::Close(4013, "Invalid intent(s)."));
+        return;
+    }
+    // A guild the bot is not in gets no answer at all.
+    if guild != Some(shared.config.guild_id) {
+        return;
+    }
+    let starts = |text: &str, query: &str| text.to_lowercase().starts_with(&query.to_lowercase());
+    let (members, not_found): (Vec<&FakeMember>, Vec<u64>) = match (&by_ids, query) {
+        (Some(ids), _) => {
+            let found: Vec<_> = state
+                .members
+                .iter()
+                .filter(|m| ids.contains(&m.user.id))
+                .collect();
+            let missing = ids
+                .iter()
+                .filter(|id| !found.iter().any(|m| m.user.id == **id))
+                .copied()
+                .collect();
+            (found, missing)
+        }
+        (None, Some(query)) => {
+            let limit = match limit {
+                Some(0) | None => usize::MAX,
+                Some(n) => n as usize,
+            };
+            let matching = state
+                .members
+                .iter()
+                .filter(|m| {
+                    starts(&m.user.name, query)
+                        || m.nick.as_deref().is_some_and(|n| starts(n, query))
+                })
+                .take(limit)
+                .collect();
+            (matching, Vec::new())
+        }
+        (None, None) => unreachable!("checked above"),
+    };
+    let mut chunk = json!({
+        "guild_id": shared.config.guild_id.to_string(),
+        "members": members.iter().map(|m| shared.config.member_json(m, true)).collect::<Vec<_>>(),
+        "chunk_index": 0,
+        "chunk_count": 1,
+    });
+    if by_ids.is_some() {
+        chunk["not_found"] = json!(not_found.iter().map(u64::to_string).collect::<Vec<_>>());
+    }
+    if let Some(nonce) = nonce {
+        chunk["nonce"] = json!(nonce);
+    }
+    shared.dispatch(&mut state, "GUILD_MEMBERS_CHUNK", chunk);
 }
 
 fn resume(shared: &Shared, tx: &mpsc::UnboundedSender<Outbound>, d: &Value) {

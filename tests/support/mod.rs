@@ -114,8 +114,12 @@ impl Sandbox {
 
     /// Starts a console session that stays open, for tests that talk and signal.
     pub fn spawn_console(&self) -> Session {
-        let mut child = self
-            .command(&["console"])
+        self.spawn_console_with(self.command(&["console"]))
+    }
+
+    /// [`Sandbox::spawn_console`] with a command of the test's own (an environment to set).
+    pub fn spawn_console_with(&self, mut command: Command) -> Session {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -8,14 +8,15 @@ use std::time::Duration;
 use serenity::all::{
     ChannelId as DChannelId, CommandDataOptionValue, CommandInteraction, ComponentInteraction,
     Context, CreateInteractionResponse, CreateInteractionResponseMessage, EventHandler, GuildId,
-    Http, Interaction, InteractionId, Message, MessageReference, Ready, User, UserId as DUserId,
-    async_trait,
+    GuildMembersChunkEvent, Http, Interaction, InteractionId, Message, MessageReference, Ready,
+    User, UserId as DUserId, async_trait,
 };
 use serenity::builder::Builder;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::{TaskTracker, task_tracker::TaskTrackerToken};
 
+use super::members::MemberSearch;
 use super::platform::{DiscordPlatform, display, user_id};
 use super::render::render;
 use crate::core::parse::{CommandLine, command_line};
@@ -39,6 +40,8 @@ pub struct Handler<S> {
     platform: OnceLock<Arc<dyn Platform>>,
     /// Where the platform is registered once ready, for scheduled work to reach Discord.
     platforms: Arc<Platforms>,
+    /// Member searches waiting for their GUILD_MEMBERS_CHUNK.
+    search: Arc<MemberSearch>,
     /// Events being handled; shutdown waits for them, and stops taking new ones on `cancel`.
     work: TaskTracker,
     cancel: CancellationToken,
@@ -68,6 +71,7 @@ impl<S: State> Handler<S> {
             settings,
             platform: OnceLock::new(),
             platforms,
+            search: Arc::default(),
             work,
             cancel,
             ready: Mutex::new(Some(ready)),
@@ -77,8 +81,12 @@ impl<S: State> Handler<S> {
     fn platform(&self, ctx: &Context) -> &Arc<dyn Platform> {
         self.platform.get_or_init(|| {
             Arc::new(DiscordPlatform::new(
-                Arc::clone(&ctx.http),
-                Arc::clone(&ctx.cache),
+                (
+                    Arc::clone(&ctx.http),
+                    Arc::clone(&ctx.cache),
+                    ctx.shard.clone(),
+                ),
+                Arc::clone(&self.search),
                 self.settings.me,
                 self.settings.ban_delete_message_days,
             ))
@@ -112,6 +120,10 @@ impl<S: State> EventHandler for Handler<S> {
         if let Some(first) = first {
             let _ = first.send(());
         }
+    }
+
+    async fn guild_members_chunk(&self, _: Context, chunk: GuildMembersChunkEvent) {
+        self.search.chunk(chunk);
     }
 
     async fn message(&self, ctx: Context, message: Message) {

@@ -9,6 +9,7 @@
 
 mod commands;
 mod events;
+mod members;
 mod platform;
 mod ratelimit;
 mod relay;

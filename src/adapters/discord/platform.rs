@@ -9,9 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serenity::all::{
     Cache, ChannelId as DChannelId, EditMember, GetMessages, Guild, GuildId, Http, HttpError,
-    Member as DMember, MessageId, Permissions, Timestamp, User, UserId as DUserId,
+    Member as DMember, MessageId, Permissions, ShardMessenger, Timestamp, User, UserId as DUserId,
 };
 
+use super::members::{MemberSearch, pick};
 use super::render::render;
 use crate::core::moderation::MAX_MUTE;
 use crate::core::{
@@ -31,6 +32,9 @@ const MAX_REASON: usize = 512;
 pub struct DiscordPlatform {
     http: Arc<Http>,
     cache: Arc<Cache>,
+    /// The gateway connection, for member searches.
+    shard: ShardMessenger,
+    search: Arc<MemberSearch>,
     me: DUserId,
     ban_delete_message_days: u8,
 }
@@ -90,14 +94,16 @@ fn refused_or_failed(e: serenity::Error) -> PlatformError {
 
 impl DiscordPlatform {
     pub fn new(
-        http: Arc<Http>,
-        cache: Arc<Cache>,
+        (http, cache, shard): (Arc<Http>, Arc<Cache>, ShardMessenger),
+        search: Arc<MemberSearch>,
         me: DUserId,
         ban_delete_message_days: u8,
     ) -> Self {
         Self {
             http,
             cache,
+            shard,
+            search,
             me,
             ban_delete_message_days,
         }
@@ -287,16 +293,7 @@ struct Case<'a> {
 fn judge(case: &Case, permission_name: &str) -> Result<(), String> {
     let (verb, target) = (case.action.verb(), case.target);
     if let Some((rank, _)) = case.member {
-        if rank == Rank::Owner {
-            return Err(format!(
-                "{target} owns this server, and nobody can {verb} a server owner"
-            ));
-        }
-        if !case.actor.above(rank) {
-            return Err(format!(
-                "your highest role must be above {target}'s for you to {verb} them"
-            ));
-        }
+        outranks(case.actor, rank, target, verb)?;
     }
     if !case.bot_allowed {
         return Err(format!("I need {permission_name} to {verb} {target}"));
@@ -313,6 +310,21 @@ fn judge(case: &Case, permission_name: &str) -> Result<(), String> {
                 "{target} is an administrator, and Discord does not let anyone time out administrators"
             ));
         }
+    }
+    Ok(())
+}
+
+/// Whether a member of rank `actor` may `verb` one of rank `rank`, named `target`.
+fn outranks(actor: Rank, rank: Rank, target: &str, verb: &str) -> Result<(), String> {
+    if rank == Rank::Owner {
+        return Err(format!(
+            "{target} owns this server, and nobody can {verb} a server owner"
+        ));
+    }
+    if !actor.above(rank) {
+        return Err(format!(
+            "your highest role must be above {target}'s for you to {verb} them"
+        ));
     }
     Ok(())
 }
@@ -355,7 +367,8 @@ impl Platform for DiscordPlatform {
     }
 
     /// Ids (mentions included) are looked up in the guild, or anywhere without a community;
-    /// `@name` matches a cached member's username, display name or nickname.
+    /// `@name` is searched for through the gateway (the cache holds almost nobody) and must be
+    /// one member's username, display name or nickname.
     async fn resolve_user(
         &self,
         community: Option<CommunityId>,
@@ -374,16 +387,12 @@ impl Platform for DiscordPlatform {
                     .await?;
                 Ok(member.map(|m| found(&m.user)))
             }
-            (Some(community), UserRef::Name(name)) => self.guild(discord_id(community.raw)?, |g| {
-                g.members
-                    .values()
-                    .find(|m| {
-                        m.user.name.eq_ignore_ascii_case(name)
-                            || m.user.global_name.as_deref() == Some(name.as_str())
-                            || m.nick.as_deref() == Some(name.as_str())
-                    })
-                    .map(|m| found(&m.user))
-            }),
+            (Some(community), UserRef::Name(name)) => {
+                let guild = discord_id(community.raw)?;
+                let members = self.search.query(&self.shard, guild, name).await?;
+                let member = pick(&members, name).map_err(PlatformError::Refused)?;
+                Ok(member.map(|m| found(&m.user)))
+            }
             (None, UserRef::Id(id)) => {
                 let id: DUserId = discord_id(*id)?;
                 if let Some(user) = self.cache.user(id) {
@@ -399,6 +408,26 @@ impl Platform for DiscordPlatform {
         }
     }
 
+    async fn check_rank(
+        &self,
+        community: CommunityId,
+        actor: UserId,
+        target: &Member,
+        verb: &str,
+    ) -> Result<(), PlatformError> {
+        let guild: GuildId = discord_id(community.raw)?;
+        let user: DUserId = discord_id(target.id.raw)?;
+        if user == self.me {
+            return Err(PlatformError::Refused(format!("I won't {verb} myself")));
+        }
+        let actor = self.present(guild, discord_id(actor.raw)?).await?;
+        let member = self.member(guild, user).await?.ok_or_else(|| {
+            PlatformError::Refused(format!("{} is not a member here", target.name))
+        })?;
+        let (actor, rank) = self.guild(guild, |g| (Rank::of(g, &actor), Rank::of(g, &member)))?;
+        outranks(actor, rank, &target.name, verb).map_err(PlatformError::Refused)
+    }
+
     async fn moderate(
         &self,
         community: CommunityId,
@@ -408,13 +437,6 @@ impl Platform for DiscordPlatform {
         reason: Option<&str>,
         notice: Option<&Reply>,
     ) -> Result<ModOutcome, PlatformError> {
-        if matches!(action, ModAction::Ban(Some(_))) {
-            return Err(PlatformError::Refused(
-                "Discord bans have no end date, and cogbox cannot lift one later yet: \
-                 ban without a duration, or mute for up to 28d"
-                    .into(),
-            ));
-        }
         let guild: GuildId = discord_id(community.raw)?;
         let user: DUserId = discord_id(target.id.raw)?;
         if user == self.me {

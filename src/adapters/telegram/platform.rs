@@ -392,6 +392,28 @@ impl Platform for TelegramPlatform {
         }
     }
 
+    /// Administrators are beyond a bot's reach on Telegram, and so beyond warnings too.
+    async fn check_rank(
+        &self,
+        community: CommunityId,
+        _actor: UserId,
+        target: &Member,
+        verb: &str,
+    ) -> Result<(), PlatformError> {
+        let (chat, user) = (ChatId(community.raw), tg(target.id));
+        if user == self.me {
+            return Err(PlatformError::Refused(format!("I won't {verb} myself")));
+        }
+        let member = self.member(chat, user).await.map_err(|e| failed(&e))?;
+        if member.kind.is_privileged() {
+            return Err(PlatformError::Refused(format!(
+                "{} is an administrator here, and administrators can't be moderated by the bot",
+                target.name
+            )));
+        }
+        Ok(())
+    }
+
     async fn moderate(
         &self,
         community: CommunityId,

@@ -1,0 +1,572 @@
+//! Moderation cases: every warning and every action taken on a member, numbered, with who did
+//! it, why, until when, and what the platform made of it. A case is written *before* the
+//! platform is asked (outcome `pending`) and finished after, so an action that went only part of
+//! the way, or never came back, stays visible in `/modlog`.
+//!
+//! Warnings escalate: [`Cases::warn`] stores the warning, counts the member's active warnings and
+//! decides the automatic action in one `BEGIN IMMEDIATE` transaction, so concurrent warnings are
+//! counted one after another and a threshold is reached, and acted on, exactly once.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
+
+use super::settings::CommunitySettings;
+use super::store::{Store, StoreError};
+use crate::core::{CommunityId, Member, ModAction, ModOutcome, UserId};
+
+/// The most cases one listing returns: a page a chat message can hold.
+pub const PAGE: usize = 15;
+
+/// What a case records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaseAction {
+    Warn,
+    Mute,
+    Unmute,
+    Kick,
+    Ban,
+    Unban,
+}
+
+impl CaseAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Warn => "warn",
+            Self::Mute => "mute",
+            Self::Unmute => "unmute",
+            Self::Kick => "kick",
+            Self::Ban => "ban",
+            Self::Unban => "unban",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "mute" => Self::Mute,
+            "unmute" => Self::Unmute,
+            "kick" => Self::Kick,
+            "ban" => Self::Ban,
+            "unban" => Self::Unban,
+            _ => Self::Warn,
+        }
+    }
+
+    pub fn of(action: &ModAction) -> Self {
+        match action {
+            ModAction::Mute(_) => Self::Mute,
+            ModAction::Unmute => Self::Unmute,
+            ModAction::Kick => Self::Kick,
+            ModAction::Ban(_) => Self::Ban,
+            ModAction::Unban => Self::Unban,
+        }
+    }
+}
+
+/// What became of a case on the platform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The platform was asked and has not answered (or cogbox stopped before it did).
+    Pending,
+    Done,
+    /// Part of it happened; the text says what did not.
+    Incomplete(String),
+    /// Nothing changed; the text says why.
+    Failed(String),
+}
+
+impl Outcome {
+    /// From what [`crate::core::Platform::moderate`] returned.
+    pub fn of(result: &Result<ModOutcome, String>) -> Self {
+        match result {
+            Ok(ModOutcome {
+                incomplete: Some(why),
+                ..
+            }) => Self::Incomplete(why.clone()),
+            Ok(_) => Self::Done,
+            Err(why) => Self::Failed(why.clone()),
+        }
+    }
+
+    fn columns(&self) -> (&'static str, Option<&str>) {
+        match self {
+            Self::Pending => ("pending", None),
+            Self::Done => ("done", None),
+            Self::Incomplete(why) => ("incomplete", Some(why)),
+            Self::Failed(why) => ("failed", Some(why)),
+        }
+    }
+
+    fn from_columns(outcome: &str, detail: Option<String>) -> Self {
+        let detail = detail.unwrap_or_default();
+        match outcome {
+            "done" => Self::Done,
+            "incomplete" => Self::Incomplete(detail),
+            "failed" => Self::Failed(detail),
+            _ => Self::Pending,
+        }
+    }
+}
+
+/// A case to open.
+#[derive(Clone, Debug)]
+pub struct NewCase {
+    pub community: CommunityId,
+    pub action: CaseAction,
+    pub actor: Member,
+    pub target: Member,
+    pub reason: Option<String>,
+    /// When a timed mute or ban ends.
+    pub duration: Option<Duration>,
+}
+
+/// A stored case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Case {
+    pub id: i64,
+    pub action: CaseAction,
+    pub actor: String,
+    pub target: String,
+    pub target_id: String,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+    pub expires: Option<DateTime<Utc>>,
+    pub outcome: Outcome,
+    /// The warning that triggered this automatic action.
+    pub cause: Option<i64>,
+    pub revoked: bool,
+}
+
+/// A community's escalation thresholds, from its settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    pub mute_at: Option<i64>,
+    pub mute_for: Duration,
+    pub kick_at: Option<i64>,
+    pub ban_at: Option<i64>,
+}
+
+impl Thresholds {
+    pub fn of(settings: &CommunitySettings) -> Self {
+        Self {
+            mute_at: settings.count("warn_mute_at"),
+            mute_for: settings
+                .duration("warn_mute_for")
+                .unwrap_or(Duration::from_secs(3600)),
+            kick_at: settings.count("warn_kick_at"),
+            ban_at: settings.count("warn_ban_at"),
+        }
+    }
+
+    /// The action a member's `active`-th warning triggers: only the warning that reaches a
+    /// threshold does, and the strongest wins when thresholds coincide.
+    pub fn action_at(&self, active: i64) -> Option<ModAction> {
+        if self.ban_at == Some(active) {
+            Some(ModAction::Ban(None))
+        } else if self.kick_at == Some(active) {
+            Some(ModAction::Kick)
+        } else if self.mute_at == Some(active) {
+            Some(ModAction::Mute(self.mute_for))
+        } else {
+            None
+        }
+    }
+}
+
+/// What one warning led to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Warned {
+    pub case: i64,
+    /// The member's active warnings, this one included.
+    pub active: i64,
+    /// The automatic action's own (pending) case and the action, when a threshold was reached.
+    pub escalation: Option<(i64, ModAction)>,
+}
+
+/// Why `/unwarn` did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum UnwarnError {
+    #[error("there is no warning #{0} here")]
+    NotFound(i64),
+    #[error("warning #{0} was already removed")]
+    AlreadyRevoked(i64),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone)]
+pub struct Cases {
+    store: Store,
+}
+
+const COLUMNS: &str = "id, action, actor_name, target_name, target, reason, created_at, \
+                       expires_at, outcome, outcome_detail, cause, revoked_at";
+
+impl Cases {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Opens a pending case, before the platform is asked.
+    pub async fn open(&self, case: NewCase, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        self.store
+            .call(move |conn| insert(conn, &case, now, &Outcome::Pending, None))
+            .await
+    }
+
+    /// Records what the platform did for a case opened with [`Cases::open`].
+    pub async fn finish(&self, id: i64, outcome: Outcome) -> Result<(), StoreError> {
+        self.store
+            .call(move |conn| {
+                let (outcome, detail) = outcome.columns();
+                conn.execute(
+                    "UPDATE mod_cases SET outcome = ?2, outcome_detail = ?3 WHERE id = ?1",
+                    params![id, outcome, detail],
+                )
+                .map(drop)
+            })
+            .await
+    }
+
+    /// Stores a warning and, in the same transaction, counts the member's active warnings and
+    /// opens the automatic action's case when this warning reaches a threshold. `expiry` is how
+    /// long a warning counts (`None`: until removed).
+    pub async fn warn(
+        &self,
+        warning: NewCase,
+        thresholds: Thresholds,
+        expiry: Option<Duration>,
+        now: DateTime<Utc>,
+    ) -> Result<Warned, StoreError> {
+        self.store
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let warning = NewCase {
+                    action: CaseAction::Warn,
+                    duration: expiry,
+                    ..warning
+                };
+                let case = insert(&tx, &warning, now, &Outcome::Done, None)?;
+                let active: i64 = tx.query_row(
+                    "SELECT count(*) FROM mod_cases
+                     WHERE platform = ?1 AND community = ?2 AND target = ?3 AND action = 'warn'
+                       AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?4)",
+                    params![
+                        warning.community.platform.as_str(),
+                        warning.community.raw_text(),
+                        warning.target.id.raw_text(),
+                        now.timestamp()
+                    ],
+                    |row| row.get(0),
+                )?;
+                let escalation = match thresholds.action_at(active) {
+                    Some(action) => {
+                        let automatic = NewCase {
+                            action: CaseAction::of(&action),
+                            reason: Some(format!("automatic: {active} warnings")),
+                            duration: match action {
+                                ModAction::Mute(d) => Some(d),
+                                _ => None,
+                            },
+                            ..warning
+                        };
+                        let id = insert(&tx, &automatic, now, &Outcome::Pending, Some(case))?;
+                        Some((id, action))
+                    }
+                    None => None,
+                };
+                tx.commit()?;
+                Ok(Warned {
+                    case,
+                    active,
+                    escalation,
+                })
+            })
+            .await
+    }
+
+    /// Revokes a warning of this community, so it no longer counts.
+    pub async fn unwarn(
+        &self,
+        community: CommunityId,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Case, UnwarnError> {
+        let found = self
+            .store
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let case = tx
+                    .query_row(
+                        &format!(
+                            "SELECT {COLUMNS} FROM mod_cases
+                             WHERE id = ?1 AND platform = ?2 AND community = ?3 AND action = 'warn'"
+                        ),
+                        params![id, community.platform.as_str(), community.raw_text()],
+                        case_of,
+                    )
+                    .optional()?;
+                if let Some(case) = case.as_ref().filter(|c| !c.revoked) {
+                    tx.execute(
+                        "UPDATE mod_cases SET revoked_at = ?2 WHERE id = ?1",
+                        params![case.id, now.timestamp()],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(case)
+            })
+            .await?;
+        match found {
+            None => Err(UnwarnError::NotFound(id)),
+            Some(case) if case.revoked => Err(UnwarnError::AlreadyRevoked(id)),
+            Some(case) => Ok(case),
+        }
+    }
+
+    /// The latest [`PAGE`] cases of a community, of one member when `target` is given, newest
+    /// first; `warnings_only` keeps the warnings that still count at `now`.
+    pub async fn list(
+        &self,
+        community: CommunityId,
+        target: Option<UserId>,
+        warnings_only: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Case>, StoreError> {
+        self.store
+            .call(move |conn| {
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM mod_cases
+                     WHERE platform = ?1 AND community = ?2 AND (?3 IS NULL OR target = ?3)
+                       AND (?4 = 0 OR (action = 'warn' AND revoked_at IS NULL
+                                       AND (expires_at IS NULL OR expires_at > ?5)))
+                     ORDER BY id DESC LIMIT ?6"
+                ))?;
+                stmt.query_map(
+                    params![
+                        community.platform.as_str(),
+                        community.raw_text(),
+                        target.map(|t| t.raw_text()),
+                        warnings_only,
+                        now.timestamp(),
+                        PAGE as i64
+                    ],
+                    case_of,
+                )?
+                .collect()
+            })
+            .await
+    }
+}
+
+fn insert(
+    conn: &rusqlite::Connection,
+    case: &NewCase,
+    now: DateTime<Utc>,
+    outcome: &Outcome,
+    cause: Option<i64>,
+) -> rusqlite::Result<i64> {
+    let expires = case
+        .duration
+        .and_then(|d| chrono::Duration::from_std(d).ok())
+        .map(|d| (now + d).timestamp());
+    let (outcome, detail) = outcome.columns();
+    conn.execute(
+        "INSERT INTO mod_cases (platform, community, action, actor, actor_name, target,
+                                target_name, reason, created_at, expires_at, outcome,
+                                outcome_detail, cause)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            case.community.platform.as_str(),
+            case.community.raw_text(),
+            case.action.as_str(),
+            case.actor.id.raw_text(),
+            case.actor.name,
+            case.target.id.raw_text(),
+            case.target.name,
+            case.reason,
+            now.timestamp(),
+            expires,
+            outcome,
+            detail,
+            cause
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn case_of(row: &Row) -> rusqlite::Result<Case> {
+    let time = |secs: i64| DateTime::from_timestamp(secs, 0).unwrap_or_default();
+    Ok(Case {
+        id: row.get(0)?,
+        action: CaseAction::parse(&row.get::<_, String>(1)?),
+        actor: row.get(2)?,
+        target: row.get(3)?,
+        target_id: row.get(4)?,
+        reason: row.get(5)?,
+        at: time(row.get(6)?),
+        expires: row.get::<_, Option<i64>>(7)?.map(time),
+        outcome: Outcome::from_columns(&row.get::<_, String>(8)?, row.get(9)?),
+        cause: row.get(10)?,
+        revoked: row.get::<_, Option<i64>>(11)?.is_some(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::core::PlatformKind;
+
+    const GROUP: CommunityId = CommunityId::new(PlatformKind::Telegram, -100);
+
+    fn member(raw: i64, name: &str) -> Member {
+        Member {
+            id: UserId::new(PlatformKind::Telegram, raw),
+            name: name.into(),
+        }
+    }
+
+    fn warning(target: i64) -> NewCase {
+        NewCase {
+            community: GROUP,
+            action: CaseAction::Warn,
+            actor: member(1, "@mod"),
+            target: member(target, "@bob"),
+            reason: Some("spam".into()),
+            duration: None,
+        }
+    }
+
+    const DEFAULTS: Thresholds = Thresholds {
+        mute_at: Some(3),
+        mute_for: Duration::from_secs(3600),
+        kick_at: Some(5),
+        ban_at: Some(7),
+    };
+
+    #[test]
+    fn only_the_warning_that_reaches_a_threshold_acts() {
+        let actions: Vec<_> = (1..=8).map(|n| DEFAULTS.action_at(n)).collect();
+        assert_eq!(
+            actions,
+            [
+                None,
+                None,
+                Some(ModAction::Mute(Duration::from_secs(3600))),
+                None,
+                Some(ModAction::Kick),
+                None,
+                Some(ModAction::Ban(None)),
+                None
+            ]
+        );
+        let off = Thresholds {
+            kick_at: None,
+            mute_at: Some(5),
+            ..DEFAULTS
+        };
+        assert_eq!(off.action_at(5), Some(ModAction::Mute(DEFAULTS.mute_for)));
+        let same = Thresholds {
+            kick_at: Some(7),
+            ..DEFAULTS
+        };
+        assert_eq!(same.action_at(7), Some(ModAction::Ban(None)), "strongest");
+    }
+
+    #[tokio::test]
+    async fn a_threshold_triggers_exactly_once_under_concurrent_warns() {
+        let cases = Arc::new(Cases::new(Store::in_memory().unwrap()));
+        let now = Utc::now();
+        let warns = (0..8).map(|_| {
+            let cases = Arc::clone(&cases);
+            tokio::spawn(async move { cases.warn(warning(2), DEFAULTS, None, now).await })
+        });
+        let mut escalations = Vec::new();
+        let mut counts = Vec::new();
+        for warned in futures_util::future::join_all(warns).await {
+            let warned = warned.unwrap().unwrap();
+            counts.push(warned.active);
+            escalations.extend(warned.escalation.map(|(_, action)| action));
+        }
+        counts.sort();
+        assert_eq!(
+            counts,
+            (1..=8).collect::<Vec<_>>(),
+            "each warn counted once"
+        );
+        assert_eq!(
+            escalations.len(),
+            3,
+            "mute, kick and ban once each: {escalations:?}"
+        );
+        let listed = cases.list(GROUP, None, false, now).await.unwrap();
+        let automatic: Vec<_> = listed
+            .iter()
+            .filter(|c| c.cause.is_some())
+            .map(|c| (c.action, &c.outcome))
+            .collect();
+        assert_eq!(
+            automatic,
+            [
+                (CaseAction::Ban, &Outcome::Pending),
+                (CaseAction::Kick, &Outcome::Pending),
+                (CaseAction::Mute, &Outcome::Pending)
+            ],
+            "each a case of its own"
+        );
+    }
+
+    #[tokio::test]
+    async fn revoked_and_expired_warnings_stop_counting() {
+        let cases = Cases::new(Store::in_memory().unwrap());
+        let now = Utc::now();
+        let day = Some(Duration::from_secs(86_400));
+        let first = cases.warn(warning(2), DEFAULTS, day, now).await.unwrap();
+        cases.warn(warning(2), DEFAULTS, None, now).await.unwrap();
+        cases.warn(warning(3), DEFAULTS, None, now).await.unwrap();
+        let later = now + chrono::Duration::days(2);
+        let active = cases
+            .list(GROUP, Some(member(2, "").id), true, later)
+            .await
+            .unwrap();
+        assert_eq!(active.len(), 1, "the first expired after a day");
+        let second = active[0].id;
+        let removed = cases.unwarn(GROUP, second, later).await.unwrap();
+        assert_eq!(removed.target, "@bob");
+        assert!(matches!(
+            cases.unwarn(GROUP, second, later).await,
+            Err(UnwarnError::AlreadyRevoked(_))
+        ));
+        let elsewhere = CommunityId::new(PlatformKind::Telegram, -200);
+        assert!(matches!(
+            cases.unwarn(elsewhere, first.case, later).await,
+            Err(UnwarnError::NotFound(_))
+        ));
+        let again = cases.warn(warning(2), DEFAULTS, None, later).await.unwrap();
+        assert_eq!(again.active, 1, "expired and revoked ones are not counted");
+        let all = cases.list(GROUP, None, false, later).await.unwrap();
+        assert_eq!(all.len(), 4, "nothing is deleted: {all:?}");
+    }
+
+    #[tokio::test]
+    async fn a_pending_case_is_finished_with_the_platform_outcome() {
+        let cases = Cases::new(Store::in_memory().unwrap());
+        let now = Utc::now();
+        let kick = NewCase {
+            action: CaseAction::Kick,
+            ..warning(2)
+        };
+        let id = cases.open(kick, now).await.unwrap();
+        let listed = cases.list(GROUP, None, false, now).await.unwrap();
+        assert_eq!(listed[0].outcome, Outcome::Pending);
+        let half = Outcome::of(&Ok(ModOutcome {
+            notified: false,
+            incomplete: Some("unban failed".into()),
+        }));
+        cases.finish(id, half.clone()).await.unwrap();
+        let listed = cases.list(GROUP, None, false, now).await.unwrap();
+        assert_eq!(listed[0].outcome, half);
+    }
+}
