@@ -2,25 +2,33 @@
 //! per-community settings, and the bot's identity. [`Services`] is the state the core's
 //! dispatcher runs with.
 
+pub mod polls;
 pub mod settings;
 pub mod store;
+pub mod trivia;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::core::{BoxError, Clock, CommunityId, Platforms, State, UserId};
+pub use polls::Polls;
 pub use settings::Settings;
 pub use store::{Store, StoreError};
+pub use trivia::Trivia;
 
 pub struct Services {
     pub store: Store,
     pub settings: Settings,
+    pub polls: Polls,
+    pub trivia: Trivia,
     pub owners: Vec<UserId>,
     /// Where every service and cog reads the time: moved by hand in tests.
     pub clock: Arc<dyn Clock>,
     /// The running platforms, for work that outlives the command that asked for it.
     pub platforms: Arc<Platforms>,
+    /// When this process started, for `/status`.
+    pub started: chrono::DateTime<chrono::Utc>,
 }
 
 impl Services {
@@ -31,7 +39,10 @@ impl Services {
         platforms: Arc<Platforms>,
     ) -> Self {
         Self {
+            started: clock.now(),
             settings: Settings::new(store.clone()),
+            polls: Polls::new(store.clone()),
+            trivia: Trivia::new(store.clone()),
             store,
             owners,
             clock,

@@ -9,7 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use teloxide::adaptors::Throttle;
 use teloxide::payloads::{
-    BanChatMemberSetters, RestrictChatMemberSetters, SendMessageSetters, UnbanChatMemberSetters,
+    BanChatMemberSetters, EditMessageTextSetters, RestrictChatMemberSetters, SendMessageSetters,
+    UnbanChatMemberSetters,
 };
 use teloxide::requests::Requester;
 use teloxide::types::{
@@ -116,13 +117,8 @@ impl TelegramPlatform {
                 prefer_large_media: false,
                 show_above_text: false,
             });
-        if !reply.buttons.is_empty() {
-            let rows = render::button_rows(&reply.buttons).into_iter().map(|row| {
-                row.iter()
-                    .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.command.clone()))
-                    .collect::<Vec<_>>()
-            });
-            request = request.reply_markup(InlineKeyboardMarkup::new(rows));
+        if let Some(keyboard) = keyboard(reply) {
+            request = request.reply_markup(keyboard);
         }
         if let Some(id) = reply_to {
             request =
@@ -133,6 +129,26 @@ impl TelegramPlatform {
             self.history.record(chat, sent.id, sent.date);
         }
         Ok(())
+    }
+
+    /// Replaces the text and buttons of the bot's message `message` (a poll whose counts
+    /// changed). An edit that changes nothing (the same vote pressed twice) is no failure.
+    pub async fn edit(&self, chat: ChatId, message: MessageId, reply: &Reply) {
+        let text = render::html(reply);
+        if text.is_empty() {
+            return;
+        }
+        let mut request = self
+            .bot
+            .edit_message_text(chat, message, text)
+            .parse_mode(ParseMode::Html);
+        if let Some(keyboard) = keyboard(reply) {
+            request = request.reply_markup(keyboard);
+        }
+        match request.await {
+            Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {}
+            Err(e) => tracing::warn!(chat = chat.0, "telegram: editMessageText failed: {e}"),
+        }
     }
 
     /// Stops the button's spinner; Telegram expects an answer to every callback query.
@@ -230,6 +246,19 @@ fn restriction_end(duration: Duration) -> chrono::DateTime<chrono::Utc> {
 }
 
 /// Calls again after a 429's `retry_after`, a few times, for calls Throttle does not pace.
+/// The reply's buttons as an inline keyboard, or `None` when it has none.
+fn keyboard(reply: &Reply) -> Option<InlineKeyboardMarkup> {
+    if reply.buttons.is_empty() {
+        return None;
+    }
+    let rows = render::button_rows(&reply.buttons).into_iter().map(|row| {
+        row.iter()
+            .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.command.clone()))
+            .collect::<Vec<_>>()
+    });
+    Some(InlineKeyboardMarkup::new(rows))
+}
+
 async fn patiently<T, F, Fut>(mut call: F) -> Result<T, RequestError>
 where
     F: FnMut() -> Fut,
