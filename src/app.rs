@@ -13,8 +13,9 @@ use crate::adapters::console::{self, ConsolePlatform};
 use crate::adapters::{Launch, StartError, discord, telegram};
 use crate::cogs;
 use crate::config::Config;
-use crate::core::{Dispatcher, Platforms, Reply, SystemClock};
-use crate::services::{Services, Store, StoreError};
+use crate::core::{Clock, Dispatcher, OffsetClock, Platforms, Reply, SystemClock};
+use crate::services::periodic::{self, Intervals};
+use crate::services::{Services, Store, StoreError, alerts, scheduler};
 
 /// Which front ends to start.
 #[derive(Clone, Debug)]
@@ -79,11 +80,13 @@ pub async fn run(
     let services = Arc::new(Services::new(
         store.clone(),
         owners,
-        Arc::new(SystemClock),
+        clock(&config),
         Arc::clone(&platforms),
     ));
+    register_jobs(&services, &config).await?;
     let dispatcher = Arc::new(
-        Dispatcher::new(cogs::all(), services, config.limits.quota()).map_err(AppError::Setup)?,
+        Dispatcher::new(cogs::all(), Arc::clone(&services), config.limits.quota())
+            .map_err(AppError::Setup)?,
     );
 
     let (fatal, mut fatal_rx) = mpsc::unbounded_channel();
@@ -107,6 +110,17 @@ pub async fn run(
         Some(Err(e)) => failure = Some(AppError::from(e)),
         Some(Ok(())) => {
             spawn_tidy(&launch);
+            launch.tracker.spawn(alerts::run(
+                Arc::clone(&services),
+                launch.dispatcher.subscribe_errors(),
+                config.bot.owners.clone(),
+                config.bot.error_channel,
+                launch.cancel.clone(),
+            ));
+            // After the platforms, so that jobs due at start-up find them connected.
+            launch
+                .tracker
+                .spawn(scheduler::run(services, launch.cancel.clone()));
             tracing::info!(name = %config.bot.name, version = env!("CARGO_PKG_VERSION"), "cogbox is ready");
             tokio::select! {
                 () = &mut shutdown => tracing::info!("shutting down"),
@@ -135,6 +149,37 @@ pub async fn run(
         }
     );
     failure.map_or(Ok(()), Err)
+}
+
+/// The wall clock, or in the real binary's end-to-end tests the wall clock moved ahead (the
+/// config only lets `COGBOX_TEST_CLOCK_OFFSET` through when every platform is a local fake).
+fn clock(config: &Config) -> Arc<dyn Clock> {
+    match config.test_clock_offset {
+        Some(offset) => {
+            tracing::warn!(
+                "TEST CLOCK: running {} ahead of the wall clock (COGBOX_TEST_CLOCK_OFFSET)",
+                crate::core::duration::format(offset)
+            );
+            Arc::new(OffsetClock(
+                chrono::Duration::from_std(offset).unwrap_or(chrono::Duration::MAX),
+            ))
+        }
+        None => Arc::new(SystemClock),
+    }
+}
+
+/// Registers every kind of scheduled job before the scheduler starts. Cogs with jobs of their
+/// own (reminders, the end of a timed mute) register them here too.
+async fn register_jobs(services: &Services, config: &Config) -> Result<(), AppError> {
+    let schedule = &config.schedule;
+    let intervals = Intervals {
+        audit_purge: schedule.audit_purge.0,
+        optimize: schedule.optimize.0,
+        expiries: schedule.expiries.0,
+    };
+    let retention = Duration::from_secs(u64::from(config.retention.audit_log_days) * 86_400);
+    periodic::start(&services.scheduler, intervals, retention).await?;
+    Ok(())
 }
 
 /// Starts the platforms that have tokens, or the console.

@@ -9,12 +9,15 @@ use figment::{Figment, Metadata, Source, error::Kind};
 use serde::de::DeserializeOwned;
 
 use super::Config;
+use crate::core::duration;
 
 /// No sane config file comes near this; a larger one is refused before it is parsed.
 const MAX_FILE_BYTES: u64 = 1 << 20;
 const ENV_PREFIX: &str = "COGBOX_";
-/// `COGBOX_CONFIG` names the file; it is not a config key.
-const ENV_NOT_KEYS: &[&str] = &["config"];
+/// `COGBOX_CONFIG` names the file and `COGBOX_TEST_CLOCK_OFFSET` moves the clock for tests:
+/// neither is a config key.
+const ENV_NOT_KEYS: &[&str] = &["config", "test_clock_offset"];
+const CLOCK_OFFSET_ENV: &str = "COGBOX_TEST_CLOCK_OFFSET";
 
 /// Where the configuration came from, for `cogbox check` and the start-up log.
 #[derive(Clone, Debug)]
@@ -70,7 +73,16 @@ pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
         log: section(&figment, "log", &shown, &mut problems),
         limits: section(&figment, "limits", &shown, &mut problems),
         retention: section(&figment, "retention", &shown, &mut problems),
+        schedule: section(&figment, "schedule", &shown, &mut problems),
+        test_clock_offset: None,
     };
+    match std::env::var(CLOCK_OFFSET_ENV) {
+        Ok(text) if !text.is_empty() => match duration::parse(&text) {
+            Ok(offset) => config.test_clock_offset = Some(offset),
+            Err(e) => problems.push(format!("environment {CLOCK_OFFSET_ENV}: {e}")),
+        },
+        _ => {}
+    }
     if let Ok(top) = figment.extract::<figment::value::Dict>() {
         for key in top.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
             let source = figment
@@ -84,6 +96,11 @@ pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
         }
     }
     if problems.is_empty() {
+        if config.test_clock_offset.is_some() {
+            if let Some(refusal) = config.clock_offset_refusal() {
+                problems.push(format!("environment {CLOCK_OFFSET_ENV}: {refusal}"));
+            }
+        }
         for (key, problem) in config.problems() {
             let source = figment
                 .find_metadata(key)
@@ -110,7 +127,15 @@ pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
     ))
 }
 
-const SECTIONS: &[&str] = &["bot", "discord", "telegram", "log", "limits", "retention"];
+const SECTIONS: &[&str] = &[
+    "bot",
+    "discord",
+    "telegram",
+    "log",
+    "limits",
+    "retention",
+    "schedule",
+];
 
 /// Extracts one section, recording its problems instead of stopping at them, so one run
 /// reports what is wrong in every section.

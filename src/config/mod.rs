@@ -12,9 +12,9 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::core::{RateQuota, UserId};
+use crate::core::{ChannelId, PlatformKind, RateQuota, UserId};
 pub use load::{ConfigErrors, ConfigSource, load};
-pub use values::{ActivityKind, HumanDuration, MASK, Presence};
+pub use values::{ActivityKind, HumanDuration, Interval, MASK, Presence};
 
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -25,6 +25,11 @@ pub struct Config {
     pub log: LogConfig,
     pub limits: LimitsConfig,
     pub retention: RetentionConfig,
+    pub schedule: ScheduleConfig,
+    /// How far ahead of the wall clock cogbox runs, from `COGBOX_TEST_CLOCK_OFFSET`: only for
+    /// end-to-end tests of the real binary, and refused unless every platform is a local fake.
+    #[serde(skip)]
+    pub test_clock_offset: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -41,6 +46,13 @@ pub struct BotConfig {
     pub owners: Vec<UserId>,
     /// Database and logs live here; a relative path is taken from the config file's folder.
     pub data_dir: PathBuf,
+    /// Where errors are also reported besides the owners' direct messages, as `platform:id`
+    /// (`discord:1234`, `telegram:-100123`); empty for nowhere.
+    #[serde(
+        deserialize_with = "values::de_channel",
+        serialize_with = "values::ser_channel"
+    )]
+    pub error_channel: Option<ChannelId>,
 }
 
 impl Default for BotConfig {
@@ -49,6 +61,7 @@ impl Default for BotConfig {
             name: "cogbox".into(),
             owners: Vec::new(),
             data_dir: "data".into(),
+            error_channel: None,
         }
     }
 }
@@ -232,6 +245,33 @@ impl Default for RetentionConfig {
     }
 }
 
+/// How often each periodic job runs, written like `1d` or `5m`; `""` turns a job off.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScheduleConfig {
+    /// Deletes audit-log entries older than `retention.audit_log_days`.
+    pub audit_purge: Interval,
+    /// Runs SQLite's `PRAGMA optimize`, which keeps query plans good as tables grow.
+    pub optimize: Interval,
+    /// Ends what cogs expire in bulk, such as old warnings. Timed mutes and bans do not wait
+    /// for it: each ends at its own time.
+    pub expiries: Interval,
+}
+
+impl Default for ScheduleConfig {
+    fn default() -> Self {
+        let every = |secs| Interval(Some(Duration::from_secs(secs)));
+        Self {
+            audit_purge: every(24 * 3600),
+            optimize: every(24 * 3600),
+            expiries: every(5 * 60),
+        }
+    }
+}
+
+/// The shortest interval a periodic job may have: shorter ones only keep the disk busy.
+const MIN_INTERVAL: Duration = Duration::from_secs(10);
+
 impl Config {
     /// Whether any chat platform has a token; without one, `run` opens the console.
     pub fn has_platforms(&self) -> bool {
@@ -338,8 +378,81 @@ impl Config {
         if self.log.keep == 0 {
             out.push(("log.keep", "must keep at least 1 file".into()));
         }
+        for (key, interval) in [
+            ("schedule.audit_purge", self.schedule.audit_purge),
+            ("schedule.optimize", self.schedule.optimize),
+            ("schedule.expiries", self.schedule.expiries),
+        ] {
+            if interval.0.is_some_and(|every| every < MIN_INTERVAL) {
+                out.push((
+                    key,
+                    "must be at least 10s, or \"\" to turn the job off".into(),
+                ));
+            }
+        }
+        if self.retention.audit_log_days == 0 {
+            out.push((
+                "retention.audit_log_days",
+                "must keep entries at least 1 day".into(),
+            ));
+        }
+        if let Some(channel) = self.bot.error_channel {
+            let has_token = match channel.platform {
+                PlatformKind::Console => true,
+                PlatformKind::Discord => self.discord.token.is_some(),
+                PlatformKind::Telegram => self.telegram.token.is_some(),
+            };
+            if !has_token {
+                out.push((
+                    "bot.error_channel",
+                    format!("is on {}, which has no token set here", channel.platform),
+                ));
+            }
+        }
         out
     }
+
+    /// Why the test clock offset may not be used with this config, if it may not: a platform
+    /// that talks to its real service. Its fakes in tests are all on this machine.
+    pub fn clock_offset_refusal(&self) -> Option<String> {
+        [
+            (
+                "discord",
+                self.discord.token.is_some(),
+                &self.discord.api_url,
+            ),
+            (
+                "telegram",
+                self.telegram.token.is_some(),
+                &self.telegram.api_url,
+            ),
+        ]
+        .into_iter()
+        .find(|(_, on, url)| *on && !is_loopback_url(url))
+        .map(|(name, _, url)| {
+            format!(
+                "COGBOX_TEST_CLOCK_OFFSET moves cogbox's clock for end-to-end tests only, and \
+                 {name} talks to {url}, not a local test server; unset it"
+            )
+        })
+    }
+}
+
+/// Whether `url` points at this machine (a test's fake server), never at a real service.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or("");
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
 }
 
 /// Every directive must end in a level (`info`, `cogbox=debug`): tracing would take a bare

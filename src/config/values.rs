@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::core::{UserId, duration};
+use crate::core::{ChannelId, UserId, duration};
 
 /// What `cogbox check` prints in place of a secret.
 pub const MASK: &str = "<hidden>";
@@ -71,6 +71,41 @@ impl Serialize for HumanDuration {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&duration::format(self.0))
     }
+}
+
+/// How often a periodic job runs, written like a [`HumanDuration`]; `""` turns the job off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interval(pub Option<Duration>);
+
+impl<'de> Deserialize<'de> for Interval {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.trim().is_empty() {
+            return Ok(Self(None));
+        }
+        duration::parse(text.trim())
+            .map(|d| Self(Some(d)))
+            .map_err(|e| de::Error::custom(format!("{e}, or \"\" to turn the job off")))
+    }
+}
+
+impl Serialize for Interval {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.map(duration::format).unwrap_or_default())
+    }
+}
+
+/// An optional `platform:id` channel; `""` means none.
+pub fn de_channel<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ChannelId>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    text.trim().parse().map(Some).map_err(de::Error::custom)
+}
+
+pub fn ser_channel<S: Serializer>(channel: &Option<ChannelId>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&channel.map(|c| c.to_string()).unwrap_or_default())
 }
 
 /// A socket address, with an example in the error rather than "invalid socket address syntax".

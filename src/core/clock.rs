@@ -34,6 +34,23 @@ impl Clock for SystemClock {
     }
 }
 
+/// The wall clock shifted by a fixed offset, so the real binary's end-to-end tests can start
+/// cogbox "later" (a mute's expiry passed while it was stopped). Only `app.rs` builds one, from
+/// `COGBOX_TEST_CLOCK_OFFSET`, which the config refuses unless every platform is a local fake.
+#[derive(Clone, Copy, Debug)]
+pub struct OffsetClock(pub chrono::Duration);
+
+#[async_trait]
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.0
+    }
+
+    async fn sleep_until(&self, at: DateTime<Utc>) {
+        SystemClock.sleep_until(at - self.0).await;
+    }
+}
+
 /// A clock that stands still until a test moves it; sleepers wake when it passes their time.
 #[derive(Debug)]
 pub struct ManualClock {

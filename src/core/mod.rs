@@ -16,7 +16,7 @@ pub mod reply;
 pub mod spec;
 
 pub use args::{Args, UserRef, Value};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use command::{Author, Catalog, Cog, Command, CommandResult, Ctx, Invocation, State};
 pub use dispatch::{ArgInput, Dispatcher, ErrorReport, Request};
 pub use error::{BoxError, CommandError, ErrorId, PlatformError};

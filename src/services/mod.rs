@@ -1,8 +1,12 @@
 //! Shared services the cogs use instead of touching storage themselves: the database, the
-//! per-community settings, and the bot's identity. [`Services`] is the state the core's
+//! per-community settings, the scheduler, the audit log, and the bot's identity. [`Services`] is the state the core's
 //! dispatcher runs with.
 
+pub mod alerts;
+pub mod audit;
+pub mod periodic;
 pub mod polls;
+pub mod scheduler;
 pub mod settings;
 pub mod store;
 pub mod trivia;
@@ -12,7 +16,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::core::{BoxError, Clock, CommunityId, Platforms, State, UserId};
+pub use audit::Audit;
 pub use polls::Polls;
+pub use scheduler::Scheduler;
 pub use settings::Settings;
 pub use store::{Store, StoreError};
 pub use trivia::Trivia;
@@ -29,6 +35,9 @@ pub struct Services {
     pub platforms: Arc<Platforms>,
     /// When this process started, for `/status`.
     pub started: chrono::DateTime<chrono::Utc>,
+    /// Durable jobs; its runner is started by `app.rs` once every kind is registered.
+    pub scheduler: Scheduler,
+    pub audit: Audit,
 }
 
 impl Services {
@@ -41,6 +50,8 @@ impl Services {
         Self {
             started: clock.now(),
             settings: Settings::new(store.clone()),
+            scheduler: Scheduler::new(store.clone(), Arc::clone(&clock)),
+            audit: Audit::new(store.clone(), Arc::clone(&clock)),
             polls: Polls::new(store.clone()),
             trivia: Trivia::new(store.clone()),
             store,
