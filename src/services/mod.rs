@@ -6,10 +6,12 @@ pub mod alerts;
 pub mod audit;
 pub mod periodic;
 pub mod polls;
+pub mod reminders;
 pub mod scheduler;
 pub mod settings;
 pub mod store;
 pub mod trivia;
+pub mod userdata;
 
 use std::sync::Arc;
 
@@ -59,6 +61,13 @@ impl Services {
             clock,
             platforms,
         }
+    }
+}
+
+impl Services {
+    /// Every service that keeps data about members, for `/mydata` and `/forget`.
+    pub fn user_data(&self) -> [&dyn userdata::UserData; 3] {
+        [&self.polls, &self.trivia, &self.scheduler]
     }
 }
 

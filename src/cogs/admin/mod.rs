@@ -1,6 +1,8 @@
 //! Community administration: which cogs are on here, the community's settings, and the
 //! owners' view of the running bot.
 
+mod audit;
+mod data;
 mod settings;
 mod status;
 
@@ -51,6 +53,25 @@ pub fn cog() -> Cog<Services> {
                 settings::settings,
             ),
             Command::new(
+                CommandSpec::new("audit", "Show the audit log, or what a member did or had done")
+                    .optional("user", "Only entries by or about this member", ParamKind::User)
+                    .requires(Capability::ManageSettings)
+                    .community_only(),
+                audit::audit,
+            ),
+            Command::new(
+                CommandSpec::new("mydata", "Get what the bot stores about you here, by direct message")
+                    .community_only(),
+                data::mydata,
+            ),
+            Command::new(
+                CommandSpec::new("forget", "Erase what the bot stores about a member here")
+                    .param("user", "The member whose data to erase", ParamKind::User)
+                    .requires(Capability::ManageSettings)
+                    .community_only(),
+                data::forget,
+            ),
+            Command::new(
                 CommandSpec::new("status", "How the bot is doing (owners only)")
                     .requires(Capability::Owner),
                 status::status,
@@ -98,6 +119,8 @@ async fn switch(ctx: Ctx) -> CommandResult {
         .set_cog_enabled(community, cog.name, on)
         .await
         .map_err(stored)?;
+    let action = if on { "cog.on" } else { "cog.off" };
+    audit::changed(&ctx, action, cog.name.to_owned()).await?;
     Ok(Reply::text(format!(
         "The {} cog is now {} here.",
         cog.name,

@@ -36,8 +36,16 @@ pub async fn settings(ctx: Ctx) -> CommandResult {
     })?;
     let key = find(name)?;
     let settings = &ctx.state.settings;
+    let old = settings
+        .get(community)
+        .await
+        .map_err(|e| CommandError::Internal(e.to_string().into()))?
+        .value(key.name)
+        .to_owned();
     if action == "reset" {
         settings.reset(community, key).await.map_err(stored)?;
+        let detail = format!("{}: {} -> {}", key.name, shown(&old), shown(key.default));
+        super::audit::changed(&ctx, "settings.reset", detail).await?;
         return Ok(Reply::text(format!(
             "{} is back to its default ({}).",
             key.name,
@@ -55,6 +63,8 @@ pub async fn settings(ctx: Ctx) -> CommandResult {
         .set(community, key, value.clone())
         .await
         .map_err(stored)?;
+    let detail = format!("{}: {} -> {}", key.name, shown(&old), shown(&value));
+    super::audit::changed(&ctx, "settings.set", detail).await?;
     Ok(Reply::text(format!(
         "{} is now {}.",
         key.name,

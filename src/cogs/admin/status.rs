@@ -12,6 +12,7 @@ pub async fn status(ctx: Ctx) -> CommandResult {
         .to_std()
         .unwrap_or_default();
     let database = state.store.size().await.map_err(stored)?;
+    let (pending, failed) = state.scheduler.counts().await.map_err(stored)?;
     let platforms: Vec<&str> = state.platforms.kinds().iter().map(|k| k.as_str()).collect();
     Ok(Reply::text("")
         .title(format!("cogbox {}", env!("CARGO_PKG_VERSION")))
@@ -21,7 +22,8 @@ pub async fn status(ctx: Ctx) -> CommandResult {
         )
         .field("memory", resident().map_or("unknown".into(), mib))
         .field("database", mib(database))
-        .field("platforms", platforms.join(", ")))
+        .field("platforms", platforms.join(", "))
+        .field("jobs", format!("{pending} pending, {failed} failed")))
 }
 
 fn mib(bytes: u64) -> String {

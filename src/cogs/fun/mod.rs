@@ -2,7 +2,10 @@
 
 mod dice;
 mod poll;
+mod remind;
 mod trivia;
+
+pub use remind::register as register_jobs;
 
 use super::Ctx;
 use crate::core::{Cog, Command, CommandError, CommandResult, CommandSpec, ParamKind, Reply};
@@ -49,6 +52,28 @@ pub fn cog() -> Cog<Services> {
                     ParamKind::Rest,
                 ),
                 choose,
+            ),
+            Command::new(
+                CommandSpec::new("remind", "Remind you of something later, e.g. 10m tea")
+                    .param(
+                        "duration",
+                        "How long from now, e.g. 10m, 2h or 3d",
+                        ParamKind::Duration { max: remind::MAX_WAIT },
+                    )
+                    .param("text", "What to remind you of", ParamKind::Rest),
+                remind::remind,
+            ),
+            Command::new(
+                CommandSpec::new("reminders", "List the reminders you set here"),
+                remind::reminders,
+            ),
+            Command::new(
+                CommandSpec::new("unremind", "Cancel one of your reminders").param(
+                    "id",
+                    "The reminder's number, as /reminders shows it",
+                    ParamKind::Integer { min: 1, max: i64::MAX },
+                ),
+                remind::unremind,
             ),
             Command::new(
                 CommandSpec::new("poll", "Ask a question with a button per answer")

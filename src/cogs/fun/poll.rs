@@ -108,6 +108,15 @@ pub async fn poll(ctx: Ctx) -> CommandResult {
         closes_at,
     };
     let poll = ctx.state.polls.create(new, now).await.map_err(stored)?;
+    if let Some(at) = closes_at {
+        // Votes stop at `closes_at` whatever happens to this job; it announces the result.
+        let payload = serde_json::json!({"poll": poll.id, "platform": community.platform.as_str()});
+        ctx.state
+            .scheduler
+            .schedule(super::remind::CLOSE_POLL, at, payload)
+            .await
+            .map_err(stored)?;
+    }
     Ok(render(&poll, now))
 }
 

@@ -1,4 +1,4 @@
--- Polls, trivia and reminders. Ids are TEXT (Id::raw_text) so that word ids fit later;
+-- Polls and trivia (reminders are scheduler jobs). Ids are TEXT (Id::raw_text) so that word ids fit later;
 -- times are Unix seconds. Ids are AUTOINCREMENT: a button left on an old message must never
 -- reach a newer poll or round that reused its number.
 
@@ -53,16 +53,3 @@ CREATE TABLE trivia_scores (
     points INTEGER NOT NULL,
     PRIMARY KEY (platform, community, player)
 ) WITHOUT ROWID;
-
-CREATE TABLE reminders (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    platform TEXT NOT NULL,
-    -- NULL for a reminder asked for in a direct chat.
-    community TEXT,
-    channel TEXT NOT NULL,
-    user TEXT NOT NULL,
-    text TEXT NOT NULL,
-    due INTEGER NOT NULL
-);
-
-CREATE INDEX reminders_by_user ON reminders (platform, user, due);
