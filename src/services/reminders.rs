@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use super::scheduler::{Job, Scheduler};
+use super::scheduler::{Job, JobState, Scheduler};
 use super::userdata::UserData;
 use crate::core::{CommunityId, UserId};
 
@@ -33,11 +33,13 @@ pub fn owner(user: UserId) -> String {
     user.to_string()
 }
 
-/// Every reminder `user` has waiting, with its job, earliest first.
+/// Every reminder `user` has waiting, with its job, earliest first; one being delivered at
+/// this moment is no longer waiting.
 pub async fn list(scheduler: &Scheduler, user: UserId) -> Result<Vec<(Job, Reminder)>, StoreError> {
     let jobs = scheduler.list(KIND, Some(&owner(user)), MAX_PER_USER).await?;
     Ok(jobs
         .into_iter()
+        .filter(|job| job.state != JobState::Running)
         .filter_map(|job| {
             let reminder = serde_json::from_value(job.payload.clone()).ok()?;
             Some((job, reminder))

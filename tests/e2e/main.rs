@@ -10,5 +10,6 @@ mod support;
 mod config;
 mod console;
 mod discord;
+mod fun_admin;
 mod lifecycle;
 mod telegram;

@@ -114,8 +114,12 @@ impl Sandbox {
 
     /// Starts a console session that stays open, for tests that talk and signal.
     pub fn spawn_console(&self) -> Session {
-        let mut child = self
-            .command(&["console"])
+        self.spawn_session(self.command(&["console"]))
+    }
+
+    /// [`Sandbox::spawn_console`] for a console command of the test's own making.
+    pub fn spawn_session(&self, mut command: Command) -> Session {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -232,6 +236,13 @@ pub struct Session {
 }
 
 impl Session {
+    /// The next line the console prints, unprompted or not.
+    pub fn next_line(&mut self) -> String {
+        self.lines
+            .recv_timeout(DEADLINE)
+            .expect("a line from the console")
+    }
+
     /// Sends one line and returns the first line of the answer.
     pub fn say(&mut self, line: &str) -> String {
         writeln!(self.stdin, "{line}").expect("write to the console");

@@ -98,9 +98,10 @@ pub async fn unremind(ctx: Ctx) -> CommandResult {
     }
 }
 
-/// Whole seconds, rounded up, so "in 10m" stays "10m" a moment after it was set.
+/// Whole minutes, rounded up, so "in 10m" stays "10m" for the minute after it was set.
 fn round_up(wait: Duration) -> Duration {
-    Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    Duration::from_secs(secs.div_ceil(60) * 60)
 }
 
 /// Delivers a reminder that fell due: in the chat it was asked in; if the platform refuses
