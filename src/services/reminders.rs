@@ -36,7 +36,9 @@ pub fn owner(user: UserId) -> String {
 /// Every reminder `user` has waiting, with its job, earliest first; one being delivered at
 /// this moment is no longer waiting.
 pub async fn list(scheduler: &Scheduler, user: UserId) -> Result<Vec<(Job, Reminder)>, StoreError> {
-    let jobs = scheduler.list(KIND, Some(&owner(user)), MAX_PER_USER).await?;
+    let jobs = scheduler
+        .list(KIND, Some(&owner(user)), MAX_PER_USER)
+        .await?;
     Ok(jobs
         .into_iter()
         .filter(|job| job.state != JobState::Running)
@@ -54,7 +56,9 @@ async fn here(
     user: UserId,
 ) -> Result<Vec<(Job, Reminder)>, StoreError> {
     let mut mine = list(scheduler, user).await?;
-    mine.retain(|(_, r)| r.community == Some(community.raw) && r.platform == community.platform.as_str());
+    mine.retain(|(_, r)| {
+        r.community == Some(community.raw) && r.platform == community.platform.as_str()
+    });
     Ok(mine)
 }
 
@@ -64,11 +68,22 @@ impl UserData for Scheduler {
         "Reminders"
     }
 
-    async fn export(&self, community: CommunityId, user: UserId) -> Result<Vec<String>, StoreError> {
+    async fn export(
+        &self,
+        community: CommunityId,
+        user: UserId,
+    ) -> Result<Vec<String>, StoreError> {
         Ok(here(self, community, user)
             .await?
             .into_iter()
-            .map(|(job, r)| format!("#{} due {}: {}", job.id, job.due.format("%Y-%m-%d %H:%M UTC"), r.text))
+            .map(|(job, r)| {
+                format!(
+                    "#{} due {}: {}",
+                    job.id,
+                    job.due.format("%Y-%m-%d %H:%M UTC"),
+                    r.text
+                )
+            })
             .collect())
     }
 

@@ -14,7 +14,8 @@ pub trait UserData: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// The member's data in `community`, one line per item.
-    async fn export(&self, community: CommunityId, user: UserId) -> Result<Vec<String>, StoreError>;
+    async fn export(&self, community: CommunityId, user: UserId)
+    -> Result<Vec<String>, StoreError>;
 
     /// Erases the member's data in `community`; returns how many items went.
     async fn forget(&self, community: CommunityId, user: UserId) -> Result<usize, StoreError>;
@@ -26,7 +27,11 @@ impl UserData for super::Polls {
         "Poll votes"
     }
 
-    async fn export(&self, community: CommunityId, user: UserId) -> Result<Vec<String>, StoreError> {
+    async fn export(
+        &self,
+        community: CommunityId,
+        user: UserId,
+    ) -> Result<Vec<String>, StoreError> {
         Ok(self
             .votes_of(community, user)
             .await?
@@ -46,9 +51,17 @@ impl UserData for super::Trivia {
         "Trivia score"
     }
 
-    async fn export(&self, community: CommunityId, user: UserId) -> Result<Vec<String>, StoreError> {
+    async fn export(
+        &self,
+        community: CommunityId,
+        user: UserId,
+    ) -> Result<Vec<String>, StoreError> {
         let points = self.points_of(community, user).await?;
-        Ok(if points > 0 { vec![format!("{points} points")] } else { Vec::new() })
+        Ok(if points > 0 {
+            vec![format!("{points} points")]
+        } else {
+            Vec::new()
+        })
     }
 
     async fn forget(&self, community: CommunityId, user: UserId) -> Result<usize, StoreError> {

@@ -28,7 +28,8 @@ fn a_poll_counts_one_vote_per_member_and_a_new_press_moves_it() {
     // Another member's vote adds to the count; the poll outlives the session.
     let bob = sandbox.run(&["console", "--as", "bob"], "/vote 1 1\n");
     assert!(
-        bob.stdout.contains("1. pizza: 2\n2. sushi: 0\n2 votes, closes in "),
+        bob.stdout
+            .contains("1. pizza: 2\n2. sushi: 0\n2 votes, closes in "),
         "{}",
         bob.stdout
     );
@@ -122,7 +123,11 @@ fn settings_are_listed_set_reset_and_audited_by_those_allowed() {
         "newest first: {}",
         audit.stdout
     );
-    assert!(audit.stdout.ends_with("Audit log\nNothing in the audit log yet.\n"));
+    assert!(
+        audit
+            .stdout
+            .ends_with("Audit log\nNothing in the audit log yet.\n")
+    );
 
     let alice = sandbox.run(
         &["console", "--as", "alice"],
@@ -144,9 +149,16 @@ fn status_shows_what_an_owner_needs_to_know() {
     let lines: Vec<&str> = out.stdout.lines().skip(1).collect();
     assert_eq!(lines[0], format!("cogbox {}", env!("CARGO_PKG_VERSION")));
     assert!(lines[1].starts_with("uptime: "), "{}", out.stdout);
-    assert!(lines[2].starts_with("memory: ") && lines[2].ends_with(" MiB"), "{}", out.stdout);
+    assert!(
+        lines[2].starts_with("memory: ") && lines[2].ends_with(" MiB"),
+        "{}",
+        out.stdout
+    );
     assert!(lines[3].starts_with("database: ") && lines[3].ends_with(" MiB"));
-    assert_eq!(lines[4..], ["platforms: console", "jobs: 4 pending, 0 failed"]);
+    assert_eq!(
+        lines[4..],
+        ["platforms: console", "jobs: 4 pending, 0 failed"]
+    );
 }
 
 #[test]
@@ -159,7 +171,10 @@ fn mydata_sends_what_is_stored_and_forget_erases_it_but_the_audit_log() {
     let mine = sandbox.run(&["console", "--as", "bob"], "/mydata\n");
     let bob = "console:10874223847605546";
     let mut lines = mine.stdout.lines();
-    assert_eq!(lines.next(), Some("I sent you your data by direct message."));
+    assert_eq!(
+        lines.next(),
+        Some("I sent you your data by direct message.")
+    );
     assert_eq!(lines.next(), Some("(direct message) Your data"));
     let rest: Vec<&str> = lines.collect();
     assert_eq!(
@@ -169,7 +184,10 @@ fn mydata_sends_what_is_stored_and_forget_erases_it_but_the_audit_log() {
              also records moderation and settings changes by or about you."
         )
     );
-    assert_eq!(rest[1..3], ["Poll votes: poll #1 \"Tea?\": yes", "Trivia score: nothing"]);
+    assert_eq!(
+        rest[1..3],
+        ["Poll votes: poll #1 \"Tea?\": yes", "Trivia score: nothing"]
+    );
     assert!(rest[3].starts_with("Reminders: #4 due ") && rest[3].ends_with(" UTC: stretch"));
 
     let forgot = sandbox.run(&["console"], "/forget @bob\n/audit @bob\n");
@@ -188,8 +206,16 @@ fn mydata_sends_what_is_stored_and_forget_erases_it_but_the_audit_log() {
         forgot.stdout
     );
     let after = sandbox.run(&["console", "--as", "bob"], "/mydata\n/vote 1 2\n");
-    assert!(after.stdout.contains("Poll votes: nothing\nTrivia score: nothing\nReminders: nothing\n"));
-    assert!(after.stdout.contains("1. yes: 0\n2. no: 1\n"), "{}", after.stdout);
+    assert!(
+        after
+            .stdout
+            .contains("Poll votes: nothing\nTrivia score: nothing\nReminders: nothing\n")
+    );
+    assert!(
+        after.stdout.contains("1. yes: 0\n2. no: 1\n"),
+        "{}",
+        after.stdout
+    );
 }
 
 #[test]
@@ -214,10 +240,19 @@ fn trivia_takes_one_try_per_member_and_scores_the_first_right_answer() {
         })
         .collect();
     assert_eq!(buttons.len(), 4);
-    let right = buttons.iter().find(|(label, _)| label == answers[0]).unwrap();
-    let wrong = buttons.iter().find(|(label, _)| label != answers[0]).unwrap();
+    let right = buttons
+        .iter()
+        .find(|(label, _)| label == answers[0])
+        .unwrap();
+    let wrong = buttons
+        .iter()
+        .find(|(label, _)| label != answers[0])
+        .unwrap();
 
-    let alice = sandbox.run(&["console", "--as", "alice"], &format!("{}\n{}\n", wrong.1, right.1));
+    let alice = sandbox.run(
+        &["console", "--as", "alice"],
+        &format!("{}\n{}\n", wrong.1, right.1),
+    );
     assert_eq!(
         alice.stdout,
         format!(
@@ -234,7 +269,10 @@ fn trivia_takes_one_try_per_member_and_scores_the_first_right_answer() {
             lines[1], answers[0]
         )
     );
-    let late = sandbox.run(&["console"], &format!("{}\n/answer 7 1\n/trivia scores\n", right.1));
+    let late = sandbox.run(
+        &["console"],
+        &format!("{}\n/answer 7 1\n/trivia scores\n", right.1),
+    );
     assert_eq!(
         late.stdout,
         "/answer: question #1 has already been answered\n\

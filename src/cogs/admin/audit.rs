@@ -9,8 +9,13 @@ use crate::services::audit::{Entry, Filter, Outcome, Record};
 const PAGE: usize = 15;
 
 /// Records a settings or cog change by the invoker, done as soon as it is stored.
-pub async fn changed(ctx: &Ctx, action: &str, detail: String) -> Result<(), crate::core::CommandError> {
-    let entry = Entry::new(ctx.invocation.community, ctx.invocation.author.id, action).detail(detail);
+pub async fn changed(
+    ctx: &Ctx,
+    action: &str,
+    detail: String,
+) -> Result<(), crate::core::CommandError> {
+    let entry =
+        Entry::new(ctx.invocation.community, ctx.invocation.author.id, action).detail(detail);
     ctx.state
         .audit
         .log(entry, Outcome::Done)
@@ -23,11 +28,21 @@ pub async fn audit(ctx: Ctx) -> CommandResult {
     let community = community(&ctx)?;
     let log = &ctx.state.audit;
     let mut records = match ctx.args.user("user") {
-        None => log.query(community, Filter::All, PAGE).await.map_err(stored)?,
+        None => log
+            .query(community, Filter::All, PAGE)
+            .await
+            .map_err(stored)?,
         Some(user) => {
             let user = ctx.user(user).await?.id;
-            let mut both = log.query(community, Filter::Actor(user), PAGE).await.map_err(stored)?;
-            both.extend(log.query(community, Filter::Target(user), PAGE).await.map_err(stored)?);
+            let mut both = log
+                .query(community, Filter::Actor(user), PAGE)
+                .await
+                .map_err(stored)?;
+            both.extend(
+                log.query(community, Filter::Target(user), PAGE)
+                    .await
+                    .map_err(stored)?,
+            );
             both.sort_by(|a, b| (b.at, b.id).cmp(&(a.at, a.id)));
             both.dedup_by_key(|r| r.id);
             both.truncate(PAGE);

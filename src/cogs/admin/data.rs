@@ -19,7 +19,11 @@ pub async fn mydata(ctx: Ctx) -> CommandResult {
     .title("Your data");
     for service in ctx.state.user_data() {
         let lines = service.export(community, user).await.map_err(stored)?;
-        let value = if lines.is_empty() { "nothing".to_owned() } else { lines.join("\n") };
+        let value = if lines.is_empty() {
+            "nothing".to_owned()
+        } else {
+            lines.join("\n")
+        };
         report = report.field(service.name(), value);
     }
     ctx.platform
@@ -41,7 +45,11 @@ pub async fn forget(ctx: Ctx) -> CommandResult {
     let entry = Entry::new(Some(community), ctx.invocation.author.id, "data.forget")
         .target(target.id)
         .detail(summary.clone());
-    ctx.state.audit.log(entry, Outcome::Done).await.map_err(stored)?;
+    ctx.state
+        .audit
+        .log(entry, Outcome::Done)
+        .await
+        .map_err(stored)?;
     Ok(Reply::text(format!(
         "Erased {}'s data here ({summary}). {KEPT}",
         target.name

@@ -53,15 +53,25 @@ pub fn cog() -> Cog<Services> {
                 settings::settings,
             ),
             Command::new(
-                CommandSpec::new("audit", "Show the audit log, or what a member did or had done")
-                    .optional("user", "Only entries by or about this member", ParamKind::User)
-                    .requires(Capability::ManageSettings)
-                    .community_only(),
+                CommandSpec::new(
+                    "audit",
+                    "Show the audit log, or what a member did or had done",
+                )
+                .optional(
+                    "user",
+                    "Only entries by or about this member",
+                    ParamKind::User,
+                )
+                .requires(Capability::ManageSettings)
+                .community_only(),
                 audit::audit,
             ),
             Command::new(
-                CommandSpec::new("mydata", "Get what the bot stores about you here, by direct message")
-                    .community_only(),
+                CommandSpec::new(
+                    "mydata",
+                    "Get what the bot stores about you here, by direct message",
+                )
+                .community_only(),
                 data::mydata,
             ),
             Command::new(

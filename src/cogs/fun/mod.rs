@@ -58,7 +58,9 @@ pub fn cog() -> Cog<Services> {
                     .param(
                         "duration",
                         "How long from now, e.g. 10m, 2h or 3d",
-                        ParamKind::Duration { max: remind::MAX_WAIT },
+                        ParamKind::Duration {
+                            max: remind::MAX_WAIT,
+                        },
                     )
                     .param("text", "What to remind you of", ParamKind::Rest),
                 remind::remind,
@@ -71,7 +73,10 @@ pub fn cog() -> Cog<Services> {
                 CommandSpec::new("unremind", "Cancel one of your reminders").param(
                     "id",
                     "The reminder's number, as /reminders shows it",
-                    ParamKind::Integer { min: 1, max: i64::MAX },
+                    ParamKind::Integer {
+                        min: 1,
+                        max: i64::MAX,
+                    },
                 ),
                 remind::unremind,
             ),

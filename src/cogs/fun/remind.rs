@@ -73,11 +73,18 @@ pub async fn reminders(ctx: Ctx) -> CommandResult {
         .filter(|(_, r)| r.community == here)
         .map(|(job, r)| {
             let left = (job.due - now).to_std().unwrap_or_default();
-            format!("#{} in {}: {}", job.id, duration::format(round_up(left)), r.text)
+            format!(
+                "#{} in {}: {}",
+                job.id,
+                duration::format(round_up(left)),
+                r.text
+            )
         })
         .collect();
     if lines.is_empty() {
-        return Ok(Reply::text("You have no reminders here. Set one with /remind 10m tea."));
+        return Ok(Reply::text(
+            "You have no reminders here. Set one with /remind 10m tea.",
+        ));
     }
     Ok(Reply::text(lines.join("\n")).title("Your reminders"))
 }
