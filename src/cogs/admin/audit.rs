@@ -43,7 +43,7 @@ pub async fn audit(ctx: Ctx) -> CommandResult {
                     .await
                     .map_err(stored)?,
             );
-            both.sort_by(|a, b| (b.at, b.id).cmp(&(a.at, a.id)));
+            both.sort_by_key(|r| std::cmp::Reverse((r.at, r.id)));
             both.dedup_by_key(|r| r.id);
             both.truncate(PAGE);
             both
