@@ -147,8 +147,32 @@ async fn slash_commands_are_registered_in_the_guild_with_typed_options() {
     assert_eq!(
         names,
         [
-            "help", "cogs", "cog", "mute", "unmute", "kick", "ban", "unban", "purge", "ping",
-            "roll", "coinflip", "8ball", "choose"
+            "help",
+            "cogs",
+            "cog",
+            "settings",
+            "audit",
+            "mydata",
+            "forget",
+            "status",
+            "mute",
+            "unmute",
+            "kick",
+            "ban",
+            "unban",
+            "purge",
+            "ping",
+            "roll",
+            "coinflip",
+            "8ball",
+            "choose",
+            "remind",
+            "reminders",
+            "unremind",
+            "poll",
+            "vote",
+            "trivia",
+            "answer"
         ]
     );
     let find = |name: &str| commands.iter().find(|c| c["name"] == name).unwrap();
