@@ -40,7 +40,7 @@ fn init_writes_a_private_config_with_a_fresh_secret_that_check_accepts_and_hides
         "{}",
         check.stdout
     );
-    assert!(check.stdout.contains("(schema 1)"), "{}", check.stdout);
+    assert!(check.stdout.contains("(schema 4)"), "{}", check.stdout);
     assert!(
         check.stdout.contains("secret_token = \"<hidden>\""),
         "{}",
@@ -82,7 +82,7 @@ fn each_bad_config_names_its_file_key_and_problem() {
         ("broken header", b"[bot\nname = 1\n", "config.toml: line 1, column 5: invalid TOML: invalid table header; expected `.`, `]`"),
         ("wrong type", b"[limits]\ncommands = \"five\"\n", "config.toml: limits.commands: expected a whole number above 0, found string \"five\""),
         ("zero", b"[limits]\ncommands = 0\n", "config.toml: limits.commands:"),
-        ("unknown key", b"[bot]\nnmae = \"x\"\n", "config.toml: bot.nmae: unknown key (keys here: name, owners, data_dir)"),
+        ("unknown key", b"[bot]\nnmae = \"x\"\n", "config.toml: bot.nmae: unknown key (keys here: name, owners, data_dir, error_channel)"),
         ("unknown section", b"[bots]\nname = \"x\"\n", "config.toml: bots: unknown section"),
         ("bad owner", b"[bot]\nowners = [\"discord:me\"]\n", "config.toml: bot.owners: \"me\" is not a Discord id (a number)"),
         ("bad duration", b"[limits]\nwindow = \"10 minutes\"\n", "config.toml: limits.window: \"10 minutes\" is not a duration"),
@@ -231,7 +231,7 @@ fn a_database_from_a_newer_cogbox_is_refused() {
     assert_eq!(out.code, 2);
     assert!(
         out.stderr
-            .contains("has schema version 42, newer than this cogbox knows (1)"),
+            .contains("has schema version 42, newer than this cogbox knows (4)"),
         "{}",
         out.stderr
     );

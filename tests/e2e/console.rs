@@ -143,7 +143,7 @@ fn cog_switches_persist_across_sessions() {
          help: on - What the bot can do\n\
          admin: on - Community settings\n\
          moderation: on - Mute, kick and ban members; clear messages\n\
-         fun: off - Dice, coins and other small games\n\
+         fun: off - Dice, coins, polls, trivia and other small games\n\
          The fun cog is now on here.\n\
          Pong!\n"
     );
