@@ -168,27 +168,29 @@ fn mydata_sends_what_is_stored_and_forget_erases_it_but_the_audit_log() {
         &["console", "--as", "bob"],
         "/poll Tea? | yes | no\n/vote 1 1\n/remind 1h stretch\n",
     );
-    let mine = sandbox.run(&["console", "--as", "bob"], "/mydata\n");
+    // A direct message arrives between commands: a session that stays open waits for it.
+    let mut session = sandbox.spawn_session(sandbox.command(&["console", "--as", "bob"]));
     let bob = "console:10874223847605546";
-    let mut lines = mine.stdout.lines();
     assert_eq!(
-        lines.next(),
-        Some("I sent you your data by direct message.")
+        session.say("/mydata"),
+        "I sent you your data by direct message."
     );
-    assert_eq!(lines.next(), Some("(direct message) Your data"));
-    let rest: Vec<&str> = lines.collect();
+    assert_eq!(session.next_line(), "(direct message) Your data");
     assert_eq!(
-        rest[0],
+        session.next_line(),
         format!(
             "What cogbox stores about you in this community (you are {bob}). The audit log \
              also records moderation and settings changes by or about you."
         )
     );
-    assert_eq!(
-        rest[1..3],
-        ["Poll votes: poll #1 \"Tea?\": yes", "Trivia score: nothing"]
+    assert_eq!(session.next_line(), "Poll votes: poll #1 \"Tea?\": yes");
+    assert_eq!(session.next_line(), "Trivia score: nothing");
+    let reminders = session.next_line();
+    assert!(
+        reminders.starts_with("Reminders: #4 due ") && reminders.ends_with(" UTC: stretch"),
+        "{reminders}"
     );
-    assert!(rest[3].starts_with("Reminders: #4 due ") && rest[3].ends_with(" UTC: stretch"));
+    drop(session);
 
     let forgot = sandbox.run(&["console"], "/forget @bob\n/audit @bob\n");
     let lines: Vec<&str> = forgot.stdout.lines().collect();
@@ -205,12 +207,20 @@ fn mydata_sends_what_is_stored_and_forget_erases_it_but_the_audit_log() {
         "{}",
         forgot.stdout
     );
-    let after = sandbox.run(&["console", "--as", "bob"], "/mydata\n/vote 1 2\n");
-    assert!(
-        after
-            .stdout
-            .contains("Poll votes: nothing\nTrivia score: nothing\nReminders: nothing\n")
+    let mut session = sandbox.spawn_session(sandbox.command(&["console", "--as", "bob"]));
+    session.say("/mydata");
+    let mut dm: Vec<String> = (0..5).map(|_| session.next_line()).collect();
+    dm.drain(..2);
+    assert_eq!(
+        dm,
+        [
+            "Poll votes: nothing",
+            "Trivia score: nothing",
+            "Reminders: nothing"
+        ]
     );
+    drop(session);
+    let after = sandbox.run(&["console", "--as", "bob"], "/vote 1 2\n");
     assert!(
         after.stdout.contains("1. yes: 0\n2. no: 1\n"),
         "{}",
