@@ -210,6 +210,7 @@ async fn register_jobs(services: &Services, config: &Config) -> Result<(), AppEr
     let retention = Duration::from_secs(u64::from(config.retention.audit_log_days) * 86_400);
     periodic::start(&services.scheduler, intervals, retention).await?;
     crate::cogs::moderation::expiry::register(&services.scheduler);
+    cogs::fun::register_jobs(&services.scheduler);
     Ok(())
 }
 

@@ -428,6 +428,49 @@ async fn serenity_client_round_trip() {
         .await;
     assert_eq!(call.body["data"]["flags"], 64);
 
+    // UPDATE_MESSAGE (7) replaces the pressed message; a slash command has none to replace.
+    let again = fake.send_button(ButtonSpec {
+        custom_id: "confirm".into(),
+        user_id: ids::ALICE,
+        channel_id: ids::GENERAL,
+        message_id: sent.id.get(),
+    });
+    let component = events
+        .next("a second press", |s| match s {
+            Seen::Component(c) => Ok(c),
+            other => Err(other),
+        })
+        .await;
+    let update = CreateInteractionResponseMessage::new().content("updated");
+    component
+        .create_response(&http, CreateInteractionResponse::UpdateMessage(update))
+        .await
+        .expect("a press may update its message");
+    let call = fake
+        .wait_for_call(|c| c.is("POST", &again.callback_route()), WAIT)
+        .await;
+    assert_eq!((call.status, call.body["type"].as_u64()), (204, Some(7)));
+    let typed = fake.send_command(CommandSpec::new("warn", ids::MODERATOR, ids::GENERAL));
+    let command = events
+        .next("a command", |s| match s {
+            Seen::Command(c) => Ok(c),
+            other => Err(other),
+        })
+        .await;
+    let update = CreateInteractionResponseMessage::new().content("updated");
+    let refused = command
+        .create_response(&http, CreateInteractionResponse::UpdateMessage(update))
+        .await;
+    assert_eq!(
+        status_of(refused),
+        400,
+        "no message to update under a command"
+    );
+    let call = fake
+        .wait_for_call(|c| c.is("POST", &typed.callback_route()), WAIT)
+        .await;
+    assert_eq!(call.status, 400);
+
     // Presence changes go out as op 3.
     ctx.set_presence(Some(ActivityData::watching("the fake")), OnlineStatus::Idle);
     let presence = fake

@@ -245,7 +245,8 @@ pub async fn run<S: State>(
 }
 
 /// Plain text: the title, the text, `name: value` fields (multi-line values indented below
-/// their name) and buttons in brackets.
+/// their name) and buttons in brackets with the command that pressing them would run, so a
+/// console user can type it.
 pub fn render(reply: &Reply) -> String {
     let mut out = String::new();
     for part in [reply.title.as_deref(), Some(reply.text.as_str())]
@@ -271,7 +272,7 @@ pub fn render(reply: &Reply) -> String {
         let buttons: Vec<String> = reply
             .buttons
             .iter()
-            .map(|b| format!("[{}]", b.label))
+            .map(|b| format!("[{}: {}]", b.label, b.command))
             .collect();
         out.push_str(&buttons.join(" "));
         out.push('\n');

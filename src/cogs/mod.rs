@@ -6,11 +6,23 @@ pub mod fun;
 pub mod help;
 pub mod moderation;
 
-use crate::core::Cog;
-use crate::services::Services;
+use crate::core::{Cog, CommandError, CommunityId};
+use crate::services::{Services, StoreError};
 
 /// The context every bundled handler receives.
 pub type Ctx = crate::core::Ctx<Services>;
+
+/// A database failure, which the user sees only as an error id.
+fn stored(e: StoreError) -> CommandError {
+    CommandError::Internal(e.into())
+}
+
+/// The community of a community-only command (the dispatcher ran it nowhere else).
+fn community(ctx: &Ctx) -> Result<CommunityId, CommandError> {
+    ctx.invocation
+        .community
+        .ok_or_else(|| CommandError::internal("community-only command ran outside a community"))
+}
 
 /// Every bundled cog, in the order `/help` lists them.
 pub fn all() -> Vec<Cog<Services>> {

@@ -33,6 +33,10 @@ pub struct Reply {
     pub fields: Vec<Field>,
     pub buttons: Vec<Button>,
     pub tone: Tone,
+    /// Replace the message whose button was pressed (a poll's counts) instead of answering
+    /// with a new one. Where no button was pressed (a typed command, the console) it is sent
+    /// as a new message.
+    pub replaces: bool,
 }
 
 impl Reply {
@@ -61,6 +65,12 @@ impl Reply {
             name: name.into(),
             value: value.into(),
         });
+        self
+    }
+
+    /// Marks the reply as the new content of the message whose button was pressed.
+    pub fn replacing(mut self) -> Self {
+        self.replaces = true;
         self
     }
 

@@ -8,9 +8,13 @@ pub mod backup;
 pub mod bank;
 pub mod cases;
 pub mod periodic;
+pub mod polls;
+pub mod reminders;
 pub mod scheduler;
 pub mod settings;
 pub mod store;
+pub mod trivia;
+pub mod userdata;
 
 use std::sync::Arc;
 
@@ -20,9 +24,11 @@ use crate::core::{BoxError, Clock, CommunityId, Platforms, State, UserId};
 pub use audit::Audit;
 pub use bank::Bank;
 pub use cases::Cases;
+pub use polls::Polls;
 pub use scheduler::Scheduler;
 pub use settings::Settings;
 pub use store::{Store, StoreError};
+pub use trivia::Trivia;
 
 pub struct Services {
     pub store: Store,
@@ -30,11 +36,15 @@ pub struct Services {
     pub bank: Bank,
     /// Warnings and moderation cases.
     pub cases: Cases,
+    pub polls: Polls,
+    pub trivia: Trivia,
     pub owners: Vec<UserId>,
     /// Where every service and cog reads the time: moved by hand in tests.
     pub clock: Arc<dyn Clock>,
     /// The running platforms, for work that outlives the command that asked for it.
     pub platforms: Arc<Platforms>,
+    /// When this process started, for `/status`.
+    pub started: chrono::DateTime<chrono::Utc>,
     /// Durable jobs; its runner is started by `app.rs` once every kind is registered.
     pub scheduler: Scheduler,
     pub audit: Audit,
@@ -48,16 +58,26 @@ impl Services {
         platforms: Arc<Platforms>,
     ) -> Self {
         Self {
+            started: clock.now(),
             settings: Settings::new(store.clone()),
             bank: Bank::new(store.clone(), Arc::clone(&clock)),
             cases: Cases::new(store.clone()),
             scheduler: Scheduler::new(store.clone(), Arc::clone(&clock)),
             audit: Audit::new(store.clone(), Arc::clone(&clock)),
+            polls: Polls::new(store.clone()),
+            trivia: Trivia::new(store.clone()),
             store,
             owners,
             clock,
             platforms,
         }
+    }
+}
+
+impl Services {
+    /// Every service that keeps data about members, for `/mydata` and `/forget`.
+    pub fn user_data(&self) -> [&dyn userdata::UserData; 3] {
+        [&self.polls, &self.trivia, &self.scheduler]
     }
 }
 

@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_audit_log.sql"),
     include_str!("migrations/0004_bank.sql"),
     include_str!("migrations/0005_mod_cases.sql"),
+    include_str!("migrations/0006_fun.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +107,18 @@ impl Store {
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
         self.call(|conn| conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())))
             .await
+    }
+
+    /// The database's size in bytes (its pages; the WAL beside it is not counted).
+    pub async fn size(&self) -> Result<u64, StoreError> {
+        self.call(|conn| {
+            conn.query_row(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                [],
+                |row| row.get(0),
+            )
+        })
+        .await
     }
 
     pub async fn schema_version(&self) -> Result<usize, StoreError> {

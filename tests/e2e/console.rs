@@ -50,7 +50,12 @@ fn help_lists_every_command_by_cog() {
          help: /help [command] - List the commands, or explain one\n\
          admin:\n  \
            /cogs - Show which cogs are on in this community\n  \
-           /cog <action> <cog> - Turn a cog on or off in this community\n\
+           /cog <action> <cog> - Turn a cog on or off in this community\n  \
+           /settings [action] [key] [value] - Show this community's settings, or set or reset one\n  \
+           /audit [user] - Show the audit log, or what a member did or had done\n  \
+           /mydata - Get what the bot stores about you here, by direct message\n  \
+           /forget <user> - Erase what the bot stores about a member here\n  \
+           /status - How the bot is doing (owners only)\n\
          moderation:\n  \
            /mute <user> <duration> [reason] - Stop a member from talking for a while\n  \
            /unmute <user> - Let a muted member talk again\n  \
@@ -74,7 +79,14 @@ fn help_lists_every_command_by_cog() {
            /roll <dice> - Roll dice, e.g. 2d6 or 1d20+5\n  \
            /coinflip - Flip a coin\n  \
            /8ball <question> - Ask the magic 8-ball a yes/no question\n  \
-           /choose <options> - Pick one of several options, e.g. tea | coffee\n"
+           /choose <options> - Pick one of several options, e.g. tea | coffee\n  \
+           /remind <duration> <text> - Remind you of something later, e.g. 10m tea\n  \
+           /reminders - List the reminders you set here\n  \
+           /unremind <id> - Cancel one of your reminders\n  \
+           /poll <poll> - Ask a question with a button per answer\n  \
+           /vote <poll> <option> - Vote in a poll (what its buttons do)\n  \
+           /trivia [scores] - Answer a trivia question, or see the scores\n  \
+           /answer <question> <answer> - Answer a trivia question (what its buttons do)\n"
     );
 }
 
@@ -143,7 +155,7 @@ fn cog_switches_persist_across_sessions() {
          admin: on - Community settings\n\
          moderation: on - Mute, kick, ban and warn members; clear messages; the case log\n\
          economy: on - Balances, a daily payout, payments and a leaderboard\n\
-         fun: off - Dice, coins and other small games\n\
+         fun: off - Dice, coins, polls, trivia and other small games\n\
          The fun cog is now on here.\n\
          Pong!\n"
     );

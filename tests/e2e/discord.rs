@@ -169,6 +169,11 @@ async fn slash_commands_are_registered_in_the_guild_with_typed_options() {
             "help",
             "cogs",
             "cog",
+            "settings",
+            "audit",
+            "mydata",
+            "forget",
+            "status",
             "mute",
             "unmute",
             "kick",
@@ -189,7 +194,14 @@ async fn slash_commands_are_registered_in_the_guild_with_typed_options() {
             "roll",
             "coinflip",
             "8ball",
-            "choose"
+            "choose",
+            "remind",
+            "reminders",
+            "unremind",
+            "poll",
+            "vote",
+            "trivia",
+            "answer"
         ]
     );
     let find = |name: &str| commands.iter().find(|c| c["name"] == name).unwrap();
@@ -800,4 +812,48 @@ async fn a_timed_ban_bans_now_and_is_recorded_with_its_end() {
         text.starts_with("#1 ban @alice (until ") && text.ends_with("raid; done"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_vote_updates_the_poll_message_in_place() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let poll = command("poll", ids::ALICE).option("poll", text("Lunch? | pizza | sushi"));
+    let (_, sent) = bot.slash(poll);
+    let answer = bot.callback(&sent).await;
+    assert_eq!(answer["type"], 4, "{answer}");
+    let embed = &answer["data"]["embeds"][0];
+    assert_eq!(embed["title"], "Poll #1: Lunch?");
+    assert_eq!(embed["description"], "1. pizza: 0\n2. sushi: 0\n0 votes");
+    let buttons = &answer["data"]["components"][0]["components"];
+    assert_eq!(buttons[1]["custom_id"], "/vote 1 2");
+
+    let press = bot.fake.send_button(ButtonSpec {
+        custom_id: "/vote 1 2".into(),
+        user_id: ids::BOB,
+        channel_id: ids::GENERAL,
+        message_id: 1_300_000_000_000_000_000,
+    });
+    let update = bot.callback(&press).await;
+    assert_eq!(update["type"], 7, "UPDATE_MESSAGE: {update}");
+    let data = &update["data"];
+    assert_eq!(
+        data["embeds"][0]["description"],
+        "1. pizza: 0\n2. sushi: 1\n1 vote"
+    );
+    assert_eq!(data["content"], "", "nothing of the old message survives");
+    assert_eq!(
+        data["components"][0]["components"][0]["custom_id"],
+        "/vote 1 1"
+    );
+
+    // A refusal is a private answer of its own; the poll message is left alone.
+    let stale = bot.fake.send_button(ButtonSpec {
+        custom_id: "/vote 9 1".into(),
+        user_id: ids::BOB,
+        channel_id: ids::GENERAL,
+        message_id: 1_300_000_000_000_000_000,
+    });
+    let refused = bot.callback(&stale).await;
+    assert_eq!(refused["type"], 4, "{refused}");
+    assert_eq!(refused["data"]["flags"], 64);
 }

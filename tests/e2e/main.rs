@@ -15,6 +15,7 @@ mod config;
 mod console;
 mod discord;
 mod economy;
+mod fun_admin;
 mod lifecycle;
 mod load;
 mod scheduler;

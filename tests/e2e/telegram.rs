@@ -747,3 +747,46 @@ async fn a_moderation_command_sent_as_a_reply_acts_on_the_replied_to_author() {
     assert!(log.contains("mute @alice"), "{log}");
     assert!(!log.contains("@spammer_x"), "only alice's cases: {log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_vote_edits_the_poll_message() {
+    let h = Harness::start(MODES[0]).await;
+    let asked = h
+        .say(&h.group, &h.alice, "/poll Lunch? | pizza | sushi")
+        .await;
+    let call = h.answer(&asked).await;
+    assert_eq!(
+        call.params["reply_markup"],
+        json!({"inline_keyboard": [[
+            {"text": "pizza", "callback_data": "/vote 1 1"},
+            {"text": "sushi", "callback_data": "/vote 1 2"},
+        ]]})
+    );
+    let message = h.fake.last_bot_message(GROUP).expect("the poll message");
+    let id = message["message_id"].as_i64().unwrap();
+    h.deliver(callback_query_update(&h.moderator, &message, "/vote 1 2"))
+        .await;
+    let edit = h
+        .fake
+        .wait_for_call("editmessagetext", |p| p["message_id"] == id, WAIT)
+        .await;
+    assert_eq!(edit.params["chat_id"], GROUP);
+    // The fake applied the edit: Telegram's copy of the poll shows the vote, buttons kept.
+    let now = h.fake.message(GROUP, id).unwrap();
+    assert!(
+        now["text"]
+            .as_str()
+            .unwrap()
+            .ends_with("1. pizza: 0\n2. sushi: 1\n1 vote"),
+        "{now}"
+    );
+    assert_eq!(now["reply_markup"], call.params["reply_markup"]);
+    // The same press again changes nothing: Telegram refuses the edit, and the bot lets it be.
+    let edits = h.fake.calls_of("editmessagetext").len();
+    h.deliver(callback_query_update(&h.moderator, &message, "/vote 1 2"))
+        .await;
+    h.fake
+        .wait_for_calls("editmessagetext", edits + 1, WAIT)
+        .await;
+    assert_eq!(h.fake.message(GROUP, id).unwrap()["text"], now["text"]);
+}

@@ -529,6 +529,8 @@ struct PendingInteraction {
     token: String,
     channel_id: u64,
     acknowledged: bool,
+    /// 2 for an application command, 3 for a component (a button press).
+    kind: u8,
 }
 
 enum Outbound {
@@ -776,7 +778,7 @@ impl FakeDiscord {
     pub fn send_command(&self, spec: CommandSpec) -> SentInteraction {
         let shared = &self.shared;
         let mut state = shared.lock();
-        let sent = state.new_interaction(spec.channel_id);
+        let sent = state.new_interaction(spec.channel_id, 2);
         // The id from the last bulk overwrite, guild scope first, as Discord would send it.
         let registered = [Some(shared.config.guild_id), None]
             .into_iter()
@@ -792,7 +794,7 @@ impl FakeDiscord {
     pub fn send_button(&self, spec: ButtonSpec) -> SentInteraction {
         let shared = &self.shared;
         let mut state = shared.lock();
-        let sent = state.new_interaction(spec.channel_id);
+        let sent = state.new_interaction(spec.channel_id, 3);
         let d = shared
             .config
             .button_interaction_json(&sent, &spec, &state.members);
@@ -846,13 +848,14 @@ impl State {
         id
     }
 
-    fn new_interaction(&mut self, channel_id: u64) -> SentInteraction {
+    fn new_interaction(&mut self, channel_id: u64, kind: u8) -> SentInteraction {
         let id = self.snowflake();
         let token = format!("fake-interaction-token-{id}");
         let pending = PendingInteraction {
             token: token.clone(),
             channel_id,
             acknowledged: false,
+            kind,
         };
         self.interactions.insert(id, pending);
         SentInteraction { id, token }
@@ -1414,8 +1417,20 @@ fn route_authenticated(
                     "Interaction has already been acknowledged.",
                 ),
                 Some(pending) => {
-                    pending.acknowledged = true;
-                    Reply::no_content()
+                    // DEFERRED_UPDATE_MESSAGE (6) and UPDATE_MESSAGE (7) answer only a component
+                    // interaction: there is no message to update under a slash command.
+                    let allowed: &[u64] = if pending.kind == 3 {
+                        &[4, 5, 6, 7]
+                    } else {
+                        &[4, 5]
+                    };
+                    match body["type"].as_u64() {
+                        Some(kind) if allowed.contains(&kind) => {
+                            pending.acknowledged = true;
+                            Reply::no_content()
+                        }
+                        _ => Reply::invalid_form("Invalid Form Body: type"),
+                    }
                 }
                 None => Reply::unknown("Interaction", 10062),
             }

@@ -17,6 +17,7 @@
 //! fake.throttled() -> usize                          // 429s for broken send limits
 //! fake.add_chat(&chat) / fake.set_member(&chat, &user, ChatMemberStatus::..)
 //! fake.member(chat_id, user_id) -> Option<Value>     // current ChatMember object
+//! fake.message(chat_id, message_id) / fake.last_bot_message(chat_id) -> Option<Value>
 //! fake.post_webhook(url, Some(secret), &update).await -> StatusCode
 //! fake.deliver_webhook(&update).await -> StatusCode  // to the URL/secret the bot set
 //! builders: user, private_chat, supergroup, text_message, with_text_mention, replying_to,
@@ -375,6 +376,26 @@ impl FakeTelegram {
     /// The member as `getChatMember` would return it; `None` for an unknown user or chat.
     pub fn member(&self, chat_id: i64, user_id: i64) -> Option<Value> {
         self.shared.lock().member(chat_id, user_id).ok()
+    }
+
+    /// A message in `chat_id` as it stands now (edits applied), e.g. one the bot sent.
+    pub fn message(&self, chat_id: i64, message_id: i64) -> Option<Value> {
+        self.shared
+            .lock()
+            .messages
+            .get(&(chat_id, message_id))
+            .cloned()
+    }
+
+    /// The newest message the bot sent in `chat_id`.
+    pub fn last_bot_message(&self, chat_id: i64) -> Option<Value> {
+        let state = self.shared.lock();
+        state
+            .messages
+            .iter()
+            .filter(|((chat, _), m)| *chat == chat_id && m["from"]["id"] == state.bot_id)
+            .max_by_key(|((_, id), _)| *id)
+            .map(|(_, m)| m.clone())
     }
 
     /// POSTs `update` to a webhook like Telegram does and returns the HTTP status. The fake

@@ -240,6 +240,13 @@ pub struct Session {
 }
 
 impl Session {
+    /// The next line the console prints, unprompted or not.
+    pub fn next_line(&mut self) -> String {
+        self.lines
+            .recv_timeout(DEADLINE)
+            .expect("a line from the console")
+    }
+
     /// Sends one line and returns the first line of the answer.
     pub fn say(&mut self, line: &str) -> String {
         self.send(line);

@@ -167,9 +167,11 @@ impl<S: State> EventHandler for Handler<S> {
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
         let Some(_busy) = self.busy() else { return };
-        let (id, token, request) = match &interaction {
-            Interaction::Command(command) => (command.id, &command.token, Some(slash(command))),
-            Interaction::Component(press) => (press.id, &press.token, pressed(press)),
+        let (id, token, request, pressed) = match &interaction {
+            Interaction::Command(command) => {
+                (command.id, &command.token, Some(slash(command)), false)
+            }
+            Interaction::Component(press) => (press.id, &press.token, self::pressed(press), true),
             _ => return,
         };
         let work = async {
@@ -178,16 +180,20 @@ impl<S: State> EventHandler for Handler<S> {
                 None => Some(Reply::error("This button does nothing any more.")),
             }
         };
-        answer(&ctx.http, id, token, work).await;
+        answer(&ctx.http, id, token, pressed, work).await;
     }
 }
 
 /// Answers an interaction with what `work` replies: directly when it is quick, else after a
-/// deferral (see [`DEFER_AFTER`]).
+/// deferral (see [`DEFER_AFTER`]). A button press whose reply [`Reply::replaces`] updates the
+/// pressed message (UPDATE_MESSAGE, or DEFERRED_UPDATE_MESSAGE and then an edit of it); a
+/// deferred press whose reply is a new message gets it as a follow-up, leaving the pressed
+/// message alone.
 async fn answer(
     http: &Http,
     id: InteractionId,
     token: &str,
+    pressed: bool,
     work: impl Future<Output = Option<Reply>>,
 ) {
     // Discord insists on an answer; the dispatcher's silence means "rate limited, told before".
@@ -197,16 +203,29 @@ async fn answer(
     let mut work = std::pin::pin!(work);
     let result = match tokio::time::timeout(DEFER_AFTER, &mut work).await {
         Ok(reply) => {
-            let response =
-                CreateInteractionResponse::Message(render(&or_slow_down(reply)).response());
+            let reply = or_slow_down(reply);
+            let response = if pressed && reply.replaces {
+                CreateInteractionResponse::UpdateMessage(render(&reply).update())
+            } else {
+                CreateInteractionResponse::Message(render(&reply).response())
+            };
             response.execute(http, (id, token)).await
         }
         Err(_) => {
-            let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
+            let defer = if pressed {
+                CreateInteractionResponse::Acknowledge
+            } else {
+                CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new())
+            };
             let deferred = defer.execute(http, (id, token)).await;
             // The command runs to the end either way: it may already have acted.
             let reply = or_slow_down(work.await);
             match deferred {
+                Ok(()) if pressed && !reply.replaces => render(&reply)
+                    .followup()
+                    .execute(http, (None, token))
+                    .await
+                    .map(drop),
                 Ok(()) => render(&reply).edit().execute(http, token).await.map(drop),
                 Err(e) => Err(e),
             }

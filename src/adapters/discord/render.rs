@@ -4,7 +4,8 @@
 
 use serenity::all::{
     ButtonStyle, CreateActionRow, CreateAllowedMentions, CreateButton, CreateEmbed,
-    CreateInteractionResponseMessage, CreateMessage, EditInteractionResponse,
+    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage,
+    EditInteractionResponse,
 };
 
 use crate::adapters::cut;
@@ -82,6 +83,29 @@ impl Rendered {
         match self.content {
             Some(content) => response.content(content),
             None => response,
+        }
+    }
+
+    /// The new content of a pressed message: every part is sent, empty ones too, so that
+    /// nothing of the old message (its buttons, an embed) survives.
+    pub fn update(self) -> CreateInteractionResponseMessage {
+        CreateInteractionResponseMessage::new()
+            .content(self.content.unwrap_or_default())
+            .embeds(self.embed.into_iter().collect())
+            .components(self.components)
+            .allowed_mentions(mentions())
+    }
+
+    /// A new message after a deferred button press, seen by the presser alone when an error.
+    pub fn followup(self) -> CreateInteractionResponseFollowup {
+        let followup = CreateInteractionResponseFollowup::new()
+            .embeds(self.embed.into_iter().collect())
+            .components(self.components)
+            .allowed_mentions(mentions())
+            .ephemeral(self.ephemeral);
+        match self.content {
+            Some(content) => followup.content(content),
+            None => followup,
         }
     }
 

@@ -10,7 +10,8 @@ use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use async_trait::async_trait;
 use teloxide::payloads::{
-    BanChatMemberSetters, RestrictChatMemberSetters, SendMessageSetters, UnbanChatMemberSetters,
+    BanChatMemberSetters, EditMessageTextSetters, RestrictChatMemberSetters, SendMessageSetters,
+    UnbanChatMemberSetters,
 };
 use teloxide::requests::Requester;
 use teloxide::types::{
@@ -170,6 +171,26 @@ impl TelegramPlatform {
         }
     }
 
+    /// Replaces the text and buttons of the bot's message `message` (a poll whose counts
+    /// changed). An edit that changes nothing (the same vote pressed twice) is no failure.
+    pub async fn edit(&self, chat: ChatId, message: MessageId, reply: &Reply) {
+        let text = render::html(reply);
+        if text.is_empty() {
+            return;
+        }
+        let mut request = self
+            .bot
+            .edit_message_text(chat, message, text)
+            .parse_mode(ParseMode::Html);
+        if let Some(keyboard) = keyboard(reply) {
+            request = request.reply_markup(keyboard);
+        }
+        match request.await {
+            Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {}
+            Err(e) => tracing::warn!(chat = chat.0, "telegram: editMessageText failed: {e}"),
+        }
+    }
+
     /// Stops the button's spinner; Telegram expects an answer to every callback query.
     pub async fn answer(&self, query: &CallbackQuery) {
         if let Err(e) = patiently(|| {
@@ -263,14 +284,7 @@ fn outgoing(reply: &Reply) -> Option<Outgoing> {
         return None;
     }
     let mut item = Outgoing::new(text);
-    if !reply.buttons.is_empty() {
-        let rows = render::button_rows(&reply.buttons).into_iter().map(|row| {
-            row.iter()
-                .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.command.clone()))
-                .collect::<Vec<_>>()
-        });
-        item.draft.markup = Some(InlineKeyboardMarkup::new(rows));
-    }
+    item.draft.markup = keyboard(reply);
     Some(item)
 }
 
@@ -280,6 +294,19 @@ fn restriction_end(duration: Duration) -> chrono::DateTime<chrono::Utc> {
     let duration =
         chrono::Duration::from_std(duration.max(MIN_RESTRICTION)).unwrap_or(chrono::Duration::MAX);
     chrono::Utc::now() + duration
+}
+
+/// The reply's buttons as an inline keyboard, or `None` when it has none.
+fn keyboard(reply: &Reply) -> Option<InlineKeyboardMarkup> {
+    if reply.buttons.is_empty() {
+        return None;
+    }
+    let rows = render::button_rows(&reply.buttons).into_iter().map(|row| {
+        row.iter()
+            .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.command.clone()))
+            .collect::<Vec<_>>()
+    });
+    Some(InlineKeyboardMarkup::new(rows))
 }
 
 /// Calls again after a 429's `retry_after`, a few times, for calls the outbox does not pace.

@@ -105,8 +105,12 @@ impl<S: State> Inbox<S> {
         let chat = message.chat();
         let id = format!("q{}", query.id.0);
         let request = request(chat, &query.from, id, line.name, line.args.to_owned());
-        if let Some(reply) = self.dispatcher.dispatch(&self.as_platform, request).await {
-            self.platform.send(chat.id, &reply, None, Some(slot));
+        match self.dispatcher.dispatch(&self.as_platform, request).await {
+            Some(reply) if reply.replaces => {
+                self.platform.edit(chat.id, message.id(), &reply).await
+            }
+            Some(reply) => self.platform.send(chat.id, &reply, None, Some(slot)),
+            None => {}
         }
     }
 }

@@ -1,11 +1,17 @@
-//! Small games: ping, dice, coin, magic 8-ball and a chooser.
+//! Small games and helpers: ping, dice, coin, magic 8-ball, a chooser, polls and trivia.
 
 mod dice;
+mod poll;
+mod remind;
+mod trivia;
+
+pub use remind::register as register_jobs;
 
 use super::Ctx;
 use crate::core::{Cog, Command, CommandError, CommandResult, CommandSpec, ParamKind, Reply};
 use crate::services::Services;
 use dice::Dice;
+use std::time::Duration;
 
 /// The magic 8-ball's answers, one per line; embedded, so the binary needs no files beside it.
 const EIGHT_BALL: &str = include_str!("../../../assets/8ball.txt");
@@ -16,7 +22,7 @@ const MAX_CHOICES: usize = 20;
 pub fn cog() -> Cog<Services> {
     Cog {
         name: "fun",
-        description: "Dice, coins and other small games",
+        description: "Dice, coins, polls, trivia and other small games",
         commands: vec![
             Command::new(
                 CommandSpec::new("ping", "Check that the bot is alive"),
@@ -46,6 +52,96 @@ pub fn cog() -> Cog<Services> {
                     ParamKind::Rest,
                 ),
                 choose,
+            ),
+            Command::new(
+                CommandSpec::new("remind", "Remind you of something later, e.g. 10m tea")
+                    .param(
+                        "duration",
+                        "How long from now, e.g. 10m, 2h or 3d",
+                        ParamKind::Duration {
+                            max: remind::MAX_WAIT,
+                        },
+                    )
+                    .param("text", "What to remind you of", ParamKind::Rest),
+                remind::remind,
+            ),
+            Command::new(
+                CommandSpec::new("reminders", "List the reminders you set here"),
+                remind::reminders,
+            ),
+            Command::new(
+                CommandSpec::new("unremind", "Cancel one of your reminders").param(
+                    "id",
+                    "The reminder's number, as /reminders shows it",
+                    ParamKind::Integer {
+                        min: 1,
+                        max: i64::MAX,
+                    },
+                ),
+                remind::unremind,
+            ),
+            Command::new(
+                CommandSpec::new("poll", "Ask a question with a button per answer")
+                    .param(
+                        "poll",
+                        "[duration] question | option | option..., e.g. 1h Lunch? | pizza | sushi",
+                        ParamKind::Rest,
+                    )
+                    .community_only(),
+                poll::poll,
+            ),
+            Command::new(
+                CommandSpec::new("vote", "Vote in a poll (what its buttons do)")
+                    .param(
+                        "poll",
+                        "The poll's number",
+                        ParamKind::Integer {
+                            min: 1,
+                            max: i64::MAX,
+                        },
+                    )
+                    .param(
+                        "option",
+                        "The option's number",
+                        ParamKind::Integer {
+                            min: 1,
+                            max: poll::MAX_OPTIONS as i64,
+                        },
+                    )
+                    .community_only(),
+                poll::vote,
+            ),
+            Command::new(
+                CommandSpec::new("trivia", "Answer a trivia question, or see the scores")
+                    .optional(
+                        "scores",
+                        "scores to see the table",
+                        ParamKind::Choice(&["scores"]),
+                    )
+                    .community_only()
+                    .cooldown(Duration::from_secs(5)),
+                trivia::trivia,
+            ),
+            Command::new(
+                CommandSpec::new("answer", "Answer a trivia question (what its buttons do)")
+                    .param(
+                        "question",
+                        "The question's number",
+                        ParamKind::Integer {
+                            min: 1,
+                            max: i64::MAX,
+                        },
+                    )
+                    .param(
+                        "answer",
+                        "The answer's number",
+                        ParamKind::Integer {
+                            min: 1,
+                            max: trivia::ANSWERS as i64,
+                        },
+                    )
+                    .community_only(),
+                trivia::answer,
             ),
         ],
     }

@@ -1,6 +1,12 @@
-//! Community administration: which cogs are on here.
+//! Community administration: which cogs are on here, the community's settings, and the
+//! owners' view of the running bot.
 
-use super::Ctx;
+mod audit;
+mod data;
+mod settings;
+mod status;
+
+use super::{Ctx, community, stored};
 use crate::core::{
     Capability, Cog, Command, CommandError, CommandResult, CommandSpec, ParamKind, Reply, State,
 };
@@ -27,14 +33,61 @@ pub fn cog() -> Cog<Services> {
                     .community_only(),
                 switch,
             ),
+            Command::new(
+                CommandSpec::new(
+                    "settings",
+                    "Show this community's settings, or set or reset one",
+                )
+                .optional(
+                    "action",
+                    "set or reset (needs Manage Settings)",
+                    ParamKind::Choice(&["set", "reset"]),
+                )
+                .optional(
+                    "key",
+                    "The setting's name, as /settings shows it",
+                    ParamKind::Word,
+                )
+                .optional("value", "The new value (for set)", ParamKind::Rest)
+                .community_only(),
+                settings::settings,
+            ),
+            Command::new(
+                CommandSpec::new(
+                    "audit",
+                    "Show the audit log, or what a member did or had done",
+                )
+                .optional(
+                    "user",
+                    "Only entries by or about this member",
+                    ParamKind::User,
+                )
+                .requires(Capability::ManageSettings)
+                .community_only(),
+                audit::audit,
+            ),
+            Command::new(
+                CommandSpec::new(
+                    "mydata",
+                    "Get what the bot stores about you here, by direct message",
+                )
+                .community_only(),
+                data::mydata,
+            ),
+            Command::new(
+                CommandSpec::new("forget", "Erase what the bot stores about a member here")
+                    .param("user", "The member whose data to erase", ParamKind::User)
+                    .requires(Capability::ManageSettings)
+                    .community_only(),
+                data::forget,
+            ),
+            Command::new(
+                CommandSpec::new("status", "How the bot is doing (owners only)")
+                    .requires(Capability::Owner),
+                status::status,
+            ),
         ],
     }
-}
-
-fn community(ctx: &Ctx) -> Result<crate::core::CommunityId, CommandError> {
-    ctx.invocation
-        .community
-        .ok_or_else(|| CommandError::internal("community-only command ran outside a community"))
 }
 
 async fn list(ctx: Ctx) -> CommandResult {
@@ -75,7 +128,9 @@ async fn switch(ctx: Ctx) -> CommandResult {
         .settings
         .set_cog_enabled(community, cog.name, on)
         .await
-        .map_err(|e| CommandError::Internal(e.into()))?;
+        .map_err(stored)?;
+    let action = if on { "cog.on" } else { "cog.off" };
+    audit::changed(&ctx, action, cog.name.to_owned()).await?;
     Ok(Reply::text(format!(
         "The {} cog is now {} here.",
         cog.name,

@@ -1,0 +1,108 @@
+//! `/settings`: every per-community key of [`KEYS`] with its value and default; `set` and
+//! `reset` change one, for members with the Manage Settings capability.
+
+use super::super::{Ctx, community, stored};
+use crate::core::{Capability, CommandError, CommandResult, Reply};
+use crate::services::settings::{CommunitySettings, KEYS, Key, OFF};
+
+pub async fn settings(ctx: Ctx) -> CommandResult {
+    let community = community(&ctx)?;
+    let Some(action) = ctx.args.text("action") else {
+        let current = ctx
+            .state
+            .settings
+            .get(community)
+            .await
+            .map_err(|e| CommandError::Internal(e.to_string().into()))?;
+        return Ok(list(&current));
+    };
+    let user = ctx.invocation.author.id;
+    let capability = Capability::ManageSettings;
+    if !ctx
+        .platform
+        .has_capability(community, user, capability)
+        .await?
+    {
+        return Err(CommandError::Denied(format!(
+            "you need the {} permission",
+            ctx.platform.capability_name(capability)
+        )));
+    }
+    let name = ctx.args.text("key").ok_or_else(|| {
+        CommandError::usage(format!(
+            "which setting? (usage: /settings {action} <key>{})",
+            if action == "set" { " <value>" } else { "" }
+        ))
+    })?;
+    let key = find(name)?;
+    let settings = &ctx.state.settings;
+    let old = settings
+        .get(community)
+        .await
+        .map_err(|e| CommandError::Internal(e.to_string().into()))?
+        .value(key.name)
+        .to_owned();
+    if action == "reset" {
+        settings.reset(community, key).await.map_err(stored)?;
+        let detail = format!("{}: {} -> {}", key.name, shown(&old), shown(key.default));
+        super::audit::changed(&ctx, "settings.reset", detail).await?;
+        return Ok(Reply::text(format!(
+            "{} is back to its default ({}).",
+            key.name,
+            shown(key.default)
+        )));
+    }
+    let value = ctx.args.text("value").ok_or_else(|| {
+        CommandError::usage(format!(
+            "give a value (usage: /settings set {} <value>)",
+            key.name
+        ))
+    })?;
+    let value = key.check(value).map_err(CommandError::Usage)?;
+    settings
+        .set(community, key, value.clone())
+        .await
+        .map_err(stored)?;
+    let detail = format!("{}: {} -> {}", key.name, shown(&old), shown(&value));
+    super::audit::changed(&ctx, "settings.set", detail).await?;
+    Ok(Reply::text(format!(
+        "{} is now {}.",
+        key.name,
+        shown(&value)
+    )))
+}
+
+fn find(name: &str) -> Result<&'static Key, CommandError> {
+    Key::find(&name.to_lowercase()).ok_or_else(|| {
+        let known: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        CommandError::usage(format!(
+            "there is no setting \"{name}\" (settings: {})",
+            known.join(", ")
+        ))
+    })
+}
+
+/// An empty value reads as "off".
+fn shown(value: &str) -> &str {
+    if value.is_empty() { OFF } else { value }
+}
+
+/// One field per key: its value, whether that is the default, and what it does.
+fn list(current: &CommunitySettings) -> Reply {
+    KEYS.iter().fold(
+        Reply::text("Change one with /settings set <key> <value>, or /settings reset <key>.")
+            .title("Settings"),
+        |reply, key| {
+            let value = if current.is_set(key.name) {
+                format!(
+                    "{} (default: {})",
+                    shown(current.value(key.name)),
+                    shown(key.default)
+                )
+            } else {
+                format!("{} (default)", shown(key.default))
+            };
+            reply.field(key.name, format!("{value} - {}", key.description))
+        },
+    )
+}
