@@ -425,6 +425,7 @@ mod tests {
         Member {
             id: UserId::new(PlatformKind::Telegram, raw),
             name: name.into(),
+            is_bot: false,
         }
     }
 
