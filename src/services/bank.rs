@@ -234,6 +234,94 @@ impl Bank {
             .await
     }
 
+    /// What the bank holds about `user` in `community`, for `/mydata`: the balance, the daily
+    /// streak and the latest ledger rows that name them.
+    pub async fn export_of(
+        &self,
+        community: CommunityId,
+        user: UserId,
+    ) -> Result<Vec<String>, StoreError> {
+        self.store
+            .call(move |conn| {
+                let (platform, place, who) = (
+                    community.platform.as_str(),
+                    community.raw_text(),
+                    user.raw_text(),
+                );
+                let held = balance(conn, community, user)?;
+                let mut lines = vec![format!("balance {held}")];
+                let streak: Option<(i64, i64)> = conn
+                    .query_row(
+                        "SELECT claimed_at, streak FROM daily_claims
+                         WHERE platform = ?1 AND community = ?2 AND user = ?3",
+                        params![platform, place, who],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                if let Some((at, streak)) = streak {
+                    lines.push(format!("last /daily at {at} (unix), streak {streak}"));
+                }
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, kind, payer, payee, amount, at FROM ledger
+                     WHERE platform = ?1 AND community = ?2 AND (payer = ?3 OR payee = ?3)
+                     ORDER BY id DESC LIMIT 100",
+                )?;
+                let rows = stmt.query_map(params![platform, place, who], |r| {
+                    let (payer, payee): (Option<String>, Option<String>) = (r.get(2)?, r.get(3)?);
+                    let direction = if payer.as_deref() == Some(who.as_str()) {
+                        "out"
+                    } else {
+                        "in"
+                    };
+                    Ok(format!(
+                        "ledger #{}: {} {} {} at {} (unix){}",
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        direction,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
+                        match (payer, payee) {
+                            (Some(a), Some(b)) => format!(", from {a} to {b}"),
+                            _ => String::new(),
+                        }
+                    ))
+                })?;
+                for row in rows {
+                    lines.push(row?);
+                }
+                // Someone the bank never saw: nothing stored, not a balance of 0.
+                if held == 0 && lines.len() == 1 {
+                    lines.clear();
+                }
+                Ok(lines)
+            })
+            .await
+    }
+
+    /// Erases `user`'s balance and daily streak in `community`; returns how many rows went.
+    pub async fn forget(&self, community: CommunityId, user: UserId) -> Result<usize, StoreError> {
+        self.store
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let args = params![
+                    community.platform.as_str(),
+                    community.raw_text(),
+                    user.raw_text()
+                ];
+                let mut gone = tx.execute(
+                    "DELETE FROM balances WHERE platform = ?1 AND community = ?2 AND user = ?3",
+                    args,
+                )?;
+                gone += tx.execute(
+                    "DELETE FROM daily_claims WHERE platform = ?1 AND community = ?2 AND user = ?3",
+                    args,
+                )?;
+                tx.commit()?;
+                Ok(gone)
+            })
+            .await
+    }
+
     /// The `limit` richest members of `community`, richest first.
     pub async fn top(
         &self,

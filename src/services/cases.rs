@@ -324,6 +324,43 @@ impl Cases {
         }
     }
 
+    /// Every case about `user` in `community`, for `/mydata`, newest first.
+    pub async fn export_of(
+        &self,
+        community: CommunityId,
+        user: UserId,
+    ) -> Result<Vec<String>, StoreError> {
+        self.store
+            .call(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT id, action, actor_name, reason, created_at, outcome FROM mod_cases
+                     WHERE platform = ?1 AND community = ?2 AND target = ?3 ORDER BY id DESC",
+                )?;
+                stmt.query_map(
+                    params![
+                        community.platform.as_str(),
+                        community.raw_text(),
+                        user.raw_text()
+                    ],
+                    |r| {
+                        Ok(format!(
+                            "case #{}: {} by {} at {} (unix), {}{}",
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, String>(5)?,
+                            r.get::<_, Option<String>>(3)?
+                                .map(|reason| format!(", reason: {reason}"))
+                                .unwrap_or_default()
+                        ))
+                    },
+                )?
+                .collect()
+            })
+            .await
+    }
+
     /// The latest [`PAGE`] cases of a community, of one member when `target` is given, newest
     /// first; `warnings_only` keeps the warnings that still count at `now`.
     pub async fn list(

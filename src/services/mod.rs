@@ -76,8 +76,14 @@ impl Services {
 
 impl Services {
     /// Every service that keeps data about members, for `/mydata` and `/forget`.
-    pub fn user_data(&self) -> [&dyn userdata::UserData; 3] {
-        [&self.polls, &self.trivia, &self.scheduler]
+    pub fn user_data(&self) -> [&dyn userdata::UserData; 5] {
+        [
+            &self.polls,
+            &self.trivia,
+            &self.scheduler,
+            &self.bank,
+            &self.cases,
+        ]
     }
 }
 

@@ -68,3 +68,45 @@ impl UserData for super::Trivia {
         self.forget(community, user).await
     }
 }
+
+/// Money: the balance and the streak go; the ledger's rows stay, since the other side of each
+/// payment relies on them to explain its own balance.
+#[async_trait]
+impl UserData for super::Bank {
+    fn name(&self) -> &'static str {
+        "Money"
+    }
+
+    async fn export(
+        &self,
+        community: CommunityId,
+        user: UserId,
+    ) -> Result<Vec<String>, StoreError> {
+        self.export_of(community, user).await
+    }
+
+    async fn forget(&self, community: CommunityId, user: UserId) -> Result<usize, StoreError> {
+        self.forget(community, user).await
+    }
+}
+
+/// Moderation cases are a record of what moderators did, kept like the audit log: shown, never
+/// erased on the member's request.
+#[async_trait]
+impl UserData for super::Cases {
+    fn name(&self) -> &'static str {
+        "Moderation cases (kept)"
+    }
+
+    async fn export(
+        &self,
+        community: CommunityId,
+        user: UserId,
+    ) -> Result<Vec<String>, StoreError> {
+        self.export_of(community, user).await
+    }
+
+    async fn forget(&self, _: CommunityId, _: UserId) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+}

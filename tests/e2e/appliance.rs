@@ -1,6 +1,8 @@
 //! The data folder as an appliance keeps it: one cogbox at a time, a `check` that changes
 //! nothing, a backup before every migration, and backup and restore from the command line.
 
+use cogbox::services::store::LATEST_SCHEMA;
+
 use crate::support::Sandbox;
 
 fn schema(path: &std::path::Path) -> i64 {
@@ -49,7 +51,8 @@ fn one_cogbox_per_data_folder_and_restore_only_while_it_is_stopped() {
     let out = sandbox.run(&["backup", "backup.db"], "");
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
-        out.stdout.contains("backup.db (schema 1)"),
+        out.stdout
+            .contains(&format!("backup.db (schema {LATEST_SCHEMA})")),
         "{}",
         out.stdout
     );
@@ -91,8 +94,9 @@ fn check_changes_nothing_and_run_backs_up_before_it_migrates() {
     let out = sandbox.run(&["check"], "");
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
-        out.stdout
-            .contains("(not created yet; `run` creates it at schema 1)"),
+        out.stdout.contains(&format!(
+            "(not created yet; `run` creates it at schema {LATEST_SCHEMA})"
+        )),
         "{}",
         out.stdout
     );
@@ -111,7 +115,8 @@ fn check_changes_nothing_and_run_backs_up_before_it_migrates() {
     let out = sandbox.run(&["check"], "");
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
-        out.stdout.contains("(schema 0; 1 migration(s) pending"),
+        out.stdout
+            .contains(&format!("(schema 0; {LATEST_SCHEMA} migration(s) pending")),
         "{}",
         out.stdout
     );
@@ -125,11 +130,11 @@ fn check_changes_nothing_and_run_backs_up_before_it_migrates() {
 
     let out = sandbox.run(&["console"], "/ping\n");
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(schema(&db), 1);
+    assert_eq!(schema(&db), LATEST_SCHEMA as i64);
     let backups = names(&sandbox, "data/backups");
     assert_eq!(backups.len(), 1, "{backups:?}");
     assert!(
-        backups[0].starts_with("cogbox-before-schema-1-"),
+        backups[0].starts_with(&format!("cogbox-before-schema-{LATEST_SCHEMA}-")),
         "{backups:?}"
     );
     let copy = sandbox.path(&format!("data/backups/{}", backups[0]));
@@ -143,7 +148,8 @@ fn check_changes_nothing_and_run_backs_up_before_it_migrates() {
     // A stopped, current database: read-only, without its -wal and -shm files.
     let out = sandbox.run(&["check"], "");
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("(schema 1)"), "{}", out.stdout);
+    let current = format!("(schema {LATEST_SCHEMA})");
+    assert!(out.stdout.contains(&current), "{}", out.stdout);
     assert_eq!(
         names(&sandbox, "data/backups").len(),
         1,

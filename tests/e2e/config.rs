@@ -1,5 +1,7 @@
 //! `init`, `check` and `version`, and the specific error (exit 2) for each kind of bad config.
 
+use cogbox::services::store::LATEST_SCHEMA;
+
 use crate::support::Sandbox;
 
 #[test]
@@ -41,9 +43,9 @@ fn init_writes_a_private_config_with_a_fresh_secret_that_check_accepts_and_hides
         check.stdout
     );
     assert!(
-        check
-            .stdout
-            .contains("(not created yet; `run` creates it at schema 6)"),
+        check.stdout.contains(&format!(
+            "(not created yet; `run` creates it at schema {LATEST_SCHEMA})"
+        )),
         "{}",
         check.stdout
     );
@@ -251,8 +253,9 @@ fn a_database_from_a_newer_cogbox_is_refused() {
     let out = sandbox.run(&["check"], "");
     assert_eq!(out.code, 2);
     assert!(
-        out.stderr
-            .contains("has schema version 42, newer than this cogbox knows (4)"),
+        out.stderr.contains(&format!(
+            "has schema version 42, newer than this cogbox knows ({LATEST_SCHEMA})"
+        )),
         "{}",
         out.stderr
     );

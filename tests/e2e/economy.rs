@@ -91,32 +91,6 @@ fn a_restart_does_not_reset_the_daily() {
     assert!(again.stdout.ends_with("You have 100 coins.\n"), "{again:?}");
 }
 
-#[test]
-fn two_processes_claiming_the_daily_at_once_pay_once() {
-    let sandbox = Sandbox::new();
-    let mut one = sandbox.spawn_console();
-    assert_eq!(
-        one.say("/ping"),
-        "Pong!",
-        "the database exists and is migrated"
-    );
-    let mut two = sandbox.spawn_console();
-    assert_eq!(two.say("/ping"), "Pong!");
-    one.send("/daily");
-    two.send("/daily");
-    let answers = [one.read().unwrap(), two.read().unwrap()];
-    let paid = answers
-        .iter()
-        .filter(|a| a.starts_with("You collected 100 coins"))
-        .count();
-    let refused = answers
-        .iter()
-        .filter(|a| a.starts_with("/daily: you already collected"))
-        .count();
-    assert_eq!((paid, refused), (1, 1), "{answers:?}");
-    assert_eq!(one.say("/balance"), "You have 100 coins.");
-}
-
 /// Every balance equals the sum of the ledger rows paying in minus those paying out.
 fn ledger_matches_balances(db: &rusqlite::Connection) {
     let mut stmt = db

@@ -97,7 +97,14 @@ fn settings_are_listed_set_reset_and_audited_by_those_allowed() {
          Settings\n\
          Change one with /settings set <key> <value>, or /settings reset <key>.\n\
          log_channel: 42 (default: off) - Where moderation cases are posted (a channel id), none for nowhere\n\
-         /settings: there is no setting \"nope\" (settings: log_channel)\n\
+         economy.daily: 100 (default) - What /daily pays before the streak bonus\n\
+         economy.currency: coins (default) - The name of the money, as in \"120 coins\"\n\
+         warn_mute_at: 3 (default) - Active warnings that mute a member automatically, or off\n\
+         warn_mute_for: 1h (default) - How long the automatic mute lasts\n\
+         warn_kick_at: 5 (default) - Active warnings that kick a member automatically, or off\n\
+         warn_ban_at: 7 (default) - Active warnings that ban a member automatically, or off\n\
+         warn_expiry: off (default) - How long a warning counts, e.g. 30d; forever until set\n\
+         /settings: there is no setting \"nope\" (settings: log_channel, economy.daily, economy.currency, warn_mute_at, warn_mute_for, warn_kick_at, warn_ban_at, warn_expiry)\n\
          /settings: give a value (usage: /settings set log_channel <value>)\n\
          /settings: which setting? (usage: /settings reset <key>)\n\
          log_channel is back to its default (off).\n\
@@ -166,7 +173,7 @@ fn mydata_sends_what_is_stored_and_forget_erases_it_but_the_audit_log() {
     let sandbox = Sandbox::new();
     sandbox.run(
         &["console", "--as", "bob"],
-        "/poll Tea? | yes | no\n/vote 1 1\n/remind 1h stretch\n",
+        "/poll Tea? | yes | no\n/vote 1 1\n/remind 1h stretch\n/daily\n",
     );
     // A direct message arrives between commands: a session that stays open waits for it.
     let mut session = sandbox.spawn_console_with(sandbox.command(&["console", "--as", "bob"]));
@@ -190,19 +197,31 @@ fn mydata_sends_what_is_stored_and_forget_erases_it_but_the_audit_log() {
         reminders.starts_with("Reminders: #4 due ") && reminders.ends_with(" UTC: stretch"),
         "{reminders}"
     );
+    assert_eq!(session.next_line(), "Money:");
+    assert_eq!(session.next_line(), "  balance 100");
+    assert!(session.next_line().starts_with("  last /daily at "));
+    assert!(
+        session
+            .next_line()
+            .starts_with("  ledger #1: daily in 100 at ")
+    );
+    assert_eq!(session.next_line(), "Moderation cases (kept): nothing");
     drop(session);
 
     let forgot = sandbox.run(&["console"], "/forget @bob\n/audit @bob\n");
     let lines: Vec<&str> = forgot.stdout.lines().collect();
     assert_eq!(
         lines[0],
-        "Erased bob's data here (poll votes: 1, trivia score: 0, reminders: 1). Kept: the audit \
-         log's entries by and about them, which are kept for the configured retention \
-         (retention.audit_log_days) and then purged."
+        "Erased bob's data here (poll votes: 1, trivia score: 0, reminders: 1, money: 2, \
+         moderation cases (kept): 0). Kept: the audit log's entries by and about them, which are \
+         kept for the configured retention (retention.audit_log_days) and then purged; their \
+         moderation cases; and the bank's ledger rows, which explain other members' balances \
+         too."
     );
     assert!(
         lines[2].ends_with(&format!(
-            "data.forget {bob} poll votes: 1, trivia score: 0, reminders: 1 (done)"
+            "data.forget {bob} poll votes: 1, trivia score: 0, reminders: 1, money: 2, \
+             moderation cases (kept): 0 (done)"
         )),
         "{}",
         forgot.stdout

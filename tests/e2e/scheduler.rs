@@ -23,6 +23,7 @@ fn block_on<T>(work: impl std::future::Future<Output = T>) -> T {
 
 /// Writes an audit entry dated `days_ago` into the sandbox's database.
 fn audit_entry(sandbox: &Sandbox, action: &str, days_ago: i64) {
+    std::fs::create_dir_all(sandbox.path("data")).unwrap();
     block_on(async {
         let store = Store::open(&sandbox.path("data/cogbox.db")).unwrap();
         let clock = ManualClock::new(Utc::now() - chrono::Duration::days(days_ago));
@@ -35,6 +36,7 @@ fn audit_entry(sandbox: &Sandbox, action: &str, days_ago: i64) {
 }
 
 fn audit_actions(sandbox: &Sandbox) -> Vec<String> {
+    std::fs::create_dir_all(sandbox.path("data")).unwrap();
     block_on(async {
         let store = Store::open(&sandbox.path("data/cogbox.db")).unwrap();
         let clock = Arc::new(cogbox::core::SystemClock);

@@ -7,7 +7,9 @@ use crate::services::audit::{Entry, Outcome};
 
 /// What `/forget` keeps, and why.
 const KEPT: &str = "Kept: the audit log's entries by and about them, which are kept for the \
-                    configured retention (retention.audit_log_days) and then purged.";
+                    configured retention (retention.audit_log_days) and then purged; their \
+                    moderation cases; and the bank's ledger rows, which explain other members' \
+                    balances too.";
 
 pub async fn mydata(ctx: Ctx) -> CommandResult {
     let community = community(&ctx)?;
