@@ -200,9 +200,12 @@ fn init(path: &Path, force: bool) -> ExitCode {
     }
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let written = options
-        .open(path)
-        .and_then(|mut file| file.write_all(text.as_bytes()));
+    let written = options.open(path).and_then(|mut file| {
+        // An existing file keeps its mode when opened: make it private before the secret is in.
+        #[cfg(unix)]
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        file.write_all(text.as_bytes())
+    });
     match written {
         Ok(()) => {
             println!(

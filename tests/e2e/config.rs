@@ -73,12 +73,32 @@ fn init_writes_a_private_config_with_a_fresh_secret_that_check_accepts_and_hides
         written,
         "refusal must not touch it"
     );
+    // A config someone made world-readable gets its new secret private all the same.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let path = sandbox.path("config.toml");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     assert_eq!(sandbox.run(&["init", "--force"], "").code, 0);
     assert_ne!(
         std::fs::read_to_string(sandbox.path("config.toml")).unwrap(),
         written,
         "a new secret each time"
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(sandbox.path("config.toml"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "--force leaves the new secret readable by others"
+        );
+    }
 }
 
 /// Each broken file must fail with exit 2 and this exact line on stderr.
