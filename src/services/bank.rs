@@ -12,8 +12,8 @@
 //! Each change carries a key naming the invocation that asked for it; a key already in the
 //! ledger is not applied again, so a command delivered twice moves money once.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::mpsc;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -179,18 +179,19 @@ struct Job {
 #[derive(Clone)]
 pub struct Bank {
     store: Store,
-    clock: Arc<dyn Clock>,
-    /// Changes waiting for the next commit.
-    queue: Arc<Mutex<VecDeque<Job>>>,
+    /// Changes for the writer thread, which ends when the last `Bank` is dropped.
+    writer: mpsc::Sender<Job>,
 }
 
 impl Bank {
     pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            store,
-            clock,
-            queue: Arc::default(),
-        }
+        let (writer, jobs) = mpsc::channel();
+        let conn = store.clone();
+        std::thread::Builder::new()
+            .name("cogbox-bank".into())
+            .spawn(move || write(&conn, &*clock, &jobs))
+            .expect("the bank's writer thread could not start");
+        Self { store, writer }
     }
 
     /// Applies `change` in `community` once for `key` (the invocation's key), and answers
@@ -207,24 +208,15 @@ impl Bank {
             return Err(BankError::SelfPayment);
         }
         let (done, receipt) = oneshot::channel();
-        lock(&self.queue).push_back(Job {
+        let job = Job {
             community,
             key,
             change,
             done,
-        });
-        // Whoever reaches the connection first commits everything queued by then, this change
-        // included; a caller whose change went with an earlier batch finds the queue empty.
-        let (queue, clock) = (Arc::clone(&self.queue), Arc::clone(&self.clock));
-        self.store
-            .call(move |conn| {
-                commit_queued(conn, &queue, clock.now());
-                Ok(())
-            })
-            .await?;
-        receipt
-            .await
-            .unwrap_or_else(|_| Err(BankError::Storage("the commit was abandoned".into())))
+        };
+        let abandoned = || BankError::Storage("the bank's writer has stopped".into());
+        self.writer.send(job).map_err(|_| abandoned())?;
+        receipt.await.unwrap_or_else(|_| Err(abandoned()))
     }
 
     /// `user`'s balance in `community` (0 for someone who never had money here).
@@ -374,26 +366,24 @@ impl Bank {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn user_from(platform: &str, raw: &str) -> rusqlite::Result<UserId> {
     UserId::from_raw_text(platform, raw).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
     })
 }
 
-/// Commits up to [`MAX_BATCH`] queued changes in one transaction and answers each of them.
-fn commit_queued(conn: &mut Connection, queue: &Mutex<VecDeque<Job>>, now: DateTime<Utc>) {
-    let batch: Vec<Job> = {
-        let mut queue = lock(queue);
-        let n = queue.len().min(MAX_BATCH);
-        queue.drain(..n).collect()
-    };
-    if batch.is_empty() {
-        return;
+/// The writer thread: waits for a change, then commits it with every change queued by then (up
+/// to [`MAX_BATCH`]) in one transaction, until every [`Bank`] is dropped.
+fn write(store: &Store, clock: &dyn Clock, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        batch.extend(jobs.try_iter().take(MAX_BATCH - 1));
+        store.blocking(|conn| commit_batch(conn, batch, clock.now()));
     }
+}
+
+/// Commits `batch` in one transaction and answers each of its callers.
+fn commit_batch(conn: &mut Connection, batch: Vec<Job>, now: DateTime<Utc>) {
     match commit(conn, &batch, now.timestamp()) {
         Ok(results) => {
             for (job, result) in batch.into_iter().zip(results) {

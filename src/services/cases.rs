@@ -133,7 +133,8 @@ pub struct Case {
     pub at: DateTime<Utc>,
     pub expires: Option<DateTime<Utc>>,
     pub outcome: Outcome,
-    /// The warning that triggered this automatic action.
+    /// The case this one follows from: the warning that triggered this automatic action, or
+    /// the timed mute or ban this unmute or unban lifts.
     pub cause: Option<i64>,
     pub revoked: bool,
 }
@@ -212,6 +213,41 @@ impl Cases {
     pub async fn open(&self, case: NewCase, now: DateTime<Utc>) -> Result<i64, StoreError> {
         self.store
             .call(move |conn| insert(conn, &case, now, &Outcome::Pending, None))
+            .await
+    }
+
+    /// Opens the pending case that lifts timed case `ends` (an unmute or unban), or returns
+    /// the one an earlier attempt of the same lift opened: a retried lift stays one case.
+    pub async fn open_lift(
+        &self,
+        case: NewCase,
+        ends: i64,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.store
+            .call(move |conn| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let earlier: Option<i64> = tx
+                    .query_row(
+                        "SELECT id FROM mod_cases WHERE platform = ?1 AND community = ?2
+                           AND target = ?3 AND cause = ?4 AND action = ?5",
+                        params![
+                            case.community.platform.as_str(),
+                            case.community.raw_text(),
+                            case.target.id.raw_text(),
+                            ends,
+                            case.action.as_str()
+                        ],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                let id = match earlier {
+                    Some(id) => id,
+                    None => insert(&tx, &case, now, &Outcome::Pending, Some(ends))?,
+                };
+                tx.commit()?;
+                Ok(id)
+            })
             .await
     }
 
@@ -511,6 +547,40 @@ mod tests {
             ..DEFAULTS
         };
         assert_eq!(same.action_at(7), Some(ModAction::Ban(None)), "strongest");
+    }
+
+    #[tokio::test]
+    async fn a_retried_lift_stays_one_case() {
+        let cases = Cases::new(Store::in_memory().unwrap());
+        let now = Utc::now();
+        let mute = NewCase {
+            action: CaseAction::Mute,
+            duration: Some(Duration::from_secs(600)),
+            ..warning(2)
+        };
+        let muted = cases.open(mute.clone(), now).await.unwrap();
+        let unmute = NewCase {
+            action: CaseAction::Unmute,
+            duration: None,
+            ..warning(2)
+        };
+        let first = cases.open_lift(unmute.clone(), muted, now).await.unwrap();
+        cases
+            .finish(first, Outcome::Failed("network".into()))
+            .await
+            .unwrap();
+        let retried = cases.open_lift(unmute.clone(), muted, now).await.unwrap();
+        assert_eq!(retried, first, "a retry reuses the lift's case");
+        let other = cases.open(mute, now).await.unwrap();
+        let lifted = cases.open_lift(unmute, other, now).await.unwrap();
+        assert_ne!(lifted, first, "another mute's lift is a case of its own");
+        let listed = cases.list(GROUP, None, false, now).await.unwrap();
+        assert_eq!(listed.len(), 4, "{listed:?}");
+        assert!(
+            listed
+                .iter()
+                .any(|c| c.id == first && c.cause == Some(muted))
+        );
     }
 
     #[tokio::test]

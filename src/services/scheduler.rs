@@ -35,8 +35,10 @@ use super::store::{Store, StoreError};
 use crate::core::{Clock, Platform, PlatformError, PlatformKind};
 
 /// Jobs running at once. Each is a task holding its payload (a reminder's text, a few hundred
-/// bytes): the worst case is 64 tasks and payloads, well under 1 MB.
-pub const MAX_RUNNING: usize = 64;
+/// bytes) and its send in flight, a few KiB at most: the worst case is about 2 MB. It is also
+/// how many due jobs one commit claims and how many finished ones the next records, so it sets
+/// the throughput when the disk's sync is the cost (a burst of reminders due at 9:00).
+pub const MAX_RUNNING: usize = 512;
 /// Failed attempts after which a job is kept as failed instead of retried.
 pub const MAX_ATTEMPTS: u32 = 6;
 /// The wait after the first failure; each further failure waits four times longer (30 s, 2 min,

@@ -103,6 +103,16 @@ impl Store {
         Ok(result?)
     }
 
+    /// Runs `work` with the connection on the calling thread, which must be a thread of its own
+    /// (the bank's writer), never an async worker: it waits for the connection's lock.
+    pub fn blocking<R>(&self, work: impl FnOnce(&mut Connection) -> R) -> R {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        work(&mut conn)
+    }
+
     /// Folds the WAL back into the main file so a copied database file is complete.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
         self.call(|conn| conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())))

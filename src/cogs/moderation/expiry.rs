@@ -1,12 +1,13 @@
 //! The end of a timed mute or ban: a durable scheduler job per action, so it is lifted on every
 //! platform (a Discord ban has no end date of its own) even when cogbox was stopped across the
-//! expiry. The lift is a case of its own, made on behalf of the moderator who acted.
+//! expiry. The lift is a case of its own (one however often it is retried), made on behalf of
+//! the moderator who acted.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Audited, audited};
+use super::{Audited, audited_case};
 use crate::core::{CommunityId, Member, ModAction, UserId};
 use crate::services::Services;
 use crate::services::cases::{CaseAction, NewCase};
@@ -91,7 +92,12 @@ async fn lift(ctx: JobContext, payload: Value) -> Result<(), JobError> {
         reason: Some(reason.clone()),
         duration: None,
     };
-    let done = audited(services, case).await?;
+    let opened = services
+        .cases
+        .open_lift(case.clone(), lift.case, services.clock.now())
+        .await?;
+    // Each attempt is its own audit row: each is a call to the platform.
+    let done = audited_case(services, case, Some(opened)).await?;
     let result = platform
         .moderate(
             community,
