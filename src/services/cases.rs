@@ -397,6 +397,23 @@ impl Cases {
             .await
     }
 
+    /// Case `id` of `community`, if it is one of its cases.
+    pub async fn get(&self, community: CommunityId, id: i64) -> Result<Option<Case>, StoreError> {
+        self.store
+            .call(move |conn| {
+                conn.query_row(
+                    &format!(
+                        "SELECT {COLUMNS} FROM mod_cases
+                         WHERE id = ?1 AND platform = ?2 AND community = ?3"
+                    ),
+                    params![id, community.platform.as_str(), community.raw_text()],
+                    case_of,
+                )
+                .optional()
+            })
+            .await
+    }
+
     /// The latest [`PAGE`] cases of a community, of one member when `target` is given, newest
     /// first; `warnings_only` keeps the warnings that still count at `now`.
     pub async fn list(

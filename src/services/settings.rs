@@ -38,15 +38,18 @@ pub enum KeyKind {
     Duration { max: Duration },
     /// Free text of at most this many characters; `""` or `none` clears it.
     Text { max_chars: usize },
+    /// A channel: a mention such as `<#123>` or a numeric id (Telegram's group ids are
+    /// negative), stored as the id; `none` clears it.
+    Channel,
 }
 
 /// Every per-community key. Cogs add theirs here, so that `/settings` knows them all.
 pub const KEYS: &[Key] = &[
     Key {
         name: "log_channel",
-        description: "Where moderation cases are posted (a channel id), none for nowhere",
+        description: "Where every moderation case is posted (#channel, or a chat id), none for nowhere",
         default: "",
-        kind: KeyKind::Text { max_chars: 64 },
+        kind: KeyKind::Channel,
     },
     Key {
         name: "economy.daily",
@@ -154,6 +157,23 @@ impl Key {
                     return Err(format!("{} is at most {max_chars} characters", self.name));
                 }
                 Ok(value.to_owned())
+            }
+            KeyKind::Channel => {
+                if value.eq_ignore_ascii_case("none") {
+                    return Ok(String::new());
+                }
+                let id = value
+                    .strip_prefix("<#")
+                    .and_then(|v| v.strip_suffix('>'))
+                    .unwrap_or(value);
+                match id.parse::<i64>() {
+                    Ok(id) => Ok(id.to_string()),
+                    Err(_) => Err(format!(
+                        "{} takes a channel: #channel on Discord, the chat's id on Telegram \
+                         (such as -1001234567890), or none",
+                        self.name
+                    )),
+                }
             }
         }
     }
@@ -371,9 +391,15 @@ mod tests {
         };
         assert_eq!(long.check("90m"), Ok("1h30m".into()));
         assert_eq!(long.check("2d"), Err("d can be at most 1d".into()));
-        let text = Key::find("log_channel").unwrap();
+        let text = Key::find("economy.currency").unwrap();
         assert_eq!(text.check("none"), Ok(String::new()));
-        assert!(text.check(&"x".repeat(65)).is_err());
+        assert!(text.check(&"x".repeat(25)).is_err());
+        let channel = Key::find("log_channel").unwrap();
+        assert_eq!(channel.check("<#123456>"), Ok("123456".into()));
+        assert_eq!(channel.check("-1001234"), Ok("-1001234".into()));
+        assert_eq!(channel.check("none"), Ok(String::new()));
+        let refused = channel.check("#mod-log").unwrap_err();
+        assert!(refused.contains("takes a channel"), "{refused}");
     }
 
     #[test]

@@ -790,3 +790,60 @@ async fn a_poll_vote_edits_the_poll_message() {
         .await;
     assert_eq!(h.fake.message(GROUP, id).unwrap()["text"], now["text"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_settled_case_is_posted_to_the_log_channel() {
+    const LOG: i64 = -1_009_999_999_999;
+    let h = Harness::start(Mode::Polling).await;
+    let rights = AdminRights {
+        can_restrict_members: true,
+        ..AdminRights::default()
+    };
+    h.fake.set_member(
+        &h.group,
+        &h.fake.bot_user(),
+        ChatMemberStatus::Administrator(rights),
+    );
+    let owner = user(1004, "Owner", Some("owner"));
+    h.fake
+        .set_member(&h.group, &owner, ChatMemberStatus::Creator);
+    let log = supergroup(LOG, "Mod log");
+    h.fake
+        .set_member(&log, &h.fake.bot_user(), ChatMemberStatus::Member);
+    let refused = h
+        .ask(&h.group, &owner, "/settings set log_channel #mod-log")
+        .await;
+    assert!(refused.contains("takes a channel"), "{refused}");
+    let set = h
+        .ask(
+            &h.group,
+            &owner,
+            &format!("/settings set log_channel {LOG}"),
+        )
+        .await;
+    assert!(set.contains(&LOG.to_string()), "{set}");
+    let spam = h.say(&h.group, &h.spammer, "buy cheap stuff").await;
+    h.reply(&h.moderator, "/warn links", &spam).await;
+    h.reply(&h.moderator, "/mute 10m flooding", &spam).await;
+    let to_log = |text: &'static str| {
+        move |p: &Value| {
+            p["chat_id"].as_i64() == Some(LOG)
+                && p["text"].as_str().is_some_and(|t| t.contains(text))
+        }
+    };
+    let warned = h
+        .fake
+        .wait_for_call("sendmessage", to_log("#1 warn @spammer_x"), WAIT)
+        .await;
+    assert!(
+        warned.params["text"].as_str().unwrap().contains(": links"),
+        "{:?}",
+        warned.params
+    );
+    let muted = h
+        .fake
+        .wait_for_call("sendmessage", to_log("#2 mute @spammer_x (until"), WAIT)
+        .await;
+    let text = muted.params["text"].as_str().unwrap();
+    assert!(text.ends_with("flooding; done"), "{text}");
+}

@@ -4,12 +4,13 @@
 //! outcome after.
 //!
 //! Layout: `actions` carries out the actions on members (and `/purge`), `expiry` ends timed
-//! ones through the scheduler, `warnings` holds `/warn`, `/warnings`, `/unwarn` and `/modlog`;
+//! ones through the scheduler, `log_channel` posts settled cases, `warnings` holds `/warn`, `/warnings`, `/unwarn` and `/modlog`;
 //! this module declares the commands and what they share: the checks, and the pending case and
 //! audit row written before each platform call.
 
 mod actions;
 pub mod expiry;
+mod log_channel;
 mod warnings;
 
 use super::Ctx;
@@ -263,6 +264,8 @@ impl Audited {
             Outcome::Incomplete(why) => audit::Outcome::Partial(why),
             Outcome::Failed(why) => audit::Outcome::Failed(why),
         };
-        services.audit.finish(self.entry, audited).await
+        services.audit.finish(self.entry, audited).await?;
+        log_channel::post(services, self.community, self.case).await;
+        Ok(())
     }
 }

@@ -1,9 +1,10 @@
 //! `/warn` with escalation, `/warnings`, `/unwarn` and `/modlog`: the case log read back.
 
 use super::actions::{done, perform};
+use super::log_channel;
 use super::{actor, check_target, community, target};
 use crate::cogs::Ctx;
-use crate::core::{CommandError, CommandResult, Member, Reply, UserRef};
+use crate::core::{CommandError, CommandResult, Member, Reply, UserId, UserRef};
 use crate::services::audit::{self, Entry};
 use crate::services::cases::{Case, CaseAction, NewCase, Outcome, Thresholds, UnwarnError};
 
@@ -53,6 +54,7 @@ pub async fn warn(ctx: Ctx) -> CommandResult {
         .log(entry, audit::Outcome::Done)
         .await
         .map_err(internal)?;
+    log_channel::post(services, community, warned.case).await;
     let plural = if warned.active == 1 { "" } else { "s" };
     let mut reply = Reply::text(format!(
         "Warned {} ({} active warning{plural}). Reason: {reason}",
@@ -83,6 +85,7 @@ pub async fn warn(ctx: Ctx) -> CommandResult {
                 .finish(id, Outcome::Failed(refusal.clone()))
                 .await
                 .map_err(internal)?;
+            log_channel::post(services, community, id).await;
             Err(CommandError::Denied(refusal))
         };
         let told = match result {
@@ -113,10 +116,26 @@ pub async fn unwarn(ctx: Ctx) -> CommandResult {
         .unwarn(community, id, ctx.state.clock.now())
         .await
     {
-        Ok(case) => Ok(Reply::text(format!(
-            "Removed warning #{id} of {}.",
-            case.target
-        ))),
+        Ok(case) => {
+            let services = &ctx.state;
+            let mut entry = Entry::new(Some(community), ctx.invocation.author.id, "unwarn")
+                .reason(case.reason.as_deref())
+                .detail(format!("case #{id}"));
+            if let Ok(target) = UserId::from_raw_text(community.platform.as_str(), &case.target_id)
+            {
+                entry = entry.target(target);
+            }
+            services
+                .audit
+                .log(entry, audit::Outcome::Done)
+                .await
+                .map_err(internal)?;
+            log_channel::post(services, community, id).await;
+            Ok(Reply::text(format!(
+                "Removed warning #{id} of {}.",
+                case.target
+            )))
+        }
         Err(UnwarnError::Store(e)) => Err(internal(e)),
         Err(refused) => Err(CommandError::usage(refused.to_string())),
     }
