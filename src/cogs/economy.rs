@@ -90,7 +90,7 @@ fn community(ctx: &Ctx) -> Result<CommunityId, CommandError> {
 /// The name of the money here; a community that cleared it gets the default back.
 async fn currency(ctx: &Ctx, community: CommunityId) -> Result<String, CommandError> {
     let settings = ctx.state.settings.get(community).await.map_err(internal)?;
-    Ok(match settings.value("economy.currency") {
+    Ok(match settings.value("economy_currency") {
         "" => "coins".to_owned(),
         name => name.to_owned(),
     })
@@ -192,9 +192,9 @@ async fn daily(ctx: Ctx) -> CommandResult {
     let settings = ctx.state.settings.get(community).await.map_err(internal)?;
     let currency = currency(&ctx, community).await?;
     let base = settings
-        .count("economy.daily")
+        .count("economy_daily")
         .and_then(|n| Amount::new(n).ok())
-        .ok_or_else(|| CommandError::internal("economy.daily is not a valid amount"))?;
+        .ok_or_else(|| CommandError::internal("economy_daily is not a valid amount"))?;
     let change = Change::Daily {
         to: author(&ctx),
         base,

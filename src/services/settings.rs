@@ -52,7 +52,7 @@ pub const KEYS: &[Key] = &[
         kind: KeyKind::Channel,
     },
     Key {
-        name: "economy.daily",
+        name: "economy_daily",
         description: "What /daily pays before the streak bonus",
         default: "100",
         kind: KeyKind::Count {
@@ -62,7 +62,7 @@ pub const KEYS: &[Key] = &[
         },
     },
     Key {
-        name: "economy.currency",
+        name: "economy_currency",
         description: "The name of the money, as in \"120 coins\"",
         default: "coins",
         kind: KeyKind::Text { max_chars: 24 },
@@ -391,7 +391,7 @@ mod tests {
         };
         assert_eq!(long.check("90m"), Ok("1h30m".into()));
         assert_eq!(long.check("2d"), Err("d can be at most 1d".into()));
-        let text = Key::find("economy.currency").unwrap();
+        let text = Key::find("economy_currency").unwrap();
         assert_eq!(text.check("none"), Ok(String::new()));
         assert!(text.check(&"x".repeat(25)).is_err());
         let channel = Key::find("log_channel").unwrap();

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_bank.sql"),
     include_str!("migrations/0005_mod_cases.sql"),
     include_str!("migrations/0006_fun.sql"),
+    include_str!("migrations/0007_settings_key_names.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -234,5 +235,28 @@ mod tests {
                 .contains("schema version 99, newer than this cogbox knows"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn settings_named_with_a_dot_keep_their_values() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let renaming = MIGRATIONS
+            .iter()
+            .position(|sql| sql.contains("'economy_daily'"))
+            .unwrap();
+        migrate(&mut conn, Path::new(":memory:")).unwrap();
+        conn.execute(
+            "INSERT INTO community_settings VALUES ('discord', 1, 'economy.daily', '250')",
+            [],
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", renaming).unwrap();
+        migrate(&mut conn, Path::new(":memory:")).unwrap();
+        let row: (String, String) = conn
+            .query_row("SELECT key, value FROM community_settings", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(row, ("economy_daily".into(), "250".into()));
     }
 }
