@@ -381,8 +381,8 @@ pub struct ScheduleConfig {
     pub audit_purge: Interval,
     /// Runs SQLite's `PRAGMA optimize`, which keeps query plans good as tables grow.
     pub optimize: Interval,
-    /// Ends what cogs expire in bulk, such as old warnings. Timed mutes and bans do not wait
-    /// for it: each ends at its own time.
+    /// Catches up what should have expired: a timed mute or ban ends at its own time, and this
+    /// lifts again any whose lift failed every attempt (a platform down for hours).
     pub expiries: Interval,
 }
 

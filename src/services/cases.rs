@@ -139,6 +139,17 @@ pub struct Case {
     pub revoked: bool,
 }
 
+/// A timed mute or ban whose end has passed without a lift ([`Cases::overdue`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimedAction {
+    pub case: i64,
+    pub community: CommunityId,
+    /// `Mute` or `Ban`.
+    pub action: CaseAction,
+    pub actor: Member,
+    pub target: Member,
+}
+
 /// A community's escalation thresholds, from its settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Thresholds {
@@ -397,6 +408,68 @@ impl Cases {
             .await
     }
 
+    /// Timed mutes and bans that ended between `since` and `now` and were never lifted: no
+    /// unmute or unban of the member succeeded after them, and no newer mute or ban replaced
+    /// them. At most [`PAGE`] × 10, oldest first.
+    pub async fn overdue(
+        &self,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TimedAction>, StoreError> {
+        self.store
+            .call(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT c.id, c.platform, c.community, c.action, c.actor, c.actor_name,
+                            c.target, c.target_name
+                     FROM mod_cases c
+                     WHERE c.action IN ('mute', 'ban') AND c.outcome IN ('done', 'incomplete')
+                       AND c.expires_at > ?1 AND c.expires_at <= ?2
+                       AND NOT EXISTS (
+                         SELECT 1 FROM mod_cases later
+                         WHERE later.platform = c.platform AND later.community = c.community
+                           AND later.target = c.target AND later.id > c.id
+                           AND (later.action = c.action
+                                OR (later.action = iif(c.action = 'mute', 'unmute', 'unban')
+                                    AND later.outcome = 'done')))
+                     ORDER BY c.expires_at LIMIT ?3",
+                )?;
+                let rows = stmt.query_map(
+                    params![since.timestamp(), now.timestamp(), (PAGE * 10) as i64],
+                    |row| {
+                        let platform: String = row.get(1)?;
+                        let stored = |e: String| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                0,
+                                rusqlite::types::Type::Text,
+                                e.into(),
+                            )
+                        };
+                        let member = |id: usize, name: usize| -> rusqlite::Result<Member> {
+                            Ok(Member {
+                                id: UserId::from_raw_text(&platform, row.get_ref(id)?.as_str()?)
+                                    .map_err(stored)?,
+                                name: row.get(name)?,
+                                is_bot: false,
+                            })
+                        };
+                        Ok(TimedAction {
+                            case: row.get(0)?,
+                            community: CommunityId::from_raw_text(
+                                &platform,
+                                row.get_ref(2)?.as_str()?,
+                            )
+                            .map_err(stored)?,
+                            action: CaseAction::parse(&row.get::<_, String>(3)?),
+                            actor: member(4, 5)?,
+                            target: member(6, 7)?,
+                        })
+                    },
+                )?;
+                rows.collect()
+            })
+            .await
+    }
+
     /// Case `id` of `community`, if it is one of its cases.
     pub async fn get(&self, community: CommunityId, id: i64) -> Result<Option<Case>, StoreError> {
         self.store
@@ -564,6 +637,68 @@ mod tests {
             ..DEFAULTS
         };
         assert_eq!(same.action_at(7), Some(ModAction::Ban(None)), "strongest");
+    }
+
+    #[tokio::test]
+    async fn overdue_are_the_timed_actions_that_ended_and_were_never_lifted() {
+        let cases = Cases::new(Store::in_memory().unwrap());
+        let start = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let minutes = |n: i64| start + chrono::Duration::minutes(n);
+        let timed = |action, target| NewCase {
+            action,
+            duration: Some(Duration::from_secs(600)),
+            ..warning(target)
+        };
+        let plain = |action, target| NewCase {
+            action,
+            duration: None,
+            ..warning(target)
+        };
+        let done = async |case: NewCase, at| {
+            let id = cases.open(case, at).await.unwrap();
+            cases.finish(id, Outcome::Done).await.unwrap();
+            id
+        };
+        let forgotten = done(timed(CaseAction::Mute, 2), minutes(0)).await;
+        done(timed(CaseAction::Mute, 3), minutes(0)).await;
+        done(plain(CaseAction::Unmute, 3), minutes(11)).await;
+        let failed_lift = done(timed(CaseAction::Ban, 4), minutes(0)).await;
+        let unban = cases
+            .open(plain(CaseAction::Unban, 4), minutes(11))
+            .await
+            .unwrap();
+        cases
+            .finish(unban, Outcome::Failed("down".into()))
+            .await
+            .unwrap();
+        done(timed(CaseAction::Mute, 5), minutes(0)).await;
+        let renewed = done(timed(CaseAction::Mute, 5), minutes(5)).await;
+        let long_ago = done(timed(CaseAction::Mute, 6), minutes(-60)).await;
+        let ids = |since, now| {
+            let cases = cases.clone();
+            async move {
+                let found = cases.overdue(since, now).await.unwrap();
+                found.iter().map(|t| t.case).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            ids(minutes(-30), minutes(20)).await,
+            [forgotten, failed_lift, renewed],
+            "lifted ones, replaced ones and those ended before the window are left out"
+        );
+        assert_eq!(
+            ids(minutes(-30), minutes(12)).await,
+            [forgotten, failed_lift]
+        );
+        assert!(
+            ids(minutes(-30), minutes(5)).await.is_empty(),
+            "none ended yet"
+        );
+        let all = ids(minutes(-120), minutes(20)).await;
+        assert_eq!(all[0], long_ago);
+        let found = cases.overdue(minutes(-30), minutes(20)).await.unwrap();
+        assert_eq!(found[0].target.id, UserId::new(PlatformKind::Telegram, 2));
+        assert_eq!(found[1].action, CaseAction::Ban);
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! The periodic jobs, declared in config's `[schedule]` with an interval each (an empty one
 //! turns a job off): the audit log's retention, SQLite's `PRAGMA optimize`, and `expiries`,
-//! which runs the hooks cogs add with [`Scheduler::on_expiry`] (warnings that expire, …).
+//! which runs the hooks cogs add with [`Scheduler::on_expiry`] (timed actions never lifted, …).
 //!
 //! They are ordinary durable jobs that reschedule themselves, so "once a day" means once a
 //! day even across restarts, and they never pile up while cogbox is stopped.

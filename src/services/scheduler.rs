@@ -202,7 +202,8 @@ impl Scheduler {
     }
 
     /// Adds a hook to the periodic `expiries` job (`[schedule] expiries` in config): how a cog
-    /// ends things that expire in bulk, such as warnings. The payload it gets is `null`.
+    /// catches up on what should have expired, such as a ban whose lift failed. The payload it
+    /// gets is `null`.
     pub fn on_expiry<F, Fut>(&self, name: &'static str, hook: F)
     where
         F: Fn(JobContext, Value) -> Fut + Send + Sync + 'static,

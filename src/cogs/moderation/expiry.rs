@@ -2,6 +2,12 @@
 //! platform (a Discord ban has no end date of its own) even when cogbox was stopped across the
 //! expiry. The lift is a case of its own (one however often it is retried), made on behalf of
 //! the moderator who acted.
+//!
+//! A lift whose every attempt failed (the platform was down for hours) would leave the member
+//! muted or banned for good, so the periodic `expiries` job ([`catch_up`]) starts it again, for
+//! actions that ended within [`CATCH_UP_FOR`].
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,8 +16,8 @@ use serde_json::Value;
 use super::{Audited, audited_case};
 use crate::core::{CommunityId, Member, ModAction, UserId};
 use crate::services::Services;
-use crate::services::cases::{CaseAction, NewCase};
-use crate::services::scheduler::{JobContext, JobError, Scheduler};
+use crate::services::cases::{CaseAction, NewCase, TimedAction};
+use crate::services::scheduler::{JobContext, JobError, JobState, Scheduler};
 
 /// The job kind, registered at start-up.
 pub const LIFT: &str = "moderation.lift";
@@ -31,8 +37,14 @@ struct Lift {
     case: i64,
 }
 
+/// How long after its end a timed action that was never lifted is still lifted by
+/// [`catch_up`]: long enough for any outage, short enough that a lift the platform refuses
+/// for good (the member left) is not tried for ever.
+pub const CATCH_UP_FOR: chrono::TimeDelta = chrono::TimeDelta::days(3);
+
 pub fn register(scheduler: &Scheduler) {
     scheduler.register(LIFT, lift);
+    scheduler.on_expiry("moderation: timed actions never lifted", catch_up);
 }
 
 /// Schedules the end of a timed action (case `case`) for `at`; other actions need none.
@@ -47,18 +59,70 @@ pub async fn schedule(
         ModAction::Ban(Some(_)) => ModAction::Unban,
         _ => return Ok(()),
     };
-    let lift = Lift {
-        platform: done.community.platform.as_str().into(),
-        community: done.community.raw_text(),
-        actor: done.actor.id.raw_text(),
-        actor_name: done.actor.name.clone(),
-        target: done.target.id.raw_text(),
-        target_name: done.target.name.clone(),
-        action: ends.verb().into(),
+    let timed = TimedAction {
         case: done.case,
+        community: done.community,
+        action: CaseAction::of(action),
+        actor: done.actor.clone(),
+        target: done.target.clone(),
+    };
+    schedule_lift(services, &timed, &ends, at).await
+}
+
+async fn schedule_lift(
+    services: &Services,
+    timed: &TimedAction,
+    ends: &ModAction,
+    at: DateTime<Utc>,
+) -> Result<(), crate::services::StoreError> {
+    let lift = Lift {
+        platform: timed.community.platform.as_str().into(),
+        community: timed.community.raw_text(),
+        actor: timed.actor.id.raw_text(),
+        actor_name: timed.actor.name.clone(),
+        target: timed.target.id.raw_text(),
+        target_name: timed.target.name.clone(),
+        action: ends.verb().into(),
+        case: timed.case,
     };
     let payload = serde_json::to_value(lift).unwrap_or(Value::Null);
     services.scheduler.schedule(LIFT, at, payload).await?;
+    Ok(())
+}
+
+/// The most lift jobs read to tell which overdue actions are already being lifted; there is
+/// one per timed action in progress.
+const LIFTS_READ: usize = 10_000;
+
+/// Starts again the lift of every timed action that ended within [`CATCH_UP_FOR`] and was
+/// never lifted, unless a lift of it is still waiting or running.
+async fn catch_up(ctx: JobContext, _: Value) -> Result<(), JobError> {
+    let services = &ctx.services;
+    let now = services.clock.now();
+    let overdue = services.cases.overdue(now - CATCH_UP_FOR, now).await?;
+    if overdue.is_empty() {
+        return Ok(());
+    }
+    let waiting: HashSet<i64> = services
+        .scheduler
+        .list(LIFT, None, LIFTS_READ)
+        .await?
+        .into_iter()
+        .filter(|job| job.state != JobState::Failed)
+        .filter_map(|job| job.payload["case"].as_i64())
+        .collect();
+    for timed in overdue.iter().filter(|t| !waiting.contains(&t.case)) {
+        let ends = match timed.action {
+            CaseAction::Mute => ModAction::Unmute,
+            _ => ModAction::Unban,
+        };
+        tracing::info!(
+            case = timed.case,
+            "lifting a timed {} that was never lifted",
+            timed.action.as_str()
+        );
+        schedule_lift(services, timed, &ends, now).await?;
+    }
     Ok(())
 }
 
