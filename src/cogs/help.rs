@@ -45,6 +45,7 @@ async fn overview(ctx: &Ctx) -> CommandResult {
         let lines: Vec<String> = cog
             .commands
             .iter()
+            .filter(|c| !c.buttons_only)
             .map(|c| format!("{} - {}", c.usage(), c.description))
             .collect();
         reply = reply.field(cog.name, lines.join("\n"));

@@ -89,6 +89,11 @@ impl Catalog {
         self.cogs.iter().flat_map(|cog| &cog.commands)
     }
 
+    /// The commands a platform's menu offers: all but those run by buttons.
+    pub fn menu(&self) -> impl Iterator<Item = &CommandSpec> {
+        self.commands().filter(|c| !c.buttons_only)
+    }
+
     /// Whether to take up `/name` at all. In a group other bots have their commands too, so an
     /// unknown one is answered ("Unknown command") only when the bot was addressed by name or
     /// mention; in a private chat it always is.

@@ -66,6 +66,9 @@ pub struct CommandSpec {
     /// Whether the first [`ParamKind::User`] parameter may be left out in a reply, meaning the
     /// author of the replied-to message (how Telegram group admins moderate).
     pub targets_reply: bool,
+    /// Run by buttons (`/vote` under a poll): left out of `/help` and the platforms' command
+    /// menus, where it would only puzzle members, though it still answers when typed.
+    pub buttons_only: bool,
 }
 
 impl CommandSpec {
@@ -78,6 +81,7 @@ impl CommandSpec {
             cooldown: None,
             scope: Scope::Anywhere,
             targets_reply: false,
+            buttons_only: false,
         }
     }
 
@@ -124,6 +128,12 @@ impl CommandSpec {
     /// See [`CommandSpec::targets_reply`].
     pub fn targets_reply(mut self) -> Self {
         self.targets_reply = true;
+        self
+    }
+
+    /// See [`CommandSpec::buttons_only`].
+    pub fn buttons_only(mut self) -> Self {
+        self.buttons_only = true;
         self
     }
 

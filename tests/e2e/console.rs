@@ -84,9 +84,7 @@ fn help_lists_every_command_by_cog() {
            /reminders - List the reminders you set here\n  \
            /unremind <id> - Cancel one of your reminders\n  \
            /poll <poll> - Ask a question with a button per answer\n  \
-           /vote <poll> <option> - Vote in a poll (what its buttons do)\n  \
-           /trivia [scores] - Answer a trivia question, or see the scores\n  \
-           /answer <question> <answer> - Answer a trivia question (what its buttons do)\n"
+           /trivia [scores] - Answer a trivia question, or see the scores\n"
     );
 }
 

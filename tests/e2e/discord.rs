@@ -163,6 +163,7 @@ async fn slash_commands_are_registered_in_the_guild_with_typed_options() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
+    // `vote` and `answer` are what buttons run: not in the menu.
     assert_eq!(
         names,
         [
@@ -199,9 +200,7 @@ async fn slash_commands_are_registered_in_the_guild_with_typed_options() {
             "reminders",
             "unremind",
             "poll",
-            "vote",
-            "trivia",
-            "answer"
+            "trivia"
         ]
     );
     let find = |name: &str| commands.iter().find(|c| c["name"] == name).unwrap();

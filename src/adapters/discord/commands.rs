@@ -13,7 +13,7 @@ use crate::core::{Capability, Catalog, CommandSpec, ParamKind, Scope};
 /// Registers every command in each of `guilds` (instant), or globally when there are none
 /// (Discord may take up to an hour to show global changes).
 pub async fn register(http: &Http, catalog: &Catalog, guilds: &[u64]) -> serenity::Result<()> {
-    let commands: Vec<CreateCommand> = catalog.commands().map(command).collect();
+    let commands: Vec<CreateCommand> = catalog.menu().map(command).collect();
     if guilds.is_empty() {
         Command::set_global_commands(http, commands).await?;
     } else {

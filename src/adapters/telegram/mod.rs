@@ -118,7 +118,7 @@ pub async fn start<S: State>(
 /// The BotFather menu: every command with its description.
 fn commands(catalog: &Catalog) -> Vec<BotCommand> {
     catalog
-        .commands()
+        .menu()
         .map(|spec| BotCommand::new(spec.name, spec.description))
         .collect()
 }

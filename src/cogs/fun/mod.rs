@@ -108,7 +108,8 @@ pub fn cog() -> Cog<Services> {
                             max: poll::MAX_OPTIONS as i64,
                         },
                     )
-                    .community_only(),
+                    .community_only()
+                    .buttons_only(),
                 poll::vote,
             ),
             Command::new(
@@ -140,7 +141,8 @@ pub fn cog() -> Cog<Services> {
                             max: trivia::ANSWERS as i64,
                         },
                     )
-                    .community_only(),
+                    .community_only()
+                    .buttons_only(),
                 trivia::answer,
             ),
         ],
