@@ -478,13 +478,12 @@ impl Config {
             }
         }
         let prefix = &self.discord.prefix;
-        if prefix.chars().count() > 5 || prefix.contains(char::is_whitespace) || prefix == "/" {
+        if !prefix.is_empty()
+            && let Err(e) = crate::core::parse::check_prefix(prefix)
+        {
             out.push((
                 "discord.prefix",
-                format!(
-                    "\"{prefix}\" must be 1-5 characters without spaces and not \"/\", \
-                     or \"\" to turn prefix commands off"
-                ),
+                format!("{e}, or \"\" to turn prefix commands off"),
             ));
         }
         if self.discord.guild_ids.contains(&0) {

@@ -24,6 +24,12 @@ pub trait State: Send + Sync + 'static {
 
     /// Whether `cog` is switched on in `community`.
     async fn cog_enabled(&self, community: CommunityId, cog: &str) -> Result<bool, BoxError>;
+
+    /// The prefix of text commands `community` chose for itself, if any (a server that runs
+    /// another bot on `!` moves cogbox to `?`).
+    async fn prefix(&self, _community: CommunityId) -> Option<String> {
+        None
+    }
 }
 
 /// An async function from context to reply. Implemented for every matching `async fn`.

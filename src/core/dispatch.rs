@@ -104,6 +104,11 @@ impl<S: State> Dispatcher<S> {
         &self.catalog
     }
 
+    /// The text-command prefix `community` chose ([`State::prefix`]), if any.
+    pub async fn prefix_in(&self, community: CommunityId) -> Option<String> {
+        self.state.prefix(community).await
+    }
+
     pub fn subscribe_errors(&self) -> broadcast::Receiver<ErrorReport> {
         self.errors.subscribe()
     }

@@ -15,6 +15,21 @@ pub struct CommandLine<'a> {
     pub args: &'a str,
 }
 
+/// Whether `prefix` can start text commands: 1-5 characters, no spaces, and not `/` (slash
+/// commands own it). The error is a sentence for the user.
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty()
+        || prefix.chars().count() > 5
+        || prefix.contains(char::is_whitespace)
+        || prefix == "/"
+    {
+        return Err(format!(
+            "\"{prefix}\" must be 1-5 characters without spaces and not \"/\""
+        ));
+    }
+    Ok(())
+}
+
 /// Splits `"/roll@cogbox 2d6"` after one of `prefixes`. `None` means "not a command".
 pub fn command_line<'a>(text: &'a str, prefixes: &[&str]) -> Option<CommandLine<'a>> {
     let text = text.trim_start();

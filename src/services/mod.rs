@@ -101,4 +101,14 @@ impl State for Services {
             .disabled_cogs
             .contains(cog))
     }
+
+    async fn prefix(&self, community: CommunityId) -> Option<String> {
+        match self.settings.get(community).await {
+            Ok(settings) => Some(settings.value("prefix").to_owned()).filter(|p| !p.is_empty()),
+            Err(e) => {
+                tracing::warn!(%community, "settings unreadable, using the configured prefix: {e}");
+                None
+            }
+        }
+    }
 }

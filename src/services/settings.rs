@@ -38,6 +38,9 @@ pub enum KeyKind {
     Duration { max: Duration },
     /// Free text of at most this many characters; `""` or `none` clears it.
     Text { max_chars: usize },
+    /// A prefix for text commands (see [`crate::core::parse::check_prefix`]); `none` clears
+    /// it.
+    Prefix,
     /// A channel: a mention such as `<#123>` or a numeric id (Telegram's group ids are
     /// negative), stored as the id; `none` clears it.
     Channel,
@@ -50,6 +53,12 @@ pub const KEYS: &[Key] = &[
         description: "Where every moderation case is posted (#channel, or a chat id), none for nowhere",
         default: "",
         kind: KeyKind::Channel,
+    },
+    Key {
+        name: "prefix",
+        description: "The prefix of text commands here (Discord); off uses the configured one",
+        default: "",
+        kind: KeyKind::Prefix,
     },
     Key {
         name: "economy_daily",
@@ -158,6 +167,14 @@ impl Key {
                 }
                 Ok(value.to_owned())
             }
+            KeyKind::Prefix
+                if value.eq_ignore_ascii_case("none") || value.eq_ignore_ascii_case(OFF) =>
+            {
+                Ok(String::new())
+            }
+            KeyKind::Prefix => crate::core::parse::check_prefix(value)
+                .map(|()| value.to_owned())
+                .map_err(|e| format!("{}: {e}", self.name)),
             KeyKind::Channel => {
                 if value.eq_ignore_ascii_case("none") {
                     return Ok(String::new());
@@ -398,6 +415,14 @@ mod tests {
         assert_eq!(channel.check("<#123456>"), Ok("123456".into()));
         assert_eq!(channel.check("-1001234"), Ok("-1001234".into()));
         assert_eq!(channel.check("none"), Ok(String::new()));
+        let prefix = Key::find("prefix").unwrap();
+        assert_eq!(prefix.check("?"), Ok("?".into()));
+        assert_eq!(
+            prefix.check("off"),
+            Ok(String::new()),
+            "off: the configured one"
+        );
+        assert!(prefix.check("/").is_err() && prefix.check("a b").is_err());
         let refused = channel.check("#mod-log").unwrap_err();
         assert!(refused.contains("takes a channel"), "{refused}");
     }

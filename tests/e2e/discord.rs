@@ -856,3 +856,39 @@ async fn a_poll_vote_updates_the_poll_message_in_place() {
     assert_eq!(refused["type"], 4, "{refused}");
     assert_eq!(refused["data"]["flags"], 64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_can_choose_its_own_prefix() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let (seen, _) = bot.say(ids::ALICE, "!settings set prefix ?");
+    let refused = bot.message_in(ids::GENERAL, seen).await;
+    assert!(
+        refused.body["embeds"][0]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("Manage Server")),
+        "members may not: {}",
+        refused.body
+    );
+    let (seen, _) = bot.say(ids::OWNER, "!settings set prefix two words");
+    let invalid = bot.message_in(ids::GENERAL, seen).await;
+    assert!(
+        invalid.body.to_string().contains("without spaces"),
+        "{}",
+        invalid.body
+    );
+    let (seen, _) = bot.say(ids::OWNER, "!settings set prefix ?");
+    let set = bot.message_in(ids::GENERAL, seen).await;
+    assert_eq!(set.body["content"], "prefix is now ?.");
+    let (seen, _) = bot.say(ids::ALICE, "!ping");
+    bot.say(ids::ALICE, "?roll 2d6");
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_roll(reply.body["content"].as_str().unwrap());
+    assert_eq!(
+        bot.calls_since(seen)
+            .iter()
+            .filter(|c| c.is("POST", &format!("/channels/{}/messages", ids::GENERAL)))
+            .count(),
+        1,
+        "the old prefix is another bot's now: only ?roll was answered"
+    );
+}

@@ -93,6 +93,19 @@ impl<S: State> Handler<S> {
         })
     }
 
+    /// The prefix in force in `guild`: the server's own (`/settings set prefix`), else the
+    /// configured one. None at all when prefix commands are off, since then Discord does not
+    /// even send the messages' text (no Message Content intent).
+    async fn prefix_in(&self, guild: Option<GuildId>) -> String {
+        let configured = &self.settings.prefix;
+        let Some(guild) = guild.filter(|_| !configured.is_empty()) else {
+            return configured.clone();
+        };
+        let community = CommunityId::new(PlatformKind::Discord, guild.get() as i64);
+        let own = self.dispatcher.prefix_in(community).await;
+        own.unwrap_or_else(|| configured.clone())
+    }
+
     /// Counts an event as in flight until the guard drops; `None` once shutting down.
     fn busy(&self) -> Option<TaskTrackerToken> {
         (!self.cancel.is_cancelled()).then(|| self.work.token())
@@ -131,9 +144,8 @@ impl<S: State> EventHandler for Handler<S> {
         if message.author.bot {
             return;
         }
-        let Some((line, mentioned)) =
-            parse(&message.content, &self.settings.prefix, self.settings.me)
-        else {
+        let prefix = self.prefix_in(message.guild_id).await;
+        let Some((line, mentioned)) = parse(&message.content, &prefix, self.settings.me) else {
             return;
         };
         let catalog = self.dispatcher.catalog();
