@@ -30,6 +30,11 @@ pub trait State: Send + Sync + 'static {
     async fn prefix(&self, _community: CommunityId) -> Option<String> {
         None
     }
+
+    /// What greets `member`, who just joined `community` (its `welcome_message`), if anything.
+    async fn greeting(&self, _community: CommunityId, _member: &Member) -> Option<Reply> {
+        None
+    }
 }
 
 /// An async function from context to reply. Implemented for every matching `async fn`.

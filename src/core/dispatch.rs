@@ -104,6 +104,15 @@ impl<S: State> Dispatcher<S> {
         &self.catalog
     }
 
+    /// The greeting for `member`, who just joined `community` ([`State::greeting`]); bots
+    /// are not greeted.
+    pub async fn greeting(&self, community: CommunityId, member: &Member) -> Option<Reply> {
+        if member.is_bot {
+            return None;
+        }
+        self.state.greeting(community, member).await
+    }
+
     /// The text-command prefix `community` chose ([`State::prefix`]), if any.
     pub async fn prefix_in(&self, community: CommunityId) -> Option<String> {
         self.state.prefix(community).await

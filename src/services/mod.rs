@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::core::{BoxError, Clock, CommunityId, Platforms, State, UserId};
+use crate::core::{BoxError, Clock, CommunityId, Member, Platforms, Reply, State, UserId};
 pub use audit::Audit;
 pub use bank::Bank;
 pub use cases::Cases;
@@ -100,6 +100,18 @@ impl State for Services {
             .await?
             .disabled_cogs
             .contains(cog))
+    }
+
+    async fn greeting(&self, community: CommunityId, member: &Member) -> Option<Reply> {
+        let settings = match self.settings.get(community).await {
+            Ok(settings) => settings,
+            Err(e) => {
+                tracing::warn!(%community, "settings unreadable, no welcome: {e}");
+                return None;
+            }
+        };
+        let message = settings.value("welcome_message");
+        (!message.is_empty()).then(|| Reply::text(message.replace("{user}", &member.name)))
     }
 
     async fn prefix(&self, community: CommunityId) -> Option<String> {

@@ -61,6 +61,12 @@ pub const KEYS: &[Key] = &[
         kind: KeyKind::Prefix,
     },
     Key {
+        name: "welcome_message",
+        description: "Said to each member who joins, {user} being their name; none for silence",
+        default: "",
+        kind: KeyKind::Text { max_chars: 500 },
+    },
+    Key {
         name: "economy_daily",
         description: "What /daily pays before the streak bonus",
         default: "100",

@@ -892,3 +892,29 @@ async fn a_server_can_choose_its_own_prefix() {
         "the old prefix is another bot's now: only ?roll was answered"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_who_joins_is_welcomed_under_discords_join_message() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let (seen, _) = bot.say(
+        ids::OWNER,
+        "!settings set welcome_message Hello {user}, welcome!",
+    );
+    let set = bot.message_in(ids::GENERAL, seen).await;
+    assert!(
+        set.body["content"]
+            .as_str()
+            .unwrap()
+            .contains("welcome_message is now")
+    );
+    let seen = Instant::now();
+    bot.fake
+        .send_message_create(MessageSpec::joined(ids::GENERAL, ids::BOB));
+    let welcome = bot.message_in(ids::GENERAL, seen).await;
+    let content = welcome.body["content"].as_str().unwrap();
+    assert!(
+        content.starts_with("Hello @") && content.ends_with(", welcome!"),
+        "{content}"
+    );
+    pings_nobody(&welcome.body);
+}

@@ -98,6 +98,7 @@ fn settings_are_listed_set_reset_and_audited_by_those_allowed() {
          Change one with /settings set <key> <value>, or /settings reset <key>.\n\
          log_channel: 42 (default: off) - Where every moderation case is posted (#channel, or a chat id), none for nowhere\n\
          prefix: off (default) - The prefix of text commands here (Discord); off uses the configured one\n\
+         welcome_message: off (default) - Said to each member who joins, {user} being their name; none for silence\n\
          economy_daily: 100 (default) - What /daily pays before the streak bonus\n\
          economy_currency: coins (default) - The name of the money, as in \"120 coins\"\n\
          warn_mute_at: 3 (default) - Active warnings that mute a member automatically, or off\n\
@@ -105,7 +106,7 @@ fn settings_are_listed_set_reset_and_audited_by_those_allowed() {
          warn_kick_at: 5 (default) - Active warnings that kick a member automatically, or off\n\
          warn_ban_at: 7 (default) - Active warnings that ban a member automatically, or off\n\
          warn_expiry: off (default) - How long a warning counts, e.g. 30d; forever until set\n\
-         /settings: there is no setting \"nope\" (settings: log_channel, prefix, economy_daily, economy_currency, warn_mute_at, warn_mute_for, warn_kick_at, warn_ban_at, warn_expiry)\n\
+         /settings: there is no setting \"nope\" (settings: log_channel, prefix, welcome_message, economy_daily, economy_currency, warn_mute_at, warn_mute_for, warn_kick_at, warn_ban_at, warn_expiry)\n\
          /settings: give a value (usage: /settings set log_channel <value>)\n\
          /settings: which setting? (usage: /settings reset <key>)\n\
          log_channel is back to its default (off).\n\

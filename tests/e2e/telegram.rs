@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use crate::fake_telegram::{
     AdminRights, Call, ChatMemberStatus, Failure, FakeTelegram, FakeTelegramConfig,
-    callback_query_update, chat_member, chat_member_update, message_update, private_chat,
-    replying_to, supergroup, text_message, user,
+    callback_query_update, chat_member, chat_member_update, members_joined, message_update,
+    private_chat, replying_to, supergroup, text_message, user,
 };
 use crate::support::{Running, Sandbox};
 
@@ -846,4 +846,61 @@ async fn every_settled_case_is_posted_to_the_log_channel() {
         .await;
     let text = muted.params["text"].as_str().unwrap();
     assert!(text.ends_with("flooding; done"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_who_join_are_welcomed_with_the_groups_message() {
+    let h = Harness::start(Mode::Polling).await;
+    let owner = user(1004, "Owner", Some("owner"));
+    h.fake
+        .set_member(&h.group, &owner, ChatMemberStatus::Creator);
+    let newcomer = user(1005, "New", Some("newbie"));
+    let robot = json!({"id": 1006, "is_bot": true, "first_name": "Robot", "username": "robot_bot"});
+    // Nothing is said until a welcome is set; the later /ping proves the join was handled.
+    h.deliver(message_update(&members_joined(&h.group, &[&newcomer])))
+        .await;
+    h.ask(&h.group, &h.alice, "/ping").await;
+    let set = h
+        .ask(
+            &h.group,
+            &owner,
+            "/settings set welcome_message Welcome, {user}! Read the rules.",
+        )
+        .await;
+    assert!(set.contains("welcome_message is now"), "{set}");
+    h.deliver(message_update(&members_joined(
+        &h.group,
+        &[&robot, &newcomer],
+    )))
+    .await;
+    let greeted = h
+        .fake
+        .wait_for_call(
+            "sendmessage",
+            |p| {
+                p["text"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Welcome,"))
+            },
+            WAIT,
+        )
+        .await;
+    assert_eq!(greeted.params["text"], "Welcome, @newbie! Read the rules.");
+    assert_eq!(greeted.params["chat_id"].as_i64(), Some(GROUP));
+    h.ask(&h.group, &h.alice, "/ping").await;
+    let welcomes: Vec<_> = h
+        .fake
+        .calls_of("sendmessage")
+        .into_iter()
+        .filter(|c| {
+            c.params["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Welcome"))
+        })
+        .collect();
+    assert_eq!(
+        welcomes.len(),
+        1,
+        "one welcome, none for the bot or before it was set"
+    );
 }

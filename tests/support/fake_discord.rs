@@ -376,6 +376,9 @@ pub struct MessageSpec {
     pub content: String,
     pub mentions: Vec<u64>,
     pub direct: bool,
+    /// Discord's message type: 0 for a member's message, 7 for the join message Discord posts
+    /// in the system channel (no content, the member as author).
+    pub kind: u8,
 }
 
 impl MessageSpec {
@@ -386,6 +389,7 @@ impl MessageSpec {
             content: content.into(),
             mentions: Vec::new(),
             direct: false,
+            kind: 0,
         }
     }
 
@@ -396,6 +400,15 @@ impl MessageSpec {
             content: content.into(),
             mentions: Vec::new(),
             direct: true,
+            kind: 0,
+        }
+    }
+
+    /// The join message of `author_id` in the system channel `channel_id`.
+    pub fn joined(channel_id: u64, author_id: u64) -> Self {
+        Self {
+            kind: 7,
+            ..Self::in_channel(channel_id, author_id, "")
         }
     }
 
@@ -2040,6 +2053,7 @@ impl FakeDiscordConfig {
             .collect();
         json["mentions"] = Value::Array(mentions);
         json["nonce"] = json!(id.to_string());
+        json["type"] = json!(spec.kind);
         if let Some(member) = member_of(spec.author_id).filter(|_| !spec.direct) {
             json["member"] = self.member_json(member, false);
         }

@@ -496,6 +496,18 @@ pub fn supergroup(id: i64, title: &str) -> Value {
 }
 
 /// A text message, with `bot_command` and `mention` entities found as Telegram finds them.
+/// The service message Telegram sends every bot in a group when `joined` join it (privacy mode
+/// or not): no text, the members in `new_chat_members`.
+pub fn members_joined(chat: &Value, joined: &[&Value]) -> Value {
+    json!({
+        "message_id": next_id(),
+        "from": joined[0],
+        "chat": chat,
+        "date": now(),
+        "new_chat_members": joined,
+    })
+}
+
 pub fn text_message(chat: &Value, from: &Value, text: &str) -> Value {
     let mut message = json!({
         "message_id": next_id(),

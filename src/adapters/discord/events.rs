@@ -8,8 +8,8 @@ use std::time::Duration;
 use serenity::all::{
     ChannelId as DChannelId, CommandDataOptionValue, CommandInteraction, ComponentInteraction,
     Context, CreateInteractionResponse, CreateInteractionResponseMessage, EventHandler, GuildId,
-    GuildMembersChunkEvent, Http, Interaction, InteractionId, Message, MessageReference, Ready,
-    User, UserId as DUserId, async_trait,
+    GuildMembersChunkEvent, Http, Interaction, InteractionId, Message, MessageReference,
+    MessageType, Ready, User, UserId as DUserId, async_trait,
 };
 use serenity::builder::Builder;
 use tokio::sync::oneshot;
@@ -106,6 +106,27 @@ impl<S: State> Handler<S> {
         own.unwrap_or_else(|| configured.clone())
     }
 
+    /// Greets a member with the server's `welcome_message`, under the join message Discord
+    /// posts in the server's system channel. That message comes with the ordinary message
+    /// events, so greeting needs no privileged Server Members intent; a server with join
+    /// messages turned off is not greeted.
+    async fn greet(&self, ctx: &Context, joined: &Message) {
+        let Some(guild) = joined.guild_id else { return };
+        let community = CommunityId::new(PlatformKind::Discord, guild.get() as i64);
+        let member = Member {
+            id: user_id(joined.author.id),
+            name: display(&joined.author),
+            is_bot: joined.author.bot,
+        };
+        let Some(greeting) = self.dispatcher.greeting(community, &member).await else {
+            return;
+        };
+        let out = render(&greeting).message();
+        if let Err(e) = joined.channel_id.send_message(ctx, out).await {
+            tracing::warn!(channel = %joined.channel_id, "discord: a welcome failed: {e}");
+        }
+    }
+
     /// Counts an event as in flight until the guard drops; `None` once shutting down.
     fn busy(&self) -> Option<TaskTrackerToken> {
         (!self.cancel.is_cancelled()).then(|| self.work.token())
@@ -141,6 +162,9 @@ impl<S: State> EventHandler for Handler<S> {
 
     async fn message(&self, ctx: Context, message: Message) {
         let Some(_busy) = self.busy() else { return };
+        if message.kind == MessageType::MemberJoin {
+            return self.greet(&ctx, &message).await;
+        }
         if message.author.bot {
             return;
         }

@@ -63,6 +63,9 @@ impl<S: State> Inbox<S> {
     }
 
     async fn message(&self, message: Message, slot: OwnedSemaphorePermit) {
+        if let Some(joined) = message.new_chat_members() {
+            return self.greet(&message.chat, joined, slot).await;
+        }
         let (Some(from), Some(text)) = (message.from.as_ref(), message.text()) else {
             return;
         };
@@ -90,6 +93,26 @@ impl<S: State> Inbox<S> {
         if let Some(reply) = self.dispatcher.dispatch(&self.as_platform, request).await {
             self.platform
                 .send(message.chat.id, &reply, Some(message.id), Some(slot));
+        }
+    }
+
+    /// Greets members who joined a group (the service message Telegram sends every bot in
+    /// it, privacy mode or not), each with the group's `welcome_message`.
+    async fn greet(&self, chat: &Chat, joined: &[User], slot: OwnedSemaphorePermit) {
+        if chat.is_private() {
+            return;
+        }
+        let community = CommunityId::new(PlatformKind::Telegram, chat.id.0);
+        let mut slot = Some(slot);
+        for user in joined {
+            let member = Member {
+                id: user_id(user),
+                name: display_name(user),
+                is_bot: user.is_bot,
+            };
+            if let Some(reply) = self.dispatcher.greeting(community, &member).await {
+                self.platform.send(chat.id, &reply, None, slot.take());
+            }
         }
     }
 
