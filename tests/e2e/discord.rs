@@ -553,6 +553,36 @@ async fn a_slow_command_is_deferred_and_its_answer_replaces_the_placeholder() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_after_a_deferral_is_shown_only_to_the_member() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    // Slow as above, and then Discord refuses the kick.
+    bot.fake.fail_next(
+        "POST",
+        "/users/@me/channels",
+        Failure::RateLimited {
+            retry_after: 2.0,
+            global: false,
+        },
+    );
+    bot.fake.fail_next("DELETE", "/guilds/", Failure::Forbidden);
+    let kick = command("kick", ids::MODERATOR).option("user", OptionValue::User(ids::BOB));
+    let (_, sent) = bot.slash(kick);
+    let deferred = bot.callback(&sent).await;
+    assert_eq!(deferred["type"], 5, "deferred: {deferred}");
+    let followups = format!("/webhooks/{}/{}", ids::BOT, sent.token);
+    let followup = bot.call(|c| c.is("POST", &followups)).await;
+    assert_eq!(followup.body["flags"], 64, "private: {}", followup.body);
+    let original = format!("{followups}/messages/@original");
+    let calls = bot.fake.calls();
+    assert!(
+        calls.iter().any(|c| c.is("DELETE", &original) && c.status == 204),
+        "the public placeholder is removed"
+    );
+    assert!(!calls.iter().any(|c| c.is("PATCH", &original)), "no public edit");
+    assert!(bot.fake.member(ids::BOB).is_some(), "the kick was refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_button_press_runs_its_command_as_the_presser() {
     let bot = ready(FakeDiscordConfig::default(), "").await;
     let (_, sent) = bot.slash(command("coinflip", ids::ALICE));
