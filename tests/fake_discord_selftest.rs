@@ -1055,7 +1055,10 @@ async fn routes_are_rate_limited_per_channel_with_discords_headers() {
         raw_get(&fake, "/api/v10/users/@me").await;
     }
     let head = raw_get(&fake, "/api/v10/users/@me").await;
-    assert!(head.starts_with("HTTP/1.1 429"), "the eleventh in a second: {head}");
+    assert!(
+        head.starts_with("HTTP/1.1 429"),
+        "the eleventh in a second: {head}"
+    );
     for part in [
         "retry-after: 1",
         "x-ratelimit-remaining: 0",

@@ -336,7 +336,8 @@ pub struct LimitsConfig {
     /// How long in-flight commands may take to finish at shutdown; what is left is dropped.
     pub shutdown_grace: HumanDuration,
     /// Updates each platform may hold at once, taken and not yet answered. Beyond it the
-    /// Telegram webhook answers 503 (Telegram delivers again later) and polling waits.
+    /// Telegram webhook answers 503 (Telegram delivers again later) and polling waits; on
+    /// Discord as many again may wait, and past that the oldest waiting command is dropped.
     pub max_in_flight: NonZeroU32,
 }
 
@@ -819,7 +820,10 @@ mod tests {
 
     #[test]
     fn a_webhook_path_the_router_cannot_take_literally_is_refused() {
-        for good in ["https://bot.example.com", "https://x.example/bots/cog-box_1/"] {
+        for good in [
+            "https://bot.example.com",
+            "https://x.example/bots/cog-box_1/",
+        ] {
             assert_eq!(check_webhook_path(good), Ok(()), "{good}");
         }
         for bad in [

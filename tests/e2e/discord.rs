@@ -575,10 +575,15 @@ async fn an_error_after_a_deferral_is_shown_only_to_the_member() {
     let original = format!("{followups}/messages/@original");
     let calls = bot.fake.calls();
     assert!(
-        calls.iter().any(|c| c.is("DELETE", &original) && c.status == 204),
+        calls
+            .iter()
+            .any(|c| c.is("DELETE", &original) && c.status == 204),
         "the public placeholder is removed"
     );
-    assert!(!calls.iter().any(|c| c.is("PATCH", &original)), "no public edit");
+    assert!(
+        !calls.iter().any(|c| c.is("PATCH", &original)),
+        "no public edit"
+    );
     assert!(bot.fake.member(ids::BOB).is_some(), "the kick was refused");
 }
 

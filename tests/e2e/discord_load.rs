@@ -51,9 +51,7 @@ async fn a_busy_channel_does_not_delay_a_quiet_one_and_no_call_meets_a_429() {
     let sent = Instant::now();
     fake.send_message_create(MessageSpec::in_channel(QUIET, ids::ALICE, "!ping"));
     let quiet = format!("/channels/{QUIET}/messages");
-    let reply = fake
-        .wait_for_call(|c| c.is("POST", &quiet), WAIT)
-        .await;
+    let reply = fake.wait_for_call(|c| c.is("POST", &quiet), WAIT).await;
     let waited = reply.at - sent;
     let busy_done = fake.calls().iter().filter(|c| c.is("POST", &busy)).count();
     assert!(
@@ -65,7 +63,13 @@ async fn a_busy_channel_does_not_delay_a_quiet_one_and_no_call_meets_a_429() {
 
     // Every busy reply is delivered, paced by the channel's window, without a single 429.
     let all_out = async {
-        while fake.calls().iter().filter(|c| c.is("POST", &busy) && c.status == 200).count() < 16 {
+        while fake
+            .calls()
+            .iter()
+            .filter(|c| c.is("POST", &busy) && c.status == 200)
+            .count()
+            < 16
+        {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };

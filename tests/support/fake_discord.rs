@@ -1319,7 +1319,9 @@ async fn rest(
     };
     let reply = {
         let mut state = shared.lock();
-        let reply = rate_limited(&mut state, &call, |state, call| answer(&shared, state, call));
+        let reply = rate_limited(&mut state, &call, |state, call| {
+            answer(&shared, state, call)
+        });
         call.status = reply.status.as_u16();
         state.calls.push(call);
         reply
@@ -1355,7 +1357,10 @@ struct Window {
 /// callbacks and `GET /gateway` are not limited here.
 fn bucket(call: &RecordedCall) -> Option<(String, u32, Duration)> {
     let route = call.route();
-    if route.starts_with("/interactions/") || route == "/gateway" || !call.path.starts_with(API_PREFIX) {
+    if route.starts_with("/interactions/")
+        || route == "/gateway"
+        || !call.path.starts_with(API_PREFIX)
+    {
         return None;
     }
     let mut key = call.method.clone();
@@ -1404,14 +1409,20 @@ fn rate_limited(
         (window.opened, window.used) = (at, 0);
     }
     let reset_after = (window.opened + window.per - at).as_secs_f64();
-    let hash = format!("{:016x}", key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    }));
+    let hash = format!(
+        "{:016x}",
+        key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        })
+    );
     let headers = |remaining: u32| {
         vec![
             ("x-ratelimit-limit", limit.to_string()),
             ("x-ratelimit-remaining", remaining.to_string()),
-            ("x-ratelimit-reset", format!("{:.3}", now().as_secs_f64() + reset_after)),
+            (
+                "x-ratelimit-reset",
+                format!("{:.3}", now().as_secs_f64() + reset_after),
+            ),
             ("x-ratelimit-reset-after", format!("{reset_after:.3}")),
             ("x-ratelimit-bucket", hash.clone()),
         ]

@@ -170,8 +170,7 @@ impl<S: State> EventHandler for Handler<S> {
         }
         let settings = &self.core.settings;
         // Only commands are queued: chatter in a busy channel never sheds a command.
-        let Some((line, mentioned)) = parse(&message.content, &settings.prefix, settings.me)
-        else {
+        let Some((line, mentioned)) = parse(&message.content, &settings.prefix, settings.me) else {
             return;
         };
         let catalog = self.core.dispatcher.catalog();

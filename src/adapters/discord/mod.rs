@@ -90,9 +90,11 @@ pub async fn start<S: State>(
     let queue = Queue::new(launch.max_in_flight, tally);
     launch.watch(
         "discord queue",
-        queue
-            .clone()
-            .run(launch.intake("discord"), work.clone(), launch.cancel.clone()),
+        queue.clone().run(
+            launch.intake("discord"),
+            work.clone(),
+            launch.cancel.clone(),
+        ),
     );
     let handler = Handler::new(
         Arc::clone(&launch.dispatcher),

@@ -146,7 +146,8 @@ impl Tally {
     /// The summary line of the counts since the last one, `None` when nothing happened.
     fn summary(&self, waiting: usize) -> Option<String> {
         let take = |n: &AtomicU64| n.swap(0, Ordering::Relaxed);
-        let (queued, shed, throttled) = (take(&self.queued), take(&self.shed), take(&self.throttled));
+        let (queued, shed, throttled) =
+            (take(&self.queued), take(&self.shed), take(&self.throttled));
         (queued + shed + throttled > 0).then(|| {
             format!(
                 "discord, last minute: {queued} events queued, {shed} shed (oldest dropped, \
@@ -181,7 +182,10 @@ impl Queue {
 
     fn lock(&self) -> MutexGuard<'_, Lanes> {
         // Queues of futures: a panic mid-update leaves at worst a job lost.
-        self.inner.lanes.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .lanes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Hands an event over; never waits.
@@ -316,7 +320,11 @@ mod tests {
         assert_eq!(log[0], "a2", "a0 and a1 were shed");
         assert_eq!(log.len(), PER_CHANNEL + 2);
         assert!(log.contains(&"a-new".to_owned()));
-        assert!(["b0", "c0", "d0"].iter().all(|q| log.contains(&q.to_string())));
+        assert!(
+            ["b0", "c0", "d0"]
+                .iter()
+                .all(|q| log.contains(&q.to_string()))
+        );
         assert!(lanes.lanes.is_empty(), "drained channels are forgotten");
     }
 

@@ -579,7 +579,11 @@ mod tests {
         assert_eq!(s.push(GROUP, true, text("other"), t0), Pushed::Queued);
         assert_eq!(s.waiting(), 3);
         assert_eq!(drain(&mut s, t0), ["poll"], "the edit waits its turn");
-        assert_eq!(drain(&mut s, t0 + SECOND), ["2 votes"], "only the latest counts");
+        assert_eq!(
+            drain(&mut s, t0 + SECOND),
+            ["2 votes"],
+            "only the latest counts"
+        );
         assert_eq!(drain(&mut s, t0 + 2 * SECOND), ["other"]);
     }
 
@@ -636,7 +640,10 @@ mod tests {
                  9 waiting"
             )
         );
-        assert!(Tally::default().summary(3, 0).is_some(), "503s alone are worth a line");
+        assert!(
+            Tally::default().summary(3, 0).is_some(),
+            "503s alone are worth a line"
+        );
     }
 
     #[test]
