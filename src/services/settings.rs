@@ -341,12 +341,7 @@ mod tests {
         assert!(settings.get(guild).await.unwrap().disabled_cogs.is_empty());
         settings.set_cog_enabled(guild, "fun", false).await.unwrap();
         assert!(
-            settings
-                .get(guild)
-                .await
-                .unwrap()
-                .disabled_cogs
-                .contains("fun"),
+            fun_off(&settings, guild).await,
             "cached copy was not dropped"
         );
         assert!(
@@ -379,14 +374,14 @@ mod tests {
         settings.set_cog_enabled(guild, "fun", false).await.unwrap();
         settings.remember(guild, began, &stale);
         assert!(
-            settings
-                .get(guild)
-                .await
-                .unwrap()
-                .disabled_cogs
-                .contains("fun"),
+            fun_off(&settings, guild).await,
             "the stale copy was cached after the write"
         );
+    }
+
+    async fn fun_off(settings: &Settings, community: CommunityId) -> bool {
+        let now = settings.get(community).await.unwrap();
+        now.disabled_cogs.contains("fun")
     }
 
     #[test]
