@@ -15,6 +15,9 @@ pub struct Intake {
     capacity: usize,
     /// Updates turned away for want of a slot (webhook 503s), for the once-a-minute summary.
     refused: Arc<AtomicU64>,
+    /// Updates received but dropped unanswered at shutdown before they took a slot (Discord's
+    /// waiting commands), so the shutdown count includes them.
+    abandoned: Arc<AtomicU64>,
 }
 
 impl Intake {
@@ -24,6 +27,7 @@ impl Intake {
             slots: Arc::new(Semaphore::new(capacity)),
             capacity,
             refused: Arc::default(),
+            abandoned: Arc::default(),
         }
     }
 
@@ -53,8 +57,13 @@ impl Intake {
         self.slots.available_permits()
     }
 
+    /// Counts `n` updates dropped at shutdown while still waiting for a slot.
+    pub fn abandon(&self, n: usize) {
+        self.abandoned.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
     /// Updates taken and not yet answered.
     pub fn busy(&self) -> usize {
-        self.capacity - self.free()
+        self.capacity - self.free() + self.abandoned.load(Ordering::Relaxed) as usize
     }
 }

@@ -13,6 +13,7 @@ use serenity::all::{
 };
 use serenity::builder::Builder;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::members::MemberSearch;
@@ -121,7 +122,9 @@ impl<S: State> Core<S> {
         }
     }
 
-    async fn interaction(&self, ctx: Context, interaction: Interaction) {
+    /// `arrived` is when the gateway delivered it: Discord's window runs from then, however
+    /// long it waited in its channel's queue.
+    async fn interaction(&self, ctx: Context, interaction: Interaction, arrived: Instant) {
         let (id, token, request, pressed) = match &interaction {
             Interaction::Command(command) => {
                 (command.id, &command.token, Some(slash(command)), false)
@@ -135,7 +138,14 @@ impl<S: State> Core<S> {
                 None => Some(Reply::error("This button does nothing any more.")),
             }
         };
-        answer(&ctx.http, id, token, pressed, work).await;
+        answer(
+            &ctx.http,
+            (id, token.as_str()),
+            pressed,
+            arrived + DEFER_AFTER,
+            work,
+        )
+        .await;
     }
 }
 
@@ -203,6 +213,7 @@ impl<S: State> EventHandler for Handler<S> {
         if self.cancel.is_cancelled() {
             return;
         }
+        let arrived = Instant::now();
         let channel = match &interaction {
             Interaction::Command(command) => command.channel_id,
             Interaction::Component(press) => press.channel_id,
@@ -211,21 +222,22 @@ impl<S: State> EventHandler for Handler<S> {
         let core = Arc::clone(&self.core);
         self.queue.push(
             channel.get(),
-            Box::pin(async move { core.interaction(ctx, interaction).await }),
+            Box::pin(async move { core.interaction(ctx, interaction, arrived).await }),
         );
     }
 }
 
 /// Answers an interaction with what `work` replies: directly when it is quick, else after a
-/// deferral (see [`DEFER_AFTER`]). A button press whose reply [`Reply::replaces`] updates the
-/// pressed message (UPDATE_MESSAGE, or DEFERRED_UPDATE_MESSAGE and then an edit of it); a
+/// deferral at `defer_at` (see [`DEFER_AFTER`]). A button press whose reply
+/// [`Reply::replaces`] updates the pressed message (UPDATE_MESSAGE, or
+/// DEFERRED_UPDATE_MESSAGE and then an edit of it); a
 /// deferred press whose reply is a new message gets it as a follow-up, leaving the pressed
 /// message alone. An error after a deferral is private all the same (see below).
 async fn answer(
     http: &Http,
-    id: InteractionId,
-    token: &str,
+    (id, token): (InteractionId, &str),
     pressed: bool,
+    defer_at: Instant,
     work: impl Future<Output = Option<Reply>>,
 ) {
     // Discord insists on an answer; the dispatcher's silence means "rate limited, told before".
@@ -233,7 +245,7 @@ async fn answer(
         reply.unwrap_or_else(|| Reply::error("You're sending commands too fast."))
     };
     let mut work = std::pin::pin!(work);
-    let result = match tokio::time::timeout(DEFER_AFTER, &mut work).await {
+    let result = match tokio::time::timeout_at(defer_at, &mut work).await {
         Ok(reply) => {
             let reply = or_slow_down(reply);
             let response = if pressed && reply.replaces {

@@ -1,12 +1,14 @@
-//! Gateway events wait here, one queue per channel, for a slot of `limits.max_in_flight`.
-//! Channels take turns (round-robin) and each runs one event at a time, so a busy channel
-//! holds one slot however much it has waiting, and its replies wait behind its own under
-//! the per-route rate limit (5 messages per 5 s per channel), never in front of a quiet one.
+//! Commands from the gateway wait here, one queue per channel, for a slot of
+//! `limits.max_in_flight`. Channels take turns (round-robin) and each runs one command at a
+//! time, so a busy channel holds one slot however much it has waiting, and its replies wait
+//! behind its own under the per-route rate limit (5 messages per 5 s per channel), never in
+//! front of a quiet one.
 //!
-//! The gateway cannot be paused, so a full queue **sheds its oldest event**: that of the
-//! channel itself when it holds [`PER_CHANNEL`] events, else the longest channel's when all
-//! channels together hold `max_in_flight`. Sheds are counted and summed up in the
-//! once-a-minute log line with the 429s the REST relay waited out.
+//! The gateway cannot be paused, so a full queue **sheds its oldest command**: that of the
+//! channel itself when it holds [`PER_CHANNEL`], else the longest channel's when all channels
+//! together hold `max_in_flight`. Sheds are counted and summed up in the once-a-minute log
+//! line with the 429s the REST relay waited out. At shutdown, commands still waiting are
+//! dropped at once and counted; those running get `limits.shutdown_grace`.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -150,7 +152,7 @@ impl Tally {
             (take(&self.queued), take(&self.shed), take(&self.throttled));
         (queued + shed + throttled > 0).then(|| {
             format!(
-                "discord, last minute: {queued} events queued, {shed} shed (oldest dropped, \
+                "discord, last minute: {queued} commands queued, {shed} shed (oldest dropped, \
                  queue full), {throttled} waited out a 429; {waiting} waiting"
             )
         })
@@ -231,7 +233,8 @@ impl Queue {
         }
         let left = self.lock().waiting();
         if left > 0 {
-            tracing::warn!("discord: stopping with {left} events never handled: dropped");
+            intake.abandon(left);
+            tracing::warn!("discord: stopping with {left} commands never handled: dropped");
         }
     }
 
@@ -338,7 +341,7 @@ mod tests {
         assert_eq!(
             tally.summary(7).as_deref(),
             Some(
-                "discord, last minute: 40 events queued, 3 shed (oldest dropped, queue full), \
+                "discord, last minute: 40 commands queued, 3 shed (oldest dropped, queue full), \
                  2 waited out a 429; 7 waiting"
             )
         );
