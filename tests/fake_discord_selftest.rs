@@ -1027,3 +1027,77 @@ async fn member_search_answers_op_8_with_a_chunk() {
     assert_eq!(answered, 1, "only the well-formed request was answered");
     running.abort();
 }
+
+/// Like Discord, the fake limits each route by itself and says so on every answer: sending
+/// messages is 5 per 5 s per channel, and past that a 429 comes back with `retry_after` and
+/// the `X-RateLimit-*` headers, while another channel is not held up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_are_rate_limited_per_channel_with_discords_headers() {
+    const OTHER: u64 = 1_100_000_000_000_000_299;
+    let mut world = FakeDiscordConfig::default();
+    world
+        .channels
+        .push(fake_discord::FakeChannel::text(OTHER, "other"));
+    let fake = FakeDiscord::start(world).await;
+    let http = http_for(&fake, "fake-token");
+    let head = raw_get(&fake, "/api/v10/users/@me").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    for header in [
+        "x-ratelimit-limit: 10",
+        "x-ratelimit-remaining: 9",
+        "x-ratelimit-reset-after: ",
+        "x-ratelimit-reset: ",
+        "x-ratelimit-bucket: ",
+    ] {
+        assert!(head.contains(header), "missing {header:?} in {head}");
+    }
+    for _ in 0..9 {
+        raw_get(&fake, "/api/v10/users/@me").await;
+    }
+    let head = raw_get(&fake, "/api/v10/users/@me").await;
+    assert!(
+        head.starts_with("HTTP/1.1 429"),
+        "the eleventh in a second: {head}"
+    );
+    for part in [
+        "retry-after: 1",
+        "x-ratelimit-remaining: 0",
+        "x-ratelimit-scope: user",
+        "\"retry_after\":",
+        "\"global\":false",
+    ] {
+        assert!(head.contains(part), "missing {part:?} in {head}");
+    }
+
+    let general = ChannelId::new(ids::GENERAL);
+    for i in 0..5 {
+        general
+            .say(&http, format!("within the limit {i}"))
+            .await
+            .expect("five messages a window");
+    }
+    assert_eq!(status_of(general.say(&http, "one too many").await), 429);
+    ChannelId::new(OTHER)
+        .say(&http, "another channel")
+        .await
+        .expect("another channel has its own window");
+    let route = format!("/channels/{}/messages", ids::GENERAL);
+    let calls = fake.calls();
+    let limited = calls
+        .iter()
+        .rfind(|c| c.is("POST", &route))
+        .expect("the sixth call");
+    assert_eq!(limited.status, 429);
+    assert_eq!(
+        fake.channel_messages(ids::GENERAL).len(),
+        5,
+        "a limited call is not carried out"
+    );
+
+    // The window opened with the first message: once it has passed, sending works again.
+    tokio::time::sleep(Duration::from_millis(5_100)).await;
+    general
+        .say(&http, "a new window")
+        .await
+        .expect("the window was reset");
+}

@@ -336,7 +336,8 @@ pub struct LimitsConfig {
     /// How long in-flight commands may take to finish at shutdown; what is left is dropped.
     pub shutdown_grace: HumanDuration,
     /// Updates each platform may hold at once, taken and not yet answered. Beyond it the
-    /// Telegram webhook answers 503 (Telegram delivers again later) and polling waits.
+    /// Telegram webhook answers 503 (Telegram delivers again later) and polling waits; on
+    /// Discord as many again may wait, and past that the oldest waiting command is dropped.
     pub max_in_flight: NonZeroU32,
 }
 
@@ -522,7 +523,11 @@ impl Config {
                         format!("\"{url}\" is not an https URL (Telegram only posts to https)"),
                     ));
                 }
-                Some(_) => {}
+                Some(url) => {
+                    if let Err(e) = check_webhook_path(url) {
+                        out.push(("telegram.webhook.public_url", format!("\"{url}\" {e}")));
+                    }
+                }
             }
             if hook.secret_token.is_none() {
                 out.push((
@@ -746,6 +751,26 @@ fn check_base_url(url: &str) -> Result<(), String> {
     }
 }
 
+/// The public URL's path is also the path the webhook server listens on: it must be a plain
+/// path, which the router takes literally (braces, and segments starting with `:` or `*`, are
+/// its pattern syntax), with no query or fragment, which Telegram would send and no route has.
+fn check_webhook_path(url: &str) -> Result<(), String> {
+    let rest = url.strip_prefix("https://").unwrap_or(url);
+    if rest.contains(['?', '#']) {
+        return Err("must not have a query (?) or fragment (#)".into());
+    }
+    let path = rest.find('/').map_or("", |at| &rest[at..]);
+    let bad = path.contains(['{', '}']) || path.chars().any(char::is_whitespace);
+    if bad || path.split('/').any(|s| s.starts_with([':', '*'])) {
+        return Err(
+            "has a path cogbox cannot listen on: no spaces or braces, and no part of the path \
+             may start with : or *"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 /// Telegram's rule for the webhook secret: 1-256 characters of A-Z a-z 0-9 _ -.
 fn check_secret_token(secret: &SecretString) -> Result<(), String> {
     use secrecy::ExposeSecret;
@@ -790,5 +815,26 @@ mod tests {
         let shown = format!("{config:?}{}", toml::to_string(&config).unwrap());
         assert!(!shown.contains("discord-token-value") && !shown.contains("webhook-secret-value"));
         assert!(shown.contains(MASK));
+    }
+
+    #[test]
+    fn a_webhook_path_the_router_cannot_take_literally_is_refused() {
+        for good in [
+            "https://bot.example.com",
+            "https://x.example/bots/cog-box_1/",
+        ] {
+            assert_eq!(check_webhook_path(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "https://x.example/{token}",
+            "https://x.example/a}b",
+            "https://x.example/:id",
+            "https://x.example/a/*rest",
+            "https://x.example/a b",
+            "https://x.example/hook?x=1",
+            "https://x.example/#top",
+        ] {
+            assert!(check_webhook_path(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,15 +1,16 @@
 //! Per-community settings, read on every command and so cached in memory (moka); every write
-//! goes to SQLite first and then drops the cached copy.
+//! goes to SQLite first and then drops the cached copy. A load that a write overtook is not
+//! cached (see [`Settings::remember`]), so a reader can never put a stale copy back.
 //!
 //! Every key a community can change is declared once in [`KEYS`], with its default and the
 //! check its values must pass, so `/settings` can list, validate and reset all of them and a
 //! cog reads a typed value without parsing text itself.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use moka::future::Cache;
+use moka::sync::Cache;
 use rusqlite::params;
 
 use super::store::{Store, StoreError};
@@ -243,6 +244,10 @@ pub struct Settings {
     store: Store,
     /// Worst case: 10,000 communities × (a few dozen short keys) ≈ a few MB.
     cache: Cache<CommunityId, Arc<CommunitySettings>>,
+    /// Counts writes. A load is cached only if no write happened since it began; checking and
+    /// caching, and counting and dropping, each happen under this lock, so a write can never
+    /// fall between a load's check and its insert.
+    writes: Arc<Mutex<u64>>,
 }
 
 impl Settings {
@@ -250,6 +255,7 @@ impl Settings {
         Self {
             store,
             cache: Cache::builder().max_capacity(10_000).build(),
+            writes: Arc::default(),
         }
     }
 
@@ -257,9 +263,26 @@ impl Settings {
         &self,
         community: CommunityId,
     ) -> Result<Arc<CommunitySettings>, Arc<StoreError>> {
-        self.cache
-            .try_get_with(community, self.load(community))
-            .await
+        if let Some(cached) = self.cache.get(&community) {
+            return Ok(cached);
+        }
+        let began = self.writes();
+        let loaded = self.load(community).await.map_err(Arc::new)?;
+        self.remember(community, began, &loaded);
+        Ok(loaded)
+    }
+
+    fn writes(&self) -> u64 {
+        *self.writes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Caches a load that began when [`writes`](Self::writes) was `began`, unless a write has
+    /// happened since: that write's drop may have come before this insert.
+    fn remember(&self, community: CommunityId, began: u64, loaded: &Arc<CommunitySettings>) {
+        let writes = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
+        if *writes == began {
+            self.cache.insert(community, Arc::clone(loaded));
+        }
     }
 
     async fn load(&self, community: CommunityId) -> Result<Arc<CommunitySettings>, StoreError> {
@@ -341,7 +364,9 @@ impl Settings {
                 }
             })
             .await?;
-        self.cache.invalidate(&community).await;
+        let mut writes = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
+        *writes += 1;
+        self.cache.invalidate(&community);
         Ok(())
     }
 }
@@ -359,12 +384,7 @@ mod tests {
         assert!(settings.get(guild).await.unwrap().disabled_cogs.is_empty());
         settings.set_cog_enabled(guild, "fun", false).await.unwrap();
         assert!(
-            settings
-                .get(guild)
-                .await
-                .unwrap()
-                .disabled_cogs
-                .contains("fun"),
+            fun_off(&settings, guild).await,
             "cached copy was not dropped"
         );
         assert!(
@@ -384,6 +404,27 @@ mod tests {
         );
         settings.reset(guild, key).await.unwrap();
         assert!(!settings.get(guild).await.unwrap().is_set("log_channel"));
+    }
+
+    #[tokio::test]
+    async fn a_load_overtaken_by_a_write_is_not_cached() {
+        let settings = Settings::new(Store::in_memory().unwrap());
+        let guild = CommunityId::new(PlatformKind::Discord, 7);
+        // A reader loads, then a write lands and drops the (still empty) cache entry, then
+        // the reader's stale load would be cached: the order two concurrent calls can take.
+        let began = settings.writes();
+        let stale = settings.load(guild).await.unwrap();
+        settings.set_cog_enabled(guild, "fun", false).await.unwrap();
+        settings.remember(guild, began, &stale);
+        assert!(
+            fun_off(&settings, guild).await,
+            "the stale copy was cached after the write"
+        );
+    }
+
+    async fn fun_off(settings: &Settings, community: CommunityId) -> bool {
+        let now = settings.get(community).await.unwrap();
+        now.disabled_cogs.contains("fun")
     }
 
     #[test]

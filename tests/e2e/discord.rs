@@ -528,10 +528,9 @@ async fn moderation_acts_with_audit_reasons_and_tells_the_member_first() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_command_is_deferred_and_its_answer_replaces_the_placeholder() {
-    let bot = ready(FakeDiscordConfig::default(), "").await;
-    // The DM before the kick is rate limited for 2 s, so /kick outlasts the 1.5 s budget.
+/// `/kick @bob` by the moderator, made slow: the DM before the kick is rate limited for 2 s,
+/// so the command outlasts the 1.5 s budget and is deferred.
+async fn slow_kick(bot: &Bot) -> SentInteraction {
     bot.fake.fail_next(
         "POST",
         "/users/@me/channels",
@@ -544,11 +543,42 @@ async fn a_slow_command_is_deferred_and_its_answer_replaces_the_placeholder() {
     let (_, sent) = bot.slash(kick);
     let deferred = bot.callback(&sent).await;
     assert_eq!(deferred["type"], 5, "deferred: {deferred}");
+    sent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_command_is_deferred_and_its_answer_replaces_the_placeholder() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let sent = slow_kick(&bot).await;
     let original = format!("/webhooks/{}/{}/messages/@original", ids::BOT, sent.token);
     let edit = bot.call(|c| c.is("PATCH", &original)).await;
     assert_eq!(edit.body["content"], "Kicked @bob.");
     pings_nobody(&edit.body);
     assert!(bot.fake.member(ids::BOB).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_after_a_deferral_is_shown_only_to_the_member() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    // Discord refuses the kick, after the deferral.
+    bot.fake.fail_next("DELETE", "/guilds/", Failure::Forbidden);
+    let sent = slow_kick(&bot).await;
+    let followups = format!("/webhooks/{}/{}", ids::BOT, sent.token);
+    let followup = bot.call(|c| c.is("POST", &followups)).await;
+    assert_eq!(followup.body["flags"], 64, "private: {}", followup.body);
+    let original = format!("{followups}/messages/@original");
+    let calls = bot.fake.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.is("DELETE", &original) && c.status == 204),
+        "the public placeholder is removed"
+    );
+    assert!(
+        !calls.iter().any(|c| c.is("PATCH", &original)),
+        "no public edit"
+    );
+    assert!(bot.fake.member(ids::BOB).is_some(), "the kick was refused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,7 @@ mod appliance;
 mod config;
 mod console;
 mod discord;
+mod discord_load;
 mod economy;
 mod fun_admin;
 mod lifecycle;

@@ -904,3 +904,53 @@ async fn members_who_join_are_welcomed_with_the_groups_message() {
         "one welcome, none for the bot or before it was set"
     );
 }
+
+/// A vote storm on a poll: the edits go through the outbox like messages, so they keep
+/// Telegram's pace in the group (never two within a second, no 429), and an edit still waiting
+/// is replaced by the newer one, so the last edit shows every vote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vote_storm_edits_the_poll_at_the_chats_pace() {
+    let h = Harness::start(MODES[0]).await;
+    let asked = h
+        .say(&h.group, &h.alice, "/poll Lunch? | pizza | sushi")
+        .await;
+    h.answer(&asked).await;
+    let message = h.fake.last_bot_message(GROUP).expect("the poll message");
+    let id = message["message_id"].as_i64().unwrap();
+    const VOTERS: i64 = 8;
+    for voter in 0..VOTERS {
+        let from = user(5_000 + voter, "Voter", None);
+        h.deliver(callback_query_update(&from, &message, "/vote 1 1"))
+            .await;
+    }
+    let done = format!("{VOTERS} votes");
+    h.fake
+        .wait_for_call(
+            "editmessagetext",
+            |p| p["message_id"] == id && p["text"].as_str().unwrap_or("").ends_with(&done),
+            WAIT,
+        )
+        .await;
+    let edits = h.fake.calls_of("editmessagetext");
+    assert!(
+        edits.len() < VOTERS as usize,
+        "waiting edits were coalesced: {}",
+        edits.len()
+    );
+    let mut sends: Vec<_> = h
+        .fake
+        .calls_of("sendmessage")
+        .iter()
+        .map(|c| c.at)
+        .collect();
+    sends.extend(edits.iter().map(|c| c.at));
+    sends.sort();
+    for pair in sends.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= Duration::from_millis(950),
+            "two calls to the group {:?} apart",
+            pair[1] - pair[0]
+        );
+    }
+    assert_eq!(h.fake.throttled(), 0);
+}

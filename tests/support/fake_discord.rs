@@ -508,6 +508,8 @@ struct State {
     /// Makes snowflakes for the same millisecond differ.
     snowflake_seq: u64,
     gateway: Gateway,
+    /// Rate-limit windows by bucket key (see [`bucket`]).
+    buckets: HashMap<String, Window>,
 }
 
 #[derive(Default)]
@@ -1330,7 +1332,9 @@ async fn rest(
     };
     let reply = {
         let mut state = shared.lock();
-        let reply = answer(&shared, &mut state, &call);
+        let reply = rate_limited(&mut state, &call, |state, call| {
+            answer(&shared, state, call)
+        });
         call.status = reply.status.as_u16();
         state.calls.push(call);
         reply
@@ -1347,6 +1351,121 @@ async fn rest(
         );
     }
     response
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate limits
+
+/// A bucket's window: `used` calls since `opened`, of `limit` per `per`.
+struct Window {
+    opened: Instant,
+    used: u32,
+    limit: u32,
+    per: Duration,
+}
+
+/// The bucket a call counts against, with its limit, as Discord keys them: per route, with the
+/// major parameters (channel, guild, webhook id and token) kept and other ids blanked.
+/// Sending messages is 5 per 5 s per channel; other routes 10 per second. Interaction
+/// callbacks and `GET /gateway` are not limited here.
+fn bucket(call: &RecordedCall) -> Option<(String, u32, Duration)> {
+    let route = call.route();
+    if route.starts_with("/interactions/")
+        || route == "/gateway"
+        || !call.path.starts_with(API_PREFIX)
+    {
+        return None;
+    }
+    let mut key = call.method.clone();
+    let (mut before, mut previous) = ("", "");
+    for segment in route.split('/').filter(|s| !s.is_empty()) {
+        let major = matches!(previous, "channels" | "guilds" | "webhooks") || before == "webhooks";
+        let shown = if !major && segment.bytes().all(|b| b.is_ascii_digit()) {
+            ":id"
+        } else {
+            segment
+        };
+        key.push('/');
+        key.push_str(shown);
+        (before, previous) = (previous, segment);
+    }
+    let messages = call.method == "POST"
+        && route.starts_with("/channels/")
+        && route.ends_with("/messages")
+        && route.matches('/').count() == 3;
+    Some(if messages {
+        (key, 5, Duration::from_secs(5))
+    } else {
+        (key, 10, Duration::from_secs(1))
+    })
+}
+
+/// Answers `call` with `answer` inside its bucket's limit, adding the `X-RateLimit-*` headers
+/// Discord sends with every response; past the limit, a 429 with `retry_after` instead, and the
+/// call is not carried out.
+fn rate_limited(
+    state: &mut State,
+    call: &RecordedCall,
+    answer: impl FnOnce(&mut State, &RecordedCall) -> Reply,
+) -> Reply {
+    let Some((key, limit, per)) = bucket(call) else {
+        return answer(state, call);
+    };
+    let at = Instant::now();
+    let window = state.buckets.entry(key.clone()).or_insert(Window {
+        opened: at,
+        used: 0,
+        limit,
+        per,
+    });
+    if window.opened + window.per <= at {
+        (window.opened, window.used) = (at, 0);
+    }
+    let reset_after = (window.opened + window.per - at).as_secs_f64();
+    let hash = format!(
+        "{:016x}",
+        key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        })
+    );
+    let headers = |remaining: u32| {
+        vec![
+            ("x-ratelimit-limit", limit.to_string()),
+            ("x-ratelimit-remaining", remaining.to_string()),
+            (
+                "x-ratelimit-reset",
+                format!("{:.3}", now().as_secs_f64() + reset_after),
+            ),
+            ("x-ratelimit-reset-after", format!("{reset_after:.3}")),
+            ("x-ratelimit-bucket", hash.clone()),
+        ]
+    };
+    if window.used >= window.limit {
+        let mut headers = headers(0);
+        headers.extend([
+            ("retry-after", format!("{}", reset_after.ceil())),
+            ("x-ratelimit-scope", "user".into()),
+        ]);
+        let body = json!({
+            "message": "You are being rate limited.",
+            "retry_after": (reset_after * 1000.0).ceil() / 1000.0,
+            "global": false,
+        });
+        return Reply {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            headers,
+            body: Some(body),
+        };
+    }
+    window.used += 1;
+    let remaining = window.limit - window.used;
+    let headers = headers(remaining);
+    let mut reply = answer(state, call);
+    // A planned 429 (`fail_next`) keeps the headers it was given.
+    if reply.status != StatusCode::TOO_MANY_REQUESTS {
+        reply.headers.extend(headers);
+    }
+    reply
 }
 
 fn answer(shared: &Shared, state: &mut State, call: &RecordedCall) -> Reply {
@@ -1465,6 +1584,15 @@ fn route_authenticated(
                 // Nothing to edit before the initial response.
                 Some((_, false)) => Reply::unknown("Message", 10008),
                 Some((channel_id, true)) => webhook_message(config, state, channel_id, body),
+            }
+        }
+        ("DELETE", ["webhooks", app, token, "messages", "@original"])
+            if id(app) == Some(config.application_id) =>
+        {
+            match state.interaction_by_token(token).map(|i| i.acknowledged) {
+                None => Reply::unknown("Webhook", 10015),
+                Some(false) => Reply::unknown("Message", 10008),
+                Some(true) => Reply::no_content(),
             }
         }
         ("POST", ["channels", channel, "messages"]) => {

@@ -13,16 +13,17 @@ use serenity::all::{
 };
 use serenity::builder::Builder;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::{TaskTracker, task_tracker::TaskTrackerToken};
 
 use super::members::MemberSearch;
 use super::platform::{DiscordPlatform, display, user_id};
+use super::queue::Queue;
 use super::render::render;
 use crate::core::parse::{CommandLine, command_line};
 use crate::core::{
     ArgInput, Author, ChannelId, CommunityId, Dispatcher, Member, Platform, PlatformKind,
-    Platforms, Reply, Request, State, UserRef, Value,
+    Platforms, Reply, Request, State, Tone, UserRef, Value,
 };
 
 /// Discord drops an interaction that is not acknowledged within 3 s. Most commands answer in
@@ -32,8 +33,19 @@ use crate::core::{
 /// then replaces the placeholder.
 const DEFER_AFTER: Duration = Duration::from_millis(1500);
 
-/// serenity's event handler: one per client, shared by every event's task.
+/// serenity's event handler: one per client. It only sorts events: commands go to the
+/// [`Queue`], which runs them, a channel at a time, within `limits.max_in_flight`.
 pub struct Handler<S> {
+    core: Arc<Core<S>>,
+    queue: Queue,
+    /// Stops taking new events once the app stops.
+    cancel: CancellationToken,
+    /// Fired by the first READY, to tell `start` the gateway is up.
+    ready: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+/// What a queued event needs to be handled.
+struct Core<S> {
     dispatcher: Arc<Dispatcher<S>>,
     settings: Settings,
     /// Built from the first event's context, which holds the client's Http and cache.
@@ -42,11 +54,6 @@ pub struct Handler<S> {
     platforms: Arc<Platforms>,
     /// Member searches waiting for their GUILD_MEMBERS_CHUNK.
     search: Arc<MemberSearch>,
-    /// Events being handled; shutdown waits for them, and stops taking new ones on `cancel`.
-    work: TaskTracker,
-    cancel: CancellationToken,
-    /// Fired by the first READY, to tell `start` the gateway is up.
-    ready: Mutex<Option<oneshot::Sender<()>>>,
 }
 
 /// What the handler knows of this bot's configuration.
@@ -62,22 +69,26 @@ impl<S: State> Handler<S> {
         dispatcher: Arc<Dispatcher<S>>,
         platforms: Arc<Platforms>,
         settings: Settings,
-        work: TaskTracker,
+        queue: Queue,
         cancel: CancellationToken,
         ready: oneshot::Sender<()>,
     ) -> Self {
         Self {
-            dispatcher,
-            settings,
-            platform: OnceLock::new(),
-            platforms,
-            search: Arc::default(),
-            work,
+            core: Arc::new(Core {
+                dispatcher,
+                settings,
+                platform: OnceLock::new(),
+                platforms,
+                search: Arc::default(),
+            }),
+            queue,
             cancel,
             ready: Mutex::new(Some(ready)),
         }
     }
+}
 
+impl<S: State> Core<S> {
     fn platform(&self, ctx: &Context) -> &Arc<dyn Platform> {
         self.platform.get_or_init(|| {
             Arc::new(DiscordPlatform::new(
@@ -127,20 +138,57 @@ impl<S: State> Handler<S> {
         }
     }
 
-    /// Counts an event as in flight until the guard drops; `None` once shutting down.
-    fn busy(&self) -> Option<TaskTrackerToken> {
-        (!self.cancel.is_cancelled()).then(|| self.work.token())
-    }
-
     async fn dispatch(&self, ctx: &Context, request: Request) -> Option<Reply> {
         self.dispatcher.dispatch(self.platform(ctx), request).await
+    }
+
+    /// A prefix or mention command, answered in its channel as a reply to its message.
+    async fn command(&self, ctx: Context, request: Request, message: MessageReference) {
+        let channel = message.channel_id;
+        let Some(reply) = self.dispatch(&ctx, request).await else {
+            return;
+        };
+        // The command may have deleted its own message (/purge): then reply without a reference.
+        let reference = message.fail_if_not_exists(false);
+        let out = render(&reply).message().reference_message(reference);
+        if let Err(e) = channel.send_message(&ctx, out).await {
+            tracing::warn!(%channel, "discord: sending a reply failed: {e}");
+        }
+    }
+
+    /// `arrived` is when the gateway delivered it: Discord's window runs from then, however
+    /// long it waited in its channel's queue.
+    async fn interaction(&self, ctx: Context, interaction: Interaction, arrived: Instant) {
+        let (id, token, request, pressed) = match &interaction {
+            Interaction::Command(command) => {
+                (command.id, &command.token, Some(slash(command)), false)
+            }
+            Interaction::Component(press) => (press.id, &press.token, self::pressed(press), true),
+            _ => return,
+        };
+        let work = async {
+            match request {
+                Some(request) => self.dispatch(&ctx, request).await,
+                None => Some(Reply::error("This button does nothing any more.")),
+            }
+        };
+        answer(
+            &ctx.http,
+            (id, token.as_str()),
+            pressed,
+            arrived + DEFER_AFTER,
+            work,
+        )
+        .await;
     }
 }
 
 #[async_trait]
 impl<S: State> EventHandler for Handler<S> {
     async fn ready(&self, ctx: Context, ready: Ready) {
-        self.platforms.register(Arc::clone(self.platform(&ctx)));
+        self.core
+            .platforms
+            .register(Arc::clone(self.core.platform(&ctx)));
         tracing::info!(
             guilds = ready.guilds.len(),
             "discord: connected as @{}",
@@ -157,22 +205,32 @@ impl<S: State> EventHandler for Handler<S> {
     }
 
     async fn guild_members_chunk(&self, _: Context, chunk: GuildMembersChunkEvent) {
-        self.search.chunk(chunk);
+        self.core.search.chunk(chunk);
     }
 
     async fn message(&self, ctx: Context, message: Message) {
-        let Some(_busy) = self.busy() else { return };
+        if self.cancel.is_cancelled() {
+            return;
+        }
         if message.kind == MessageType::MemberJoin {
-            return self.greet(&ctx, &message).await;
+            let core = Arc::clone(&self.core);
+            let channel = message.channel_id.get();
+            self.queue.push(
+                channel,
+                Box::pin(async move { core.greet(&ctx, &message).await }),
+            );
+            return;
         }
         if message.author.bot {
             return;
         }
-        let prefix = self.prefix_in(message.guild_id).await;
-        let Some((line, mentioned)) = parse(&message.content, &prefix, self.settings.me) else {
+        let settings = &self.core.settings;
+        let prefix = self.core.prefix_in(message.guild_id).await;
+        // Only commands are queued: chatter in a busy channel never sheds a command.
+        let Some((line, mentioned)) = parse(&message.content, &prefix, settings.me) else {
             return;
         };
-        let catalog = self.dispatcher.catalog();
+        let catalog = self.core.dispatcher.catalog();
         if !catalog.answers(&line.name, mentioned, message.guild_id.is_some()) {
             return;
         }
@@ -190,46 +248,43 @@ impl<S: State> EventHandler for Handler<S> {
             name: display(&original.author),
             is_bot: original.author.bot,
         });
-        let Some(reply) = self.dispatch(&ctx, request).await else {
-            return;
-        };
-        // The command may have deleted its own message (/purge): then reply without a reference.
-        let reference = MessageReference::from(&message).fail_if_not_exists(false);
-        let out = render(&reply).message().reference_message(reference);
-        if let Err(e) = message.channel_id.send_message(&ctx, out).await {
-            tracing::warn!(channel = %message.channel_id, "discord: sending a reply failed: {e}");
-        }
+        let reference = MessageReference::from(&message);
+        let core = Arc::clone(&self.core);
+        self.queue.push(
+            message.channel_id.get(),
+            Box::pin(async move { core.command(ctx, request, reference).await }),
+        );
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
-        let Some(_busy) = self.busy() else { return };
-        let (id, token, request, pressed) = match &interaction {
-            Interaction::Command(command) => {
-                (command.id, &command.token, Some(slash(command)), false)
-            }
-            Interaction::Component(press) => (press.id, &press.token, self::pressed(press), true),
+        if self.cancel.is_cancelled() {
+            return;
+        }
+        let arrived = Instant::now();
+        let channel = match &interaction {
+            Interaction::Command(command) => command.channel_id,
+            Interaction::Component(press) => press.channel_id,
             _ => return,
         };
-        let work = async {
-            match request {
-                Some(request) => self.dispatch(&ctx, request).await,
-                None => Some(Reply::error("This button does nothing any more.")),
-            }
-        };
-        answer(&ctx.http, id, token, pressed, work).await;
+        let core = Arc::clone(&self.core);
+        self.queue.push(
+            channel.get(),
+            Box::pin(async move { core.interaction(ctx, interaction, arrived).await }),
+        );
     }
 }
 
 /// Answers an interaction with what `work` replies: directly when it is quick, else after a
-/// deferral (see [`DEFER_AFTER`]). A button press whose reply [`Reply::replaces`] updates the
-/// pressed message (UPDATE_MESSAGE, or DEFERRED_UPDATE_MESSAGE and then an edit of it); a
+/// deferral at `defer_at` (see [`DEFER_AFTER`]). A button press whose reply
+/// [`Reply::replaces`] updates the pressed message (UPDATE_MESSAGE, or
+/// DEFERRED_UPDATE_MESSAGE and then an edit of it); a
 /// deferred press whose reply is a new message gets it as a follow-up, leaving the pressed
-/// message alone.
+/// message alone. An error after a deferral is private all the same (see below).
 async fn answer(
     http: &Http,
-    id: InteractionId,
-    token: &str,
+    (id, token): (InteractionId, &str),
     pressed: bool,
+    defer_at: Instant,
     work: impl Future<Output = Option<Reply>>,
 ) {
     // Discord insists on an answer; the dispatcher's silence means "rate limited, told before".
@@ -237,7 +292,7 @@ async fn answer(
         reply.unwrap_or_else(|| Reply::error("You're sending commands too fast."))
     };
     let mut work = std::pin::pin!(work);
-    let result = match tokio::time::timeout(DEFER_AFTER, &mut work).await {
+    let result = match tokio::time::timeout_at(defer_at, &mut work).await {
         Ok(reply) => {
             let reply = or_slow_down(reply);
             let response = if pressed && reply.replaces {
@@ -256,8 +311,21 @@ async fn answer(
             let deferred = defer.execute(http, (id, token)).await;
             // The command runs to the end either way: it may already have acted.
             let reply = or_slow_down(work.await);
+            let private = reply.tone == Tone::Error;
             match deferred {
-                Ok(()) if pressed && !reply.replaces => render(&reply)
+                // The deferral is public, and an error must not be: it goes as a private
+                // follow-up, and a command's "thinking…" placeholder is taken away first.
+                Ok(()) if private && !pressed => {
+                    match http.delete_original_interaction_response(token).await {
+                        Ok(()) => render(&reply)
+                            .followup()
+                            .execute(http, (None, token))
+                            .await
+                            .map(drop),
+                        Err(e) => Err(e),
+                    }
+                }
+                Ok(()) if pressed && (private || !reply.replaces) => render(&reply)
                     .followup()
                     .execute(http, (None, token))
                     .await

@@ -11,6 +11,7 @@ mod commands;
 mod events;
 mod members;
 mod platform;
+mod queue;
 mod ratelimit;
 mod relay;
 mod render;
@@ -31,6 +32,7 @@ use crate::config::{ActivityKind, DiscordConfig, Presence};
 use crate::core::State;
 use events::{Handler, Settings};
 use platform::status;
+use queue::{Queue, Tally};
 use relay::Relay;
 
 /// Discord itself; any other `discord.api_url` goes through the [`Relay`].
@@ -52,8 +54,9 @@ pub async fn start<S: State>(
 ) -> Result<(), StartError> {
     // Events being handled: the client and the relay stop only once these are done.
     let work = TaskTracker::new();
+    let tally = Arc::new(Tally::default());
     let api_url = config.api_url.trim_end_matches('/');
-    let http = rest(api_url, token, launch, &work).await?;
+    let http = rest(api_url, token, launch, &work, &tally).await?;
     let me = http
         .get_current_user()
         .await
@@ -84,11 +87,20 @@ pub async fn start<S: State>(
         me: me.id,
         ban_delete_message_days: config.ban_delete_message_days,
     };
+    let queue = Queue::new(launch.max_in_flight, tally);
+    launch.watch(
+        "discord queue",
+        queue.clone().run(
+            launch.intake("discord"),
+            work.clone(),
+            launch.cancel.clone(),
+        ),
+    );
     let handler = Handler::new(
         Arc::clone(&launch.dispatcher),
         Arc::clone(&launch.platforms),
         settings,
-        work.clone(),
+        queue,
         launch.cancel.clone(),
         ready_tx,
     );
@@ -129,6 +141,7 @@ async fn rest<S>(
     token: &SecretString,
     launch: &Launch<S>,
     work: &TaskTracker,
+    tally: &Arc<Tally>,
 ) -> Result<Http, StartError> {
     if api_url == DISCORD {
         return Ok(HttpBuilder::new(token.expose_secret()).build());
@@ -138,7 +151,7 @@ async fn rest<S>(
         .no_proxy()
         .build()
         .map_err(|e| failed(format!("cannot build an HTTP client: {e}")))?;
-    let relay = Relay::bind(api_url, client.clone())
+    let relay = Relay::bind(api_url, client.clone(), Arc::clone(tally))
         .await
         .map_err(|e| failed(format!("cannot open the REST relay on 127.0.0.1: {e}")))?;
     let relay_url = relay
@@ -183,13 +196,15 @@ struct Running {
 }
 
 /// Runs the client until the app stops (or `stop` fires), then waits for the events still
-/// being handled.
+/// being handled. The client is watched: one that panics or ends on its own while the app
+/// runs stops the app with the reason (exit 1, or 2 for what needs a person), never leaving it
+/// alive and deaf.
 fn run<S>(mut client: Client, launch: &Launch<S>, work: TaskTracker, prefix_on: bool) -> Running {
     let stop = launch.cancel.child_token();
     let (why_tx, why) = oneshot::channel();
     let shards = Arc::clone(&client.shard_manager);
     let (fatal, stopping) = (launch.fatal.clone(), stop.clone());
-    launch.tracker.spawn(async move {
+    launch.watch("discord gateway", async move {
         let result = tokio::select! {
             result = client.start() => result,
             () = stopping.cancelled() => {

@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
@@ -18,6 +19,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 
+use super::queue::Tally;
 use super::ratelimit::{self, Limiter};
 
 /// How many 429s one call waits out before the last one is handed to serenity.
@@ -35,17 +37,24 @@ struct Shared {
     upstream: String,
     client: reqwest::Client,
     limits: Limiter,
+    /// 429s are counted for the once-a-minute summary, not logged one by one.
+    tally: Arc<Tally>,
 }
 
 impl Relay {
     /// Listens on a free loopback port for calls to forward to `upstream` (e.g.
     /// `http://127.0.0.1:8080`, no trailing slash needed).
-    pub async fn bind(upstream: &str, client: reqwest::Client) -> std::io::Result<Self> {
+    pub async fn bind(
+        upstream: &str,
+        client: reqwest::Client,
+        tally: Arc<Tally>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_owned(),
             client,
             limits: Limiter::default(),
+            tally,
         });
         Ok(Self { listener, shared })
     }
@@ -106,8 +115,9 @@ async fn forward(
         {
             Some(wait) if retries < MAX_RETRIES && wait <= MAX_WAIT => {
                 retries += 1;
+                shared.tally.throttled.fetch_add(1, Ordering::Relaxed);
                 // Not the route: webhook routes carry an interaction's token.
-                tracing::warn!(%method, "discord: rate limited; retrying in {wait:?}");
+                tracing::debug!(%method, "discord: rate limited; retrying in {wait:?}");
             }
             _ => {
                 let mut out = (status, response_body).into_response();

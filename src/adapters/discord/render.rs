@@ -110,7 +110,8 @@ impl Rendered {
     }
 
     /// For the answer to a deferred interaction, which is public whatever its tone: the
-    /// deferral had to be sent before the reply's tone was known.
+    /// deferral had to be sent before the reply's tone was known, so errors go as a private
+    /// follow-up instead.
     pub fn edit(self) -> EditInteractionResponse {
         let edit = EditInteractionResponse::new()
             .embeds(self.embed.into_iter().collect())

@@ -29,9 +29,13 @@ impl History {
         Self { chats }
     }
 
+    /// Records a message once: an edit arrives with the id of the message it changed.
     pub fn record(&self, chat: ChatId, message: MessageId, date: DateTime<Utc>) {
         let seen = self.chats.get_with(chat, Arc::default);
         let mut seen = seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if seen.iter().rev().any(|(id, _)| *id == message) {
+            return;
+        }
         seen.push_back((message, date));
         if seen.len() > PER_CHAT {
             seen.pop_front();
@@ -78,6 +82,20 @@ mod tests {
             "too old and taken ones are gone"
         );
         assert!(history.take_latest(ChatId(-200), 3, now).is_empty());
+    }
+
+    #[test]
+    fn an_edited_message_is_recorded_once() {
+        let history = History::new();
+        let (chat, now) = (ChatId(-100), Utc::now());
+        for id in [1, 2, 1, 3, 2] {
+            history.record(chat, MessageId(id), now);
+        }
+        assert_eq!(
+            history.take_latest(chat, 10, now),
+            [MessageId(3), MessageId(2), MessageId(1)],
+            "two edits make no extra messages to delete or count"
+        );
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub struct Draft {
     pub text: String,
     pub markup: Option<InlineKeyboardMarkup>,
     pub reply_to: Option<MessageId>,
+    /// Replaces the text and buttons of this message of the bot's instead of sending anew.
+    pub edit: Option<MessageId>,
 }
 
 /// A message waiting to be sent, with who waits for it.
@@ -66,6 +68,7 @@ impl Outgoing {
                 text,
                 markup: None,
                 reply_to: None,
+                edit: None,
             },
             done: None,
             held: Vec::new(),
@@ -75,7 +78,8 @@ impl Outgoing {
 
     /// Appends `other` if both are plain text that fits one message.
     fn absorb(&mut self, other: Outgoing) -> Result<(), Outgoing> {
-        let plain = |o: &Outgoing| o.draft.markup.is_none() && o.done.is_none();
+        let plain =
+            |o: &Outgoing| o.draft.markup.is_none() && o.done.is_none() && o.draft.edit.is_none();
         let length = self.draft.text.chars().count() + 2 + other.draft.text.chars().count();
         if !plain(self) || !plain(&other) || length > MAX_TEXT {
             return Err(other);
@@ -162,6 +166,17 @@ impl Schedule {
             next_at: now,
             minute: VecDeque::new(),
         });
+        let same_edit = item.draft.edit.and_then(|edit| {
+            queue
+                .pending
+                .iter_mut()
+                .find(|waiting| waiting.draft.edit == Some(edit) && waiting.done.is_none())
+        });
+        if let Some(waiting) = same_edit {
+            // The older edit's slots are freed: the newer one answers for them.
+            *waiting = item;
+            return Pushed::Coalesced;
+        }
         if queue.pending.is_empty() {
             self.turns.push_back(chat);
         }
@@ -354,7 +369,7 @@ impl Outbox {
                     tokio::select! {
                         () = self.inner.wake.notified() => {}
                         () = tokio::time::sleep_until(until) => {}
-                        _ = summary.tick() => self.summarize(),
+                        _ = summary.tick() => self.summarize(intake.take_refused()),
                         // Look again at once, then every so often while draining.
                         () = cancel.cancelled(), if !cancel.is_cancelled() => {}
                         () = tokio::time::sleep(Duration::from_millis(50)), if cancel.is_cancelled() => {}
@@ -397,22 +412,28 @@ impl Outbox {
         }
     }
 
-    /// One line a minute while there is something to say, never a line per event.
-    fn summarize(&self) {
+    /// One line a minute while there is something to say, never a line per event;
+    /// `refused` is how many webhook updates were answered 503 for want of room.
+    fn summarize(&self, refused: u64) {
         let (schedule, tally) = &mut *self.lock();
         let t = std::mem::take(tally);
-        if t.queued + t.coalesced + t.dropped + t.throttled + t.failed > 0 {
-            tracing::info!(
-                "telegram outbox, last minute: {} queued, {} coalesced, {} dropped (chat full), \
-                 {} waited out a 429, {} failed; {} waiting",
-                t.queued,
-                t.coalesced,
-                t.dropped,
-                t.throttled,
-                t.failed,
-                schedule.waiting()
-            );
+        if let Some(line) = t.summary(refused, schedule.waiting()) {
+            tracing::info!("{line}");
         }
+    }
+}
+
+impl Tally {
+    fn summary(&self, refused: u64, waiting: usize) -> Option<String> {
+        let t = self;
+        (t.queued + t.coalesced + t.dropped + t.throttled + t.failed + refused > 0).then(|| {
+            format!(
+                "telegram, last minute: {} replies queued, {} coalesced, {} dropped (chat \
+                 full), {} waited out a 429, {} failed, {refused} updates deferred (webhook \
+                 503, no room); {waiting} waiting",
+                t.queued, t.coalesced, t.dropped, t.throttled, t.failed
+            )
+        })
     }
 }
 
@@ -543,6 +564,30 @@ mod tests {
     }
 
     #[test]
+    fn edits_are_paced_like_messages_and_a_newer_edit_replaces_a_waiting_one() {
+        let mut s = Schedule::default();
+        let t0 = Instant::now();
+        let edit = |text: &str| {
+            let mut item = self::text(text);
+            item.draft.edit = Some(MessageId(5));
+            item.draft.markup = Some(InlineKeyboardMarkup::default());
+            item
+        };
+        assert_eq!(s.push(GROUP, true, text("poll"), t0), Pushed::Queued);
+        assert_eq!(s.push(GROUP, true, edit("1 vote"), t0), Pushed::Queued);
+        assert_eq!(s.push(GROUP, true, edit("2 votes"), t0), Pushed::Coalesced);
+        assert_eq!(s.push(GROUP, true, text("other"), t0), Pushed::Queued);
+        assert_eq!(s.waiting(), 3);
+        assert_eq!(drain(&mut s, t0), ["poll"], "the edit waits its turn");
+        assert_eq!(
+            drain(&mut s, t0 + SECOND),
+            ["2 votes"],
+            "only the latest counts"
+        );
+        assert_eq!(drain(&mut s, t0 + 2 * SECOND), ["other"]);
+    }
+
+    #[test]
     fn a_429_holds_back_that_chat_only_and_keeps_the_order() {
         let mut s = Schedule::default();
         let t0 = Instant::now();
@@ -575,6 +620,30 @@ mod tests {
         s.sent(chat, t0 + Duration::from_secs(3));
         assert!(s.next(t0 + Duration::from_millis(3999)).is_err());
         assert!(s.next(t0 + Duration::from_secs(4)).is_ok());
+    }
+
+    #[test]
+    fn the_summary_says_what_the_minute_held_and_nothing_when_idle() {
+        assert_eq!(Tally::default().summary(0, 0), None);
+        let tally = Tally {
+            queued: 30,
+            coalesced: 4,
+            dropped: 1,
+            throttled: 2,
+            failed: 0,
+        };
+        assert_eq!(
+            tally.summary(17, 9).as_deref(),
+            Some(
+                "telegram, last minute: 30 replies queued, 4 coalesced, 1 dropped (chat full), \
+                 2 waited out a 429, 0 failed, 17 updates deferred (webhook 503, no room); \
+                 9 waiting"
+            )
+        );
+        assert!(
+            Tally::default().summary(3, 0).is_some(),
+            "503s alone are worth a line"
+        );
     }
 
     #[test]

@@ -137,6 +137,9 @@ impl TelegramPlatform {
 
     /// Sends one message from the outbox; the outbox paces and retries.
     pub async fn deliver(&self, chat: ChatId, draft: Draft) -> Delivery {
+        if let Some(message) = draft.edit {
+            return self.deliver_edit(chat, message, draft).await;
+        }
         let mut request = self
             .bot
             .send_message(chat, draft.text)
@@ -172,22 +175,42 @@ impl TelegramPlatform {
     }
 
     /// Replaces the text and buttons of the bot's message `message` (a poll whose counts
-    /// changed). An edit that changes nothing (the same vote pressed twice) is no failure.
-    pub async fn edit(&self, chat: ChatId, message: MessageId, reply: &Reply) {
-        let text = render::html(reply);
-        if text.is_empty() {
+    /// changed) through the outbox, which paces edits like messages; `held` is the intake slot
+    /// of the button press, freed once the edit went.
+    pub fn edit(
+        &self,
+        chat: ChatId,
+        message: MessageId,
+        reply: &Reply,
+        held: OwnedSemaphorePermit,
+    ) {
+        let Some(mut item) = outgoing(reply) else {
             return;
+        };
+        item.draft.edit = Some(message);
+        item.held.push(held);
+        if self.outbox.push(chat, item) == Pushed::Dropped {
+            tracing::debug!(chat = chat.0, "telegram: outbox full, edit dropped");
         }
+    }
+
+    /// Carries out an edit from the outbox. One that changes nothing (the same vote pressed
+    /// twice) is no failure.
+    async fn deliver_edit(&self, chat: ChatId, message: MessageId, draft: Draft) -> Delivery {
         let mut request = self
             .bot
-            .edit_message_text(chat, message, text)
+            .edit_message_text(chat, message, draft.text)
             .parse_mode(ParseMode::Html);
-        if let Some(keyboard) = keyboard(reply) {
-            request = request.reply_markup(keyboard);
+        if let Some(markup) = draft.markup {
+            request = request.reply_markup(markup);
         }
         match request.await {
-            Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {}
-            Err(e) => tracing::warn!(chat = chat.0, "telegram: editMessageText failed: {e}"),
+            Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => Delivery::Sent,
+            Err(RequestError::RetryAfter(wait)) => Delivery::RetryAfter(wait.duration()),
+            Err(e) => {
+                tracing::warn!(chat = chat.0, "telegram: editMessageText failed: {e}");
+                Delivery::Failed
+            }
         }
     }
 

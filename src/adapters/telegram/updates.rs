@@ -130,7 +130,7 @@ impl<S: State> Inbox<S> {
         let request = request(chat, &query.from, id, line.name, line.args.to_owned());
         match self.dispatcher.dispatch(&self.as_platform, request).await {
             Some(reply) if reply.replaces => {
-                self.platform.edit(chat.id, message.id(), &reply).await
+                self.platform.edit(chat.id, message.id(), &reply, slot)
             }
             Some(reply) => self.platform.send(chat.id, &reply, None, Some(slot)),
             None => {}
