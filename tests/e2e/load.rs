@@ -17,9 +17,10 @@ use crate::telegram::{SECRET, free_port, run_command};
 const BURST: usize = 5_000;
 const SENDERS: usize = 32;
 /// The issue asks for a peak of at most 30 MiB from the release build, which idles at about
-/// 10 MiB (`cargo bench --bench telegram_webhook` reports it). These tests run the debug
-/// build, whose idle RSS is larger, so they bound the growth above idle instead.
-const GROWTH_MIB: f64 = 20.0;
+/// 12 MiB (`cargo bench --bench telegram_webhook` reports it). These tests run the debug
+/// build, whose idle RSS is larger, so they bound the growth above idle instead: at most 18
+/// MiB keeps the release build's peak within 30 MiB (the debug build grows by 3-6 MiB here).
+const GROWTH_MIB: f64 = 18.0;
 
 /// `/ping` from `BURST` different members, each in their own private chat (or, with
 /// `groups`, spread over that many supergroups), as the fake's own updates (so it serves the
