@@ -174,6 +174,19 @@ impl Harness {
         call.params["text"].as_str().unwrap().to_owned()
     }
 
+    /// Makes the bot an administrator of the group with the *Ban Users* right.
+    fn bot_may_restrict(&self) {
+        let rights = AdminRights {
+            can_restrict_members: true,
+            ..AdminRights::default()
+        };
+        self.fake.set_member(
+            &self.group,
+            &self.fake.bot_user(),
+            ChatMemberStatus::Administrator(rights),
+        );
+    }
+
     fn answered(&self, message: &Value) -> bool {
         let id = &message["message_id"];
         self.fake
@@ -697,15 +710,7 @@ async fn entities_that_split_an_emoji_do_not_stop_the_bot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moderation_command_sent_as_a_reply_acts_on_the_replied_to_author() {
     let h = Harness::start(Mode::Polling).await;
-    let rights = AdminRights {
-        can_restrict_members: true,
-        ..AdminRights::default()
-    };
-    h.fake.set_member(
-        &h.group,
-        &h.fake.bot_user(),
-        ChatMemberStatus::Administrator(rights),
-    );
+    h.bot_may_restrict();
     let spam = h.say(&h.group, &h.spammer, "buy cheap stuff").await;
     let hello = h.say(&h.group, &h.alice, "hello").await;
     assert_eq!(
@@ -795,15 +800,7 @@ async fn a_poll_vote_edits_the_poll_message() {
 async fn every_settled_case_is_posted_to_the_log_channel() {
     const LOG: i64 = -1_009_999_999_999;
     let h = Harness::start(Mode::Polling).await;
-    let rights = AdminRights {
-        can_restrict_members: true,
-        ..AdminRights::default()
-    };
-    h.fake.set_member(
-        &h.group,
-        &h.fake.bot_user(),
-        ChatMemberStatus::Administrator(rights),
-    );
+    h.bot_may_restrict();
     let owner = user(1004, "Owner", Some("owner"));
     h.fake
         .set_member(&h.group, &owner, ChatMemberStatus::Creator);
