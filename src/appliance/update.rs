@@ -1,16 +1,18 @@
 //! `cogbox update`: replaces this binary with the newest signed release from GitHub, keeping
 //! the replaced one as `<binary>.previous` for `cogbox update --rollback`.
 //!
-//! The download, the signature check and the swap are `self_update`'s; the rest is here
-//! because the crate leaves it to its callers:
-//! - It installs whatever release it is pointed at, so the versions are compared here (semver)
-//!   and an older or equal release is never downloaded.
-//! - Its HTTP is blocking (reqwest's blocking client runs its own runtime): the CLI calls this
+//! `self_update` lists the releases, downloads the archive, unpacks it and swaps the binary;
+//! the steps are called one by one rather than through its all-in-one `update_extended`, which
+//! pulls in the whole `regex` crate (for a `{{ version }}` template) and prints to stdout. So:
+//! - The versions are compared here (semver): an older or equal release is never downloaded.
+//! - The signature is checked here, with `zipsign_api` exactly as `self_update`'s `signatures`
+//!   feature checks it (the archive's file name is the context), before anything is unpacked.
+//! - The new binary must answer `version` with the new version before it replaces this one.
+//! - The HTTP is blocking (reqwest's blocking client runs its own runtime): the CLI calls this
 //!   before any tokio runtime exists, never from an async worker.
-//! - It prints to stdout unless told not to: its output is off, its progress bar is on only on a
-//!   terminal, and the only line left is its own "Verifying downloaded file...".
-//! - It replaces `current_exe()` in place, so a folder the binary cannot write to (installed
-//!   by a package manager) is checked first and refused with a message, not a raw I/O error.
+//! - Only the progress bar is drawn (on stderr), and only on a terminal.
+//! - A folder the binary cannot be written to (a package manager installed it) is refused
+//!   before anything is downloaded, with a message rather than a raw I/O error.
 //!
 //! **Which key is trusted.** A release archive must carry a zipsign (ed25519ph) signature, made
 //! with the archive's file name as context (as `packaging/build-release.sh` signs it), by the
@@ -24,17 +26,17 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use reqwest::header::{ACCEPT, HeaderValue};
 use self_update::backends::github;
 use self_update::errors::Error as CrateError;
+use self_update::update::ReleaseAsset;
+use self_update::{Download, Extract};
 use semver::Version;
 
 use crate::config::UpdateConfig;
 
 /// The public half of the release signing key (32 bytes, as `zipsign gen-key` writes it).
 const RELEASE_KEY: [u8; 32] = *include_bytes!("../../packaging/release.pub");
-
-/// The binary's name in the release archive, `cogbox-<version>-<target>/cogbox`.
-const BIN: &str = "cogbox";
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
@@ -68,11 +70,12 @@ pub enum UpdateError {
     BadSignature { asset: String, detail: String },
     #[error("the download of {asset} broke off ({detail}); nothing was changed")]
     Truncated { asset: String, detail: String },
+    #[error("cannot download {asset}: {detail}; nothing was changed")]
+    Download { asset: String, detail: String },
     #[error("cannot install {asset}: {detail}; nothing was changed")]
     Install { asset: String, detail: String },
     #[error(
-        "the new binary does not run here ({detail}); the previous one was put back, nothing \
-         was changed"
+        "the new binary does not run here ({detail}); it was not installed, nothing was changed"
     )]
     Broken { detail: String },
     #[error(
@@ -148,12 +151,12 @@ pub enum Outcome {
     },
 }
 
-pub fn current_version() -> Version {
+fn current_version() -> Version {
     Version::parse(env!("CARGO_PKG_VERSION")).expect("Cargo.toml's version is semver")
 }
 
 /// The archive of `version` for the target this binary was built for.
-pub fn asset_name(version: &Version) -> String {
+fn asset_name(version: &Version) -> String {
     format!("cogbox-{version}-{}.tar.gz", env!("BUILD_TARGET"))
 }
 
@@ -166,8 +169,8 @@ pub fn check(source: &Source) -> Result<Check, UpdateError> {
     })
 }
 
-/// The newest release's version and its assets' names.
-fn newest(source: &Source) -> Result<(Version, Vec<String>), UpdateError> {
+/// The newest release's version and its assets.
+fn newest(source: &Source) -> Result<(Version, Vec<ReleaseAsset>), UpdateError> {
     let releases = github::ReleaseList::configure()
         .repo_owner(&source.owner)
         .repo_name(&source.name)
@@ -183,8 +186,7 @@ fn newest(source: &Source) -> Result<(Version, Vec<String>), UpdateError> {
         .into_iter()
         .filter_map(|release| {
             let version = Version::parse(&release.version).ok()?;
-            let assets = release.assets.into_iter().map(|a| a.name).collect();
-            version.pre.is_empty().then_some((version, assets))
+            version.pre.is_empty().then_some((version, release.assets))
         })
         .max_by(|a, b| a.0.cmp(&b.0))
         .ok_or_else(|| UpdateError::NoReleases {
@@ -247,7 +249,7 @@ fn stage_previous(exe: &Path) -> Result<PathBuf, UpdateError> {
 }
 
 /// Installs the newest release over `exe` if it is newer, keeping `exe` as `exe.previous`.
-/// `progress` shows a download bar (on a terminal only).
+/// `progress` shows a download bar.
 pub fn install(source: &Source, exe: &Path, progress: bool) -> Result<Outcome, UpdateError> {
     let keys = trusted_keys(&source.api_url)?;
     let current = current_version();
@@ -258,41 +260,31 @@ pub fn install(source: &Source, exe: &Path, progress: bool) -> Result<Outcome, U
     if newest < current {
         return Ok(Outcome::Older { newest, current });
     }
-    let asset = asset_name(&newest);
-    if !assets.contains(&asset) {
+    let name = asset_name(&newest);
+    let Some(asset) = assets.iter().find(|a| a.name == name) else {
         return Err(UpdateError::NoAsset {
             version: newest,
-            asset,
+            asset: name,
         });
-    }
+    };
+    let work = self_update::TempDir::new().map_err(UpdateError::io(&std::env::temp_dir()))?;
+    let archive = work.path().join(&name);
+    download(asset, &archive, progress)?;
+    verify(&archive, &name, &keys)?;
+    // packaging/build-release.sh packs `cogbox-<version>-<target>/cogbox`.
+    let inside = Path::new(name.trim_end_matches(".tar.gz")).join("cogbox");
+    Extract::from_source(&archive)
+        .extract_file(work.path(), &inside)
+        .map_err(|e| UpdateError::Install {
+            asset: name.clone(),
+            detail: format!("no {} in it ({e})", inside.display()),
+        })?;
+    let new_exe = work.path().join(&inside);
+    runs_as(&new_exe, &newest).map_err(|detail| UpdateError::Broken { detail })?;
     let staged = stage_previous(exe)?;
-    let installed = github::Update::configure()
-        .repo_owner(&source.owner)
-        .repo_name(&source.name)
-        .with_url(&source.api_url)
-        .bin_name(BIN)
-        .bin_install_path(exe)
-        .target(env!("BUILD_TARGET"))
-        // The whole file name: the asset is picked by exact name, never by a part of it.
-        .identifier(&asset)
-        .bin_path_in_archive("cogbox-{{ version }}-{{ target }}/{{ bin }}")
-        .current_version(&current.to_string())
-        // The workflow tags releases `v<version>`.
-        .target_version_tag(&format!("v{newest}"))
-        .verifying_keys(keys)
-        .show_output(false)
-        .show_download_progress(progress)
-        .no_confirm(true)
-        .build()
-        .and_then(|update| update.update_extended());
-    if let Err(e) = installed {
+    if let Err(e) = self_update::self_replace::self_replace(&new_exe) {
         let _ = std::fs::remove_file(&staged);
-        return Err(classify(e, &asset, source));
-    }
-    if let Err(detail) = runs_as(exe, &newest) {
-        // The copy of the binary that ran this goes back; an older `.previous` stays.
-        std::fs::rename(&staged, exe).map_err(UpdateError::io(exe))?;
-        return Err(UpdateError::Broken { detail });
+        return Err(UpdateError::io(exe)(e));
     }
     let previous = previous_path(exe);
     std::fs::rename(&staged, &previous).map_err(UpdateError::io(&previous))?;
@@ -301,6 +293,52 @@ pub fn install(source: &Source, exe: &Path, progress: bool) -> Result<Outcome, U
         to: newest,
         previous,
     })
+}
+
+/// Downloads `asset` through the API (GitHub answers with a redirect to the file).
+fn download(asset: &ReleaseAsset, to: &Path, progress: bool) -> Result<(), UpdateError> {
+    let mut file = std::fs::File::create(to).map_err(UpdateError::io(to))?;
+    let mut request = Download::from_url(&asset.download_url);
+    request
+        .set_header(ACCEPT, HeaderValue::from_static("application/octet-stream"))
+        .show_progress(progress);
+    request.download_to(&mut file).map_err(|e| {
+        let asset = asset.name.clone();
+        match e {
+            // A body cut short surfaces from reqwest, directly or through its `Read`.
+            CrateError::Reqwest(e) if e.is_body() || e.is_decode() => UpdateError::Truncated {
+                asset,
+                detail: e.to_string(),
+            },
+            CrateError::Io(e)
+                if e.get_ref()
+                    .is_some_and(|inner| inner.downcast_ref::<reqwest::Error>().is_some()) =>
+            {
+                UpdateError::Truncated {
+                    asset,
+                    detail: e.to_string(),
+                }
+            }
+            e => UpdateError::Download {
+                asset,
+                detail: e.to_string(),
+            },
+        }
+    })
+}
+
+/// Checks the zipsign signature in the archive's gzip header, with its file name as context.
+fn verify(archive: &Path, name: &str, keys: &[[u8; 32]]) -> Result<(), UpdateError> {
+    let bad = |detail: String| UpdateError::BadSignature {
+        asset: name.to_owned(),
+        detail,
+    };
+    let keys = zipsign_api::verify::collect_keys(keys.iter().copied().map(Ok))
+        .map_err(|e| bad(e.to_string()))?;
+    let mut file = std::fs::File::open(archive).map_err(UpdateError::io(archive))?;
+    zipsign_api::verify::verify_tar(&mut file, &keys, Some(name.as_bytes()))
+        .map(drop)
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// Whether `exe version` runs and names `version`.
@@ -314,8 +352,7 @@ fn runs_as(exe: &Path, version: &Version) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{} version` said {:?}",
-            exe.display(),
+            "`cogbox version` said {:?}",
             said.lines().next().unwrap_or("")
         ))
     }
@@ -335,45 +372,6 @@ pub fn rollback(exe: &Path) -> Result<PathBuf, UpdateError> {
     }
     std::fs::rename(&staged, &previous).map_err(UpdateError::io(&previous))?;
     Ok(previous)
-}
-
-/// Names what went wrong in `self_update`'s terms as what the user can act on.
-fn classify(e: CrateError, asset: &str, source: &Source) -> UpdateError {
-    let asset = asset.to_owned();
-    let broke_off = |detail: String| UpdateError::Truncated {
-        asset: asset.clone(),
-        detail,
-    };
-    match e {
-        CrateError::Signature(e) => UpdateError::BadSignature {
-            asset,
-            detail: e.to_string(),
-        },
-        CrateError::NoSignatures(kind) => UpdateError::BadSignature {
-            asset,
-            detail: format!("cannot check signatures of {kind:?} files"),
-        },
-        // A body cut short surfaces from reqwest, directly or through its `Read`.
-        CrateError::Reqwest(e) if e.is_body() || e.is_decode() => broke_off(e.to_string()),
-        CrateError::Io(e)
-            if e.get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<reqwest::Error>().is_some()) =>
-        {
-            broke_off(e.to_string())
-        }
-        CrateError::Io(e) if e.kind() == ErrorKind::UnexpectedEof => broke_off(e.to_string()),
-        e @ (CrateError::Reqwest(_) | CrateError::Network(_) | CrateError::Update(_)) => {
-            UpdateError::Network {
-                repository: source.repository(),
-                api_url: source.api_url.clone(),
-                detail: e.to_string(),
-            }
-        }
-        e => UpdateError::Install {
-            asset,
-            detail: e.to_string(),
-        },
-    }
 }
 
 /// The keys a release must be signed with: the compiled-in one, except in a debug build under

@@ -2,10 +2,11 @@
 //! `self_update`'s HTTP is blocking.
 
 use std::io::IsTerminal as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::{fail, load, lock};
+use crate::appliance::lock::DataLock;
 use crate::appliance::update::{self, Outcome, Source, UpdateError};
 use crate::config::Config;
 
@@ -36,15 +37,8 @@ pub(super) fn install(config_path: &Path) -> ExitCode {
         Ok(found) => found,
         Err(code) => return code,
     };
-    let exe = match update::current_exe().and_then(|exe| {
-        update::ensure_writable(&exe)?;
-        Ok(exe)
-    }) {
-        Ok(exe) => exe,
-        Err(e) => return failed(e),
-    };
-    let _lock = match lock(&config) {
-        Ok(lock) => lock,
+    let (exe, _lock) = match replaceable(&config) {
+        Ok(found) => found,
         Err(code) => return code,
     };
     // The bar is drawn on stderr; neither a log file nor a pipe wants one.
@@ -81,15 +75,8 @@ pub(super) fn rollback(config_path: &Path) -> ExitCode {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let exe = match update::current_exe().and_then(|exe| {
-        update::ensure_writable(&exe)?;
-        Ok(exe)
-    }) {
-        Ok(exe) => exe,
-        Err(e) => return failed(e),
-    };
-    let _lock = match lock(&config) {
-        Ok(lock) => lock,
+    let (exe, _lock) = match replaceable(&config) {
+        Ok(found) => found,
         Err(code) => return code,
     };
     match update::rollback(&exe) {
@@ -104,6 +91,15 @@ pub(super) fn rollback(config_path: &Path) -> ExitCode {
         }
         Err(e) => failed(e),
     }
+}
+
+/// This binary, once it is known that it can be replaced (its folder is writable) and that no
+/// cogbox runs on the data folder, which stays locked until the lock is dropped.
+fn replaceable(config: &Config) -> Result<(PathBuf, DataLock), ExitCode> {
+    let exe = update::current_exe()
+        .and_then(|exe| update::ensure_writable(&exe).map(|()| exe))
+        .map_err(failed)?;
+    Ok((exe, lock(config)?))
 }
 
 /// The config and where releases come from; `update.repository` must be set.
