@@ -42,7 +42,8 @@ for target in $TARGETS; do
     rm -rf "$stage"
     if [[ -n ${SIGNING_KEY:-} ]]; then
         # The signature goes into the gzip header, with the file name as its context, so an
-        # archive renamed to pass for another target fails verification.
+        # archive renamed to pass for another target fails verification. `cogbox update`
+        # checks it against packaging/release.pub and takes <name>/cogbox out of the archive.
         zipsign sign tar "$archive" "$SIGNING_KEY"
     fi
     echo "$archive ($(stat -c %s "$binary") bytes binary)"

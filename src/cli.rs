@@ -1,8 +1,10 @@
-//! The command line: `run`, `console`, `init`, `check`, `backup`, `restore` and `version`.
+//! The command line: `run`, `console`, `init`, `check`, `backup`, `restore`, `update` and
+//! `version`.
 //! Exit codes: 0 done, 1 failed while running, 2 the config, the command line or the data
 //! folder's state (in use by another cogbox) is wrong.
 
 mod data;
+mod update;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -70,6 +72,16 @@ enum Cmd {
         /// The backup to restore
         path: PathBuf,
     },
+    /// Install the newest signed release from GitHub in place of this binary, keeping this one
+    /// for --rollback (cogbox must be stopped)
+    Update {
+        /// Only say whether a newer release is out; change nothing
+        #[arg(long, conflicts_with = "rollback")]
+        check: bool,
+        /// Put back the binary the last update replaced
+        #[arg(long)]
+        rollback: bool,
+    },
     /// Print version, git commit, target and SQLite version
     Version,
     /// Set up the Slack app
@@ -102,6 +114,9 @@ pub fn main() -> ExitCode {
         } => slack_manifest(&path, url.as_deref()),
         Cmd::Backup { path: dest } => data::backup(&path, dest.as_deref()),
         Cmd::Restore { path: backup } => data::restore(&path, &backup),
+        Cmd::Update { check: true, .. } => update::check(&path),
+        Cmd::Update { rollback: true, .. } => update::rollback(&path),
+        Cmd::Update { .. } => update::install(&path),
         Cmd::Version => {
             println!("{}", version());
             ExitCode::SUCCESS

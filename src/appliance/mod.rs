@@ -1,5 +1,6 @@
 //! What makes cogbox an appliance rather than a program one runs by hand: one instance per
-//! data folder, and warnings about how its secrets are stored.
+//! data folder, warnings about how its secrets are stored, and signed self-update.
 
 pub mod hygiene;
 pub mod lock;
+pub mod update;

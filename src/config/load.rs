@@ -17,9 +17,9 @@ const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
 /// No sane config file comes near this; a larger one is refused before it is parsed.
 const MAX_FILE_BYTES: u64 = 1 << 20;
 const ENV_PREFIX: &str = "COGBOX_";
-/// `COGBOX_CONFIG` names the file and `COGBOX_TEST_CLOCK_OFFSET` moves the clock for tests:
-/// neither is a config key.
-const ENV_NOT_KEYS: &[&str] = &["config", "test_clock_offset"];
+/// `COGBOX_CONFIG` names the file, `COGBOX_TEST_CLOCK_OFFSET` moves the clock for tests and
+/// `COGBOX_TEST_UPDATE_KEY` names the key test releases are signed with: none is a config key.
+const ENV_NOT_KEYS: &[&str] = &["config", "test_clock_offset", "test_update_key"];
 const CLOCK_OFFSET_ENV: &str = "COGBOX_TEST_CLOCK_OFFSET";
 
 /// Where the configuration came from, for `cogbox check` and the start-up log.
@@ -80,6 +80,7 @@ pub fn load(path: &Path) -> Result<(Config, ConfigSource), ConfigErrors> {
         schedule: section(&figment, "schedule", &shown, &mut problems),
         test_clock_offset: None,
         backup: section(&figment, "backup", &shown, &mut problems),
+        update: section(&figment, "update", &shown, &mut problems),
     };
     match std::env::var(CLOCK_OFFSET_ENV) {
         Ok(text) if !text.is_empty() => match duration::parse(&text) {
@@ -152,6 +153,7 @@ const SECTIONS: &[&str] = &[
     "retention",
     "schedule",
     "backup",
+    "update",
 ];
 
 /// Extracts one section, recording its problems instead of stopping at them, so one run

@@ -33,6 +33,7 @@ pub struct Config {
     #[serde(skip)]
     pub test_clock_offset: Option<Duration>,
     pub backup: BackupConfig,
+    pub update: UpdateConfig,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -420,6 +421,27 @@ impl Default for BackupConfig {
     }
 }
 
+/// Where `cogbox update` looks for new releases.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpdateConfig {
+    /// The GitHub repository that publishes the signed release archives, as `owner/name`;
+    /// unset, `cogbox update` says to set it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// The GitHub API's address; only tests change it.
+    pub api_url: String,
+}
+
+impl Default for UpdateConfig {
+    fn default() -> Self {
+        Self {
+            repository: None,
+            api_url: "https://api.github.com".into(),
+        }
+    }
+}
+
 /// The shortest interval a periodic job may have: shorter ones only keep the disk busy.
 const MIN_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -473,6 +495,7 @@ impl Config {
             ("discord.api_url", &self.discord.api_url),
             ("telegram.api_url", &self.telegram.api_url),
             ("slack.api_url", &self.slack.api_url),
+            ("update.api_url", &self.update.api_url),
         ] {
             if let Err(e) = check_base_url(url) {
                 out.push((key, e));
@@ -537,6 +560,11 @@ impl Config {
             }
         }
         out.extend(self.slack.problems());
+        if let Some(repository) = &self.update.repository {
+            if let Err(e) = check_repository(repository) {
+                out.push(("update.repository", e));
+            }
+        }
         if let Err(e) = check_log_filter(&self.log.level) {
             out.push((
                 "log.level",
@@ -629,7 +657,7 @@ impl Config {
 }
 
 /// Whether `url` points at this machine (a test's fake server), never at a real service.
-fn is_loopback_url(url: &str) -> bool {
+pub(crate) fn is_loopback_url(url: &str) -> bool {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
@@ -739,6 +767,30 @@ fn check_log_filter(filter: &str) -> Result<(), String> {
     tracing_subscriber::EnvFilter::try_new(filter)
         .map(drop)
         .map_err(|e| e.to_string())
+}
+
+/// GitHub's shape of a repository: `owner/name`, of letters, digits and `-` (`.` and `_` too
+/// in the name).
+fn check_repository(repository: &str) -> Result<(), String> {
+    let shaped = repository.split_once('/').is_some_and(|(owner, name)| {
+        !owner.is_empty()
+            && owner
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !name.is_empty()
+            && name != "."
+            && name != ".."
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    });
+    if shaped {
+        Ok(())
+    } else {
+        Err(format!(
+            "\"{repository}\" is not a GitHub repository; write it as owner/name, like \"someone/cogbox\""
+        ))
+    }
 }
 
 fn check_base_url(url: &str) -> Result<(), String> {

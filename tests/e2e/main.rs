@@ -2,6 +2,8 @@
 
 #[path = "../support/fake_discord.rs"]
 mod fake_discord;
+#[path = "../support/fake_releases.rs"]
+mod fake_releases;
 #[path = "../support/fake_telegram.rs"]
 mod fake_telegram;
 #[allow(dead_code)] // Only the RSS reading is used here.
@@ -22,3 +24,4 @@ mod load;
 mod scheduler;
 mod slack;
 mod telegram;
+mod update;

@@ -41,7 +41,12 @@ impl Sandbox {
 
     /// `cogbox` run in the sandbox, with no COGBOX_* or RUST_LOG from the outside world.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cogbox"));
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_cogbox")), args)
+    }
+
+    /// [`Sandbox::command`] with another copy of the binary.
+    pub fn command_of(&self, program: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
         command
             .args(args)
             .current_dir(self.dir.path())
