@@ -158,7 +158,7 @@ pub struct WebhookConfig {
     /// Address the webhook server binds, usually behind a TLS reverse proxy.
     #[serde(deserialize_with = "values::de_socket_addr")]
     pub listen: SocketAddr,
-    /// The public https URL Telegram posts to.
+    /// The public https URL Telegram posts to, on port 443, 80, 88 or 8443 (Telegram's rule).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
     /// Telegram sends it back in `X-Telegram-Bot-Api-Secret-Token`: 1-256 of A-Z a-z 0-9 _ -.
@@ -517,13 +517,11 @@ impl Config {
                     "telegram.webhook.public_url",
                     "webhook mode needs the public https URL Telegram posts to".into(),
                 )),
-                Some(url) if !url.starts_with("https://") || url.len() <= "https://".len() => {
-                    out.push((
-                        "telegram.webhook.public_url",
-                        format!("\"{url}\" is not an https URL (Telegram only posts to https)"),
-                    ));
+                Some(url) => {
+                    if let Err(e) = check_public_url(url) {
+                        out.push(("telegram.webhook.public_url", e));
+                    }
                 }
-                Some(_) => {}
             }
             if hook.secret_token.is_none() {
                 out.push((
@@ -744,6 +742,25 @@ fn check_base_url(url: &str) -> Result<(), String> {
     match rest {
         Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => Ok(()),
         _ => Err(format!("\"{url}\" is not an http(s) URL")),
+    }
+}
+
+/// Telegram's rule for a webhook URL: https, on port 443, 80, 88 or 8443 (setWebhook refuses
+/// others, so `run` would fail at start-up).
+fn check_public_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty()));
+    let Some(parsed) = parsed else {
+        return Err(format!(
+            "\"{url}\" is not an https URL (Telegram only posts to https)"
+        ));
+    };
+    match parsed.port_or_known_default() {
+        Some(443 | 80 | 88 | 8443) => Ok(()),
+        _ => Err(format!(
+            "\"{url}\": Telegram posts only to ports 443, 80, 88 or 8443; put a proxy on one of them"
+        )),
     }
 }
 

@@ -116,6 +116,7 @@ fn each_bad_config_names_its_file_key_and_problem() {
         ("bad duration", b"[limits]\nwindow = \"10 minutes\"\n", "config.toml: limits.window: \"10 minutes\" is not a duration"),
         ("webhook without url", b"[telegram]\nmode = \"webhook\"\n[telegram.webhook]\nsecret_token = \"abc\"\n", "config.toml: telegram.webhook.public_url: webhook mode needs the public https URL"),
         ("webhook over http", b"[telegram]\nmode = \"webhook\"\n[telegram.webhook]\npublic_url = \"http://bot.example.com\"\nsecret_token = \"abc\"\n", "config.toml: telegram.webhook.public_url: \"http://bot.example.com\" is not an https URL"),
+        ("webhook on a port Telegram refuses", b"[telegram]\nmode = \"webhook\"\n[telegram.webhook]\npublic_url = \"https://bot.example.com:8080/tg\"\nsecret_token = \"abc\"\n", "config.toml: telegram.webhook.public_url: \"https://bot.example.com:8080/tg\": Telegram posts only to ports 443, 80, 88 or 8443"),
         ("webhook without secret", b"[telegram]\nmode = \"webhook\"\n[telegram.webhook]\npublic_url = \"https://bot.example.com\"\n", "config.toml: telegram.webhook.secret_token: webhook mode needs a secret token (cogbox init writes one)"),
         ("bad secret", b"[telegram.webhook]\nsecret_token = \"has spaces!\"\n", "config.toml: telegram.webhook.secret_token: must be 1-256 characters of A-Z a-z 0-9 _ -"),
         ("bad listen", b"[telegram.webhook]\nlisten = \"nowhere\"\n", "config.toml: telegram.webhook.listen: \"nowhere\" is not an address like 127.0.0.1:8443"),

@@ -172,20 +172,24 @@ impl TelegramPlatform {
     }
 
     /// Replaces the text and buttons of the bot's message `message` (a poll whose counts
-    /// changed). An edit that changes nothing (the same vote pressed twice) is no failure.
+    /// changed), after any 429's wait. An edit that changes nothing (the same vote pressed
+    /// twice) is no failure.
     pub async fn edit(&self, chat: ChatId, message: MessageId, reply: &Reply) {
         let text = render::html(reply);
         if text.is_empty() {
             return;
         }
-        let mut request = self
-            .bot
-            .edit_message_text(chat, message, text)
-            .parse_mode(ParseMode::Html);
-        if let Some(keyboard) = keyboard(reply) {
-            request = request.reply_markup(keyboard);
-        }
-        match request.await {
+        let request = || {
+            let request = self
+                .bot
+                .edit_message_text(chat, message, text.clone())
+                .parse_mode(ParseMode::Html);
+            match keyboard(reply) {
+                Some(keyboard) => request.reply_markup(keyboard),
+                None => request,
+            }
+        };
+        match patiently(|| request().into_future()).await {
             Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {}
             Err(e) => tracing::warn!(chat = chat.0, "telegram: editMessageText failed: {e}"),
         }
