@@ -608,8 +608,8 @@ async fn a_button_press_runs_its_command_as_the_presser() {
         message_id: 1_300_000_000_000_000_001,
     });
     let answer = bot.callback(&press).await.to_string();
-    // Right ("bob got it") or wrong ("... is not it, bob"), it is bob's answer.
-    assert!(answer.contains("bob got it") || answer.contains("is not it, bob"), "{answer}");
+    // Right ("@bob got it") or wrong ("... is not it, @bob"), it is bob's answer.
+    assert!(answer.contains("@bob got it") || answer.contains("is not it, @bob"), "{answer}");
     assert!(!answer.contains("alice"), "{answer}");
 }
 
