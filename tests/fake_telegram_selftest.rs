@@ -129,7 +129,11 @@ async fn get_updates_delivers_typed_updates_and_drops_confirmed_ones() {
 async fn get_updates_honours_limit_and_negative_offset() {
     let (fake, bot) = start().await;
     for text in ["one", "two", "three"] {
-        fake.push_update(message_update(&text_message(&private_chat(&alice()), &alice(), text)));
+        fake.push_update(message_update(&text_message(
+            &private_chat(&alice()),
+            &alice(),
+            text,
+        )));
     }
 
     let first_two = bot.get_updates().limit(2).await.unwrap();
@@ -156,7 +160,11 @@ async fn get_updates_long_polls_until_an_update_arrives() {
     let pushed = Instant::now();
     assert!(call.at <= pushed, "recorded on arrival, before the wait");
 
-    fake.push_update(message_update(&text_message(&private_chat(&alice()), &alice(), "hi")));
+    fake.push_update(message_update(&text_message(
+        &private_chat(&alice()),
+        &alice(),
+        "hi",
+    )));
 
     let updates = poll.await.unwrap().unwrap();
     assert_eq!(updates.len(), 1);
@@ -667,7 +675,11 @@ async fn polling_builder_deletes_a_webhook_only_when_one_is_set() {
 #[tokio::test]
 async fn polling_listener_confirms_offsets_and_waits_out_retry_after() {
     let (fake, bot) = start().await;
-    let first = fake.push_update(message_update(&text_message(&private_chat(&alice()), &alice(), "a")));
+    let first = fake.push_update(message_update(&text_message(
+        &private_chat(&alice()),
+        &alice(),
+        "a",
+    )));
     fake.fail_next("getupdates", Failure::RetryAfter(1));
     let mut polling = Polling::builder(bot)
         .timeout(Duration::from_secs(1))
@@ -685,7 +697,11 @@ async fn polling_listener_confirms_offsets_and_waits_out_retry_after() {
         "slept retry_after"
     );
     assert_eq!(i64::from(update.id.0), first);
-    let second = fake.push_update(message_update(&text_message(&private_chat(&alice()), &alice(), "b")));
+    let second = fake.push_update(message_update(&text_message(
+        &private_chat(&alice()),
+        &alice(),
+        "b",
+    )));
     let update = stream.next().await.unwrap().unwrap();
     assert_eq!(i64::from(update.id.0), second);
     let offsets: Vec<Value> = fake
@@ -920,7 +936,11 @@ async fn privacy_mode_hides_group_chatter_unless_the_bot_is_an_administrator() {
 
     let admin = ChatMemberStatus::Administrator(AdminRights::default());
     fake.set_member(&group(), &fake.bot_user(), admin);
-    fake.push_update(message_update(&text_message(&group(), &alice(), "now seen")));
+    fake.push_update(message_update(&text_message(
+        &group(),
+        &alice(),
+        "now seen",
+    )));
     let updates = bot.get_updates().offset(next).await.unwrap();
     assert_eq!(texts(updates), ["now seen"]);
 }
@@ -934,7 +954,9 @@ async fn delete_messages_takes_1_to_100_ids() {
     assert!(
         matches!(api_error(refused), ApiError::Unknown(text) if text.starts_with("Bad Request:"))
     );
-    let none = bot.delete_messages(ChatId(GROUP), Vec::<MessageId>::new()).await;
+    let none = bot
+        .delete_messages(ChatId(GROUP), Vec::<MessageId>::new())
+        .await;
     assert!(matches!(api_error(none), ApiError::Unknown(_)));
     let hundred: Vec<MessageId> = (1..=100).map(MessageId).collect();
     bot.delete_messages(ChatId(GROUP), hundred).await.unwrap();

@@ -371,7 +371,11 @@ async fn roll_2d6_by_slash_command_is_answered_through_the_callback() {
         "public"
     );
     pings_nobody(&answer["data"]);
-    assert_eq!(bot.changes_when_idle(seen).await.len(), 1, "one call: the answer");
+    assert_eq!(
+        bot.changes_when_idle(seen).await.len(),
+        1,
+        "one call: the answer"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -569,7 +573,10 @@ async fn a_5_second_command_is_deferred_within_2_seconds_and_its_answer_replaces
     assert!(took < Duration::from_secs(2), "deferred after {took:?}");
     let original = format!("/webhooks/{}/{}/messages/@original", ids::BOT, sent.token);
     let edit = bot.call(|c| c.is("PATCH", &original)).await;
-    assert!(edit.at - asked >= Duration::from_secs(5), "the kick took 5 s");
+    assert!(
+        edit.at - asked >= Duration::from_secs(5),
+        "the kick took 5 s"
+    );
     assert_eq!(edit.status, 200);
     assert_eq!(edit.body["content"], "Kicked @bob.");
     pings_nobody(&edit.body);
@@ -609,7 +616,10 @@ async fn a_button_press_runs_its_command_as_the_presser() {
     });
     let answer = bot.callback(&press).await.to_string();
     // Right ("@bob got it") or wrong ("... is not it, @bob"), it is bob's answer.
-    assert!(answer.contains("@bob got it") || answer.contains("is not it, @bob"), "{answer}");
+    assert!(
+        answer.contains("@bob got it") || answer.contains("is not it, @bob"),
+        "{answer}"
+    );
     assert!(!answer.contains("alice"), "{answer}");
 }
 
@@ -638,7 +648,11 @@ async fn a_timed_out_moderator_is_refused() {
             &bot.callback(&sent).await,
             &format!("/{verb}: you need the {needed} permission"),
         );
-        assert_eq!(bot.changes_when_idle(seen).await.len(), 1, "only the answer");
+        assert_eq!(
+            bot.changes_when_idle(seen).await.len(),
+            1,
+            "only the answer"
+        );
     }
 }
 
@@ -650,12 +664,20 @@ async fn a_rate_limited_slash_command_is_still_answered_privately() {
     assert_eq!(bot.answer_content(&first).await, "Pong!");
     let (_, told) = bot.slash(command("ping", ids::ALICE));
     let told = bot.callback(&told).await;
-    let text = told["data"]["embeds"][0]["description"].as_str().unwrap_or_default();
-    assert!(text.starts_with("You're sending commands too fast; try again in"), "{told}");
+    let text = told["data"]["embeds"][0]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.starts_with("You're sending commands too fast; try again in"),
+        "{told}"
+    );
     assert_eq!(told["data"]["flags"], 64, "ephemeral: {told}");
     // Told once a window; Discord still wants an answer to every later one.
     let (_, again) = bot.slash(command("ping", ids::ALICE));
-    assert_refusal(&bot.callback(&again).await, "You're sending commands too fast.");
+    assert_refusal(
+        &bot.callback(&again).await,
+        "You're sending commands too fast.",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -668,13 +690,28 @@ async fn a_refusal_by_discord_is_told_and_audited_as_failed() {
         .option("duration", text("10m"));
     let (_, sent) = bot.slash(mute);
     let answer = bot.callback(&sent).await;
-    let told = answer["data"]["embeds"][0]["description"].as_str().unwrap_or_default();
+    let told = answer["data"]["embeds"][0]["description"]
+        .as_str()
+        .unwrap_or_default();
     assert!(told.starts_with("/mute: "), "{answer}");
-    assert!(told.contains("Missing Permissions") || told.contains("Discord refused"), "{answer}");
-    assert!(bot.fake.member(ids::ALICE).unwrap().communication_disabled_until.is_none());
+    assert!(
+        told.contains("Missing Permissions") || told.contains("Discord refused"),
+        "{answer}"
+    );
+    assert!(
+        bot.fake
+            .member(ids::ALICE)
+            .unwrap()
+            .communication_disabled_until
+            .is_none()
+    );
     let audit = bot._sandbox.audit_log();
     assert_eq!(audit.len(), 1, "{audit:?}");
-    assert_eq!((audit[0].0.as_str(), audit[0].1.as_str()), ("mute", "failed"), "{audit:?}");
+    assert_eq!(
+        (audit[0].0.as_str(), audit[0].1.as_str()),
+        ("mute", "failed"),
+        "{audit:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -890,7 +927,11 @@ async fn a_typed_name_is_searched_for_and_an_ambiguous_one_is_refused() {
         "/mute: @alice could be @alice (username) or @bob (nickname alice): \
          mention them or give their id"
     );
-    assert_eq!(bot.changes_when_idle(seen).await.len(), 1, "only the answer");
+    assert_eq!(
+        bot.changes_when_idle(seen).await.len(),
+        1,
+        "only the answer"
+    );
     let (seen, _) = bot.say(ids::MODERATOR, "!mute @nobody 10m");
     let reply = bot.message_in(ids::GENERAL, seen).await;
     assert_eq!(

@@ -640,6 +640,24 @@ async fn purge_deletes_the_latest_messages_the_bot_has_seen() {
                 "{swept}: {all}"
             );
         }
+
+        // A raid of 150 messages: deleteMessages takes at most 100 ids a call.
+        for i in 0..150 {
+            h.say(&h.group, &h.spammer, &format!("spam {i}")).await;
+        }
+        h.settle().await;
+        let before = h.fake.calls_of("deletemessages").len();
+        let raid = h.say(&h.group, &cleaner, "/purge 151").await;
+        assert_eq!(
+            h.answer(&raid).await.params["text"],
+            "Deleted 151 messages.",
+            "{mode:?}"
+        );
+        let sizes: Vec<usize> = h.fake.calls_of("deletemessages")[before..]
+            .iter()
+            .map(|c| c.params["message_ids"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(sizes, [100, 51], "{mode:?}");
     }
 }
 
@@ -846,7 +864,11 @@ async fn a_refusal_by_telegram_is_told_and_audited_as_failed() {
         .iter()
         .map(|(action, outcome, _)| (action.as_str(), outcome.as_str()))
         .collect();
-    assert_eq!(outcomes, [("mute", "failed"), ("ban", "failed")], "{audit:?}");
+    assert_eq!(
+        outcomes,
+        [("mute", "failed"), ("ban", "failed")],
+        "{audit:?}"
+    );
     let status = h.fake.member(GROUP, 1003).unwrap();
     assert_eq!(status["status"], "member", "nothing changed");
 }
@@ -868,17 +890,32 @@ async fn retried_after_the_wait(h: &Harness, method: &str, index: usize) {
         .find(|c| c.params == limited.params)
         .unwrap_or_else(|| panic!("{method} was not retried: {calls:#?}"));
     let waited = retry.at - limited.at;
-    assert!(waited >= Duration::from_secs(1), "{method} retried after {waited:?}");
+    assert!(
+        waited >= Duration::from_secs(1),
+        "{method} retried after {waited:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_on_any_method_is_waited_out_for_its_retry_after() {
     let h = moderating_harness().await;
     let steps: [(&str, &str, &str); 5] = [
-        ("getchatmember", "/mute @spammer_x 10m", "Muted @spammer_x for 10m."),
-        ("restrictchatmember", "/mute @spammer_x 5m", "Muted @spammer_x for 5m."),
+        (
+            "getchatmember",
+            "/mute @spammer_x 10m",
+            "Muted @spammer_x for 10m.",
+        ),
+        (
+            "restrictchatmember",
+            "/mute @spammer_x 5m",
+            "Muted @spammer_x for 5m.",
+        ),
         ("banchatmember", "/ban @spammer_x", "Banned @spammer_x."),
-        ("unbanchatmember", "/unban @spammer_x", "Unbanned @spammer_x."),
+        (
+            "unbanchatmember",
+            "/unban @spammer_x",
+            "Unbanned @spammer_x.",
+        ),
         ("deletemessages", "/purge 2", "Deleted 2 messages."),
     ];
     for (method, command, answer) in steps {
@@ -892,14 +929,20 @@ async fn a_429_on_any_method_is_waited_out_for_its_retry_after() {
     assert_eq!(h.ask(&dm, &h.alice, "/ping").await, "Pong!");
     retried_after_the_wait(&h, "sendmessage", index).await;
 
-    let asked = h.say(&h.group, &h.alice, "/poll Lunch? | pizza | sushi").await;
+    let asked = h
+        .say(&h.group, &h.alice, "/poll Lunch? | pizza | sushi")
+        .await;
     h.answer(&asked).await;
     let poll = h.fake.last_bot_message(GROUP).expect("the poll message");
     let edit = limit_next(&h, "editmessagetext");
     let answer = limit_next(&h, "answercallbackquery");
-    h.deliver(callback_query_update(&h.moderator, &poll, "/vote 1 2")).await;
+    h.deliver(callback_query_update(&h.moderator, &poll, "/vote 1 2"))
+        .await;
     retried_after_the_wait(&h, "editmessagetext", edit).await;
     retried_after_the_wait(&h, "answercallbackquery", answer).await;
-    let poll = h.fake.message(GROUP, poll["message_id"].as_i64().unwrap()).unwrap();
+    let poll = h
+        .fake
+        .message(GROUP, poll["message_id"].as_i64().unwrap())
+        .unwrap();
     assert!(poll["text"].as_str().unwrap().ends_with("1 vote"), "{poll}");
 }

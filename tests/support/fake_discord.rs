@@ -824,7 +824,10 @@ impl FakeDiscord {
     pub fn age_interaction(&self, id: u64, by: Duration) {
         let mut state = self.shared.lock();
         let pending = state.interactions.get_mut(&id).expect("a sent interaction");
-        pending.created = pending.created.checked_sub(by).expect("uptime exceeds `by`");
+        pending.created = pending
+            .created
+            .checked_sub(by)
+            .expect("uptime exceeds `by`");
     }
 
     pub fn disconnect(&self) {
@@ -1573,7 +1576,9 @@ fn route_authenticated(
             }
         }
         ("PATCH", ["guilds", _, "members", user]) => {
-            if let Some(refused) = id(user).and_then(|u| member_edit_refusal(config, state, u, body)) {
+            if let Some(refused) =
+                id(user).and_then(|u| member_edit_refusal(config, state, u, body))
+            {
                 return refused;
             }
             let Some(member) = state
@@ -1689,8 +1694,7 @@ fn member_edit_refusal(
     let member = state.members.iter().find(|m| m.user.id == target)?;
     let mut needed = 0;
     if body.get("communication_disabled_until").is_some() {
-        if config.permissions(member, None) & perms::ADMINISTRATOR != 0
-            || target == config.owner_id
+        if config.permissions(member, None) & perms::ADMINISTRATOR != 0 || target == config.owner_id
         {
             return Some(missing_permissions());
         }

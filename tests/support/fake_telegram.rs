@@ -1258,7 +1258,8 @@ impl ServerState {
     fn set_webhook(&mut self, params: &Params) -> Result<Value, ApiError> {
         let url = str_param(params, "url").unwrap_or_default();
         if !url.is_empty() {
-            let parsed = reqwest::Url::parse(url).map_err(|_| bad("invalid webhook URL specified"))?;
+            let parsed =
+                reqwest::Url::parse(url).map_err(|_| bad("invalid webhook URL specified"))?;
             if parsed.scheme() != "https" {
                 return Err(bad("bad webhook: HTTPS url must be provided for webhook"));
             }
@@ -1315,7 +1316,9 @@ impl ServerState {
     }
 
     fn send_message(&mut self, params: &Params) -> Result<Value, ApiError> {
-        let chat = self.chat_param(params).map_err(|err| self.never_started(params, err))?;
+        let chat = self
+            .chat_param(params)
+            .map_err(|err| self.never_started(params, err))?;
         let text = rendered_text(params)?;
         let chat_id = id_of(&chat);
         let at = Instant::now();
@@ -1350,14 +1353,19 @@ impl ServerState {
     fn never_started(&self, params: &Params, err: ApiError) -> ApiError {
         let user_id = int_param(params, "chat_id").filter(|id| *id > 0);
         match user_id.and_then(|id| self.users.get(&id)) {
-            Some(_) => Failure::Forbidden("bot can't initiate conversation with a user".into()).into(),
+            Some(_) => {
+                Failure::Forbidden("bot can't initiate conversation with a user".into()).into()
+            }
             None => err,
         }
     }
 
     /// See [`FakeTelegram::delivers`].
     fn delivers(&self, update: &Value) -> bool {
-        let Some(message) = update.get("message").or_else(|| update.get("edited_message")) else {
+        let Some(message) = update
+            .get("message")
+            .or_else(|| update.get("edited_message"))
+        else {
             return true;
         };
         let chat = &message["chat"];
@@ -1373,18 +1381,20 @@ impl ServerState {
         };
         let username = format!("@{}", self.bot["username"].as_str().unwrap_or_default());
         let entities = message["entities"].as_array().into_iter().flatten();
-        let mentioned = entities.into_iter().any(|entity| match entity["type"].as_str() {
-            Some("mention") => {
-                let units: Vec<u16> = text.encode_utf16().collect();
-                let start = entity["offset"].as_u64().unwrap_or(0) as usize;
-                let end = start + entity["length"].as_u64().unwrap_or(0) as usize;
-                units.get(start..end).is_some_and(|word| {
-                    String::from_utf16_lossy(word).eq_ignore_ascii_case(&username)
-                })
-            }
-            Some("text_mention") => entity["user"]["id"].as_i64() == Some(self.bot_id),
-            _ => false,
-        });
+        let mentioned = entities
+            .into_iter()
+            .any(|entity| match entity["type"].as_str() {
+                Some("mention") => {
+                    let units: Vec<u16> = text.encode_utf16().collect();
+                    let start = entity["offset"].as_u64().unwrap_or(0) as usize;
+                    let end = start + entity["length"].as_u64().unwrap_or(0) as usize;
+                    units.get(start..end).is_some_and(|word| {
+                        String::from_utf16_lossy(word).eq_ignore_ascii_case(&username)
+                    })
+                }
+                Some("text_mention") => entity["user"]["id"].as_i64() == Some(self.bot_id),
+                _ => false,
+            });
         let to_bot = message["reply_to_message"]["from"]["id"].as_i64() == Some(self.bot_id);
         text.starts_with('/') || to_bot || mentioned
     }
