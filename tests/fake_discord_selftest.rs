@@ -1066,7 +1066,12 @@ async fn acting_on_the_owner_or_an_equal_rank_is_403_missing_permissions() {
         assert_eq!(refusal(result), missing, "ban {target}");
     }
     assert!(fake.member(ids::MODERATOR).is_some() && !fake.is_banned(ids::OWNER));
-    assert_eq!(fake.member(ids::OWNER).unwrap().communication_disabled_until, None);
+    assert_eq!(
+        fake.member(ids::OWNER)
+            .unwrap()
+            .communication_disabled_until,
+        None
+    );
 
     // Roles: the bot may hand out only roles below its own highest.
     let give = |role| EditMember::new().roles([serenity::all::RoleId::new(role)]);
@@ -1074,18 +1079,28 @@ async fn acting_on_the_owner_or_an_equal_rank_is_403_missing_permissions() {
         .edit_member(&http, ids::BOB, give(ids::ROLE_MEMBER))
         .await
         .expect("a lower role");
-    let above = guild.edit_member(&http, ids::BOB, give(ids::ROLE_BOT)).await;
+    let above = guild
+        .edit_member(&http, ids::BOB, give(ids::ROLE_BOT))
+        .await;
     assert_eq!(refusal(above), missing);
     assert_eq!(fake.member(ids::BOB).unwrap().roles, [ids::ROLE_MEMBER]);
     // A member below the bot is fair game; so is a ban by id of a non-member.
-    guild.edit_member(&http, ids::ALICE, timeout()).await.expect("timeout");
+    guild
+        .edit_member(&http, ids::ALICE, timeout())
+        .await
+        .expect("timeout");
     guild.kick(&http, ids::ALICE).await.expect("kick");
-    guild.ban(&http, ids::ALICE, 0).await.expect("ban after leaving");
+    guild
+        .ban(&http, ids::ALICE, 0)
+        .await
+        .expect("ban after leaving");
 
     // Without the permission itself (the default bot role has no Manage Roles).
     let fake = FakeDiscord::start(FakeDiscordConfig::default()).await;
     let http = http_for(&fake, "fake-token");
-    let no_right = guild.edit_member(&http, ids::BOB, give(ids::ROLE_MEMBER)).await;
+    let no_right = guild
+        .edit_member(&http, ids::BOB, give(ids::ROLE_MEMBER))
+        .await;
     assert_eq!(refusal(no_right), missing);
 }
 
@@ -1105,18 +1120,28 @@ async fn interactions_have_a_3_second_deadline_and_a_15_minute_token() {
         let (id, token) = (InteractionId::new(i.id), i.token.clone());
         let http = &http;
         let defer = &defer;
-        async move { http.create_interaction_response(id, &token, defer, vec![]).await }
+        async move {
+            http.create_interaction_response(id, &token, defer, vec![])
+                .await
+        }
     };
 
     let late = fake.send_command(CommandSpec::new("ping", ids::ALICE, ids::GENERAL));
     fake.age_interaction(late.id, INTERACTION_DEADLINE + Duration::from_millis(100));
-    assert_eq!(refusal(send(&late).await), (404, 10062), "Unknown interaction");
+    assert_eq!(
+        refusal(send(&late).await),
+        (404, 10062),
+        "Unknown interaction"
+    );
 
     let timely = fake.send_command(CommandSpec::new("ping", ids::ALICE, ids::GENERAL));
     fake.age_interaction(timely.id, INTERACTION_DEADLINE - Duration::from_millis(500));
     send(&timely).await.expect("in time");
     let followup = CreateInteractionResponseFollowup::new().content("done");
-    fake.age_interaction(timely.id, INTERACTION_TOKEN_LIFETIME - Duration::from_secs(60));
+    fake.age_interaction(
+        timely.id,
+        INTERACTION_TOKEN_LIFETIME - Duration::from_secs(60),
+    );
     http.create_followup_message(&timely.token, &followup, vec![])
         .await
         .expect("the token still serves follow-ups");
@@ -1139,7 +1164,10 @@ async fn deleting_an_unknown_message_is_404_unknown_message() {
     let http = http_for(&fake, "fake-token");
     let general = ChannelId::new(ids::GENERAL);
     let seeded = MessageId::new(fake.seed_message(ids::GENERAL, Duration::from_secs(60)));
-    general.delete_message(&http, seeded).await.expect("deleted");
+    general
+        .delete_message(&http, seeded)
+        .await
+        .expect("deleted");
     assert!(fake.channel_messages(ids::GENERAL).is_empty());
     let again = general.delete_message(&http, seeded).await;
     assert_eq!(refusal(again), (404, 10008));

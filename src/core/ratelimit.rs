@@ -142,7 +142,10 @@ mod tests {
         clock.advance(wait - Duration::from_secs(1));
         assert!(matches!(limit.check(alice), Verdict::Quiet), "told already");
         clock.advance(Duration::from_secs(1));
-        assert!(matches!(limit.check(alice), Verdict::Allowed), "the wait is over");
+        assert!(
+            matches!(limit.check(alice), Verdict::Allowed),
+            "the wait is over"
+        );
         assert!(
             matches!(limit.check(alice), Verdict::Tell(_)),
             "a new wait is a new notice"
@@ -159,9 +162,17 @@ mod tests {
         let limit = UserRateLimit::with_clock(quota, clock.clone());
         limit.check(UserId::new(PlatformKind::Console, 1));
         limit.tidy();
-        assert_eq!(limit.limiter.len(), 1, "a user with a spent command is kept");
+        assert_eq!(
+            limit.limiter.len(),
+            1,
+            "a user with a spent command is kept"
+        );
         clock.advance(Duration::from_secs(3600));
         limit.tidy();
-        assert_eq!(limit.limiter.len(), 0, "a full bucket is the same as no entry");
+        assert_eq!(
+            limit.limiter.len(),
+            0,
+            "a full bucket is the same as no entry"
+        );
     }
 }
