@@ -1101,3 +1101,148 @@ async fn routes_are_rate_limited_per_channel_with_discords_headers() {
         .await
         .expect("the window was reset");
 }
+
+/// The status and Discord error code serenity reports for a refused request.
+fn refusal(result: serenity::Result<impl std::fmt::Debug>) -> (u16, isize) {
+    match result {
+        Err(serenity::Error::Http(HttpError::UnsuccessfulRequest(response))) => {
+            (response.status_code.as_u16(), response.error.code)
+        }
+        other => panic!("expected an unsuccessful request, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acting_on_the_owner_or_an_equal_rank_is_403_missing_permissions() {
+    use fake_discord::perms;
+    let mut world = FakeDiscordConfig::default();
+    for role in &mut world.roles {
+        match role.id {
+            // The moderators' role level with the bot's: Discord refuses "at or above".
+            ids::ROLE_MODERATOR => role.position = 3,
+            ids::ROLE_BOT => role.permissions |= perms::MANAGE_ROLES,
+            _ => {}
+        }
+    }
+    let fake = FakeDiscord::start(world).await;
+    let http = http_for(&fake, "fake-token");
+    let guild = GuildId::new(ids::GUILD);
+    let until = Timestamp::from_unix_timestamp(4_000_000_000).expect("timestamp");
+    let timeout = || EditMember::new().disable_communication_until_datetime(until);
+    let missing = (403, 50013);
+
+    for target in [ids::OWNER, ids::MODERATOR] {
+        let result = guild.edit_member(&http, target, timeout()).await;
+        assert_eq!(refusal(result), missing, "timeout {target}");
+        let result = guild.kick_with_reason(&http, target, "x").await;
+        assert_eq!(refusal(result), missing, "kick {target}");
+        let result = guild.ban_with_reason(&http, target, 0, "x").await;
+        assert_eq!(refusal(result), missing, "ban {target}");
+    }
+    assert!(fake.member(ids::MODERATOR).is_some() && !fake.is_banned(ids::OWNER));
+    assert_eq!(
+        fake.member(ids::OWNER)
+            .unwrap()
+            .communication_disabled_until,
+        None
+    );
+
+    // Roles: the bot may hand out only roles below its own highest.
+    let give = |role| EditMember::new().roles([serenity::all::RoleId::new(role)]);
+    guild
+        .edit_member(&http, ids::BOB, give(ids::ROLE_MEMBER))
+        .await
+        .expect("a lower role");
+    let above = guild
+        .edit_member(&http, ids::BOB, give(ids::ROLE_BOT))
+        .await;
+    assert_eq!(refusal(above), missing);
+    assert_eq!(fake.member(ids::BOB).unwrap().roles, [ids::ROLE_MEMBER]);
+    // A member below the bot is fair game; so is a ban by id of a non-member.
+    guild
+        .edit_member(&http, ids::ALICE, timeout())
+        .await
+        .expect("timeout");
+    guild.kick(&http, ids::ALICE).await.expect("kick");
+    guild
+        .ban(&http, ids::ALICE, 0)
+        .await
+        .expect("ban after leaving");
+
+    // Without the permission itself (the default bot role has no Manage Roles).
+    let fake = FakeDiscord::start(FakeDiscordConfig::default()).await;
+    let http = http_for(&fake, "fake-token");
+    let no_right = guild
+        .edit_member(&http, ids::BOB, give(ids::ROLE_MEMBER))
+        .await;
+    assert_eq!(refusal(no_right), missing);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactions_have_a_3_second_deadline_and_a_15_minute_token() {
+    use fake_discord::{INTERACTION_DEADLINE, INTERACTION_TOKEN_LIFETIME};
+    use serenity::all::InteractionId;
+    let fake = FakeDiscord::start(FakeDiscordConfig::default()).await;
+    // Interactions come over the gateway: a client must be connected.
+    let (client, _events) = client_for(&fake, "fake-token", all_intents()).await;
+    let gateway = start(client);
+    fake.wait_identified(WAIT).await;
+    let http = http_for(&fake, "fake-token");
+    http.set_application_id(serenity::all::ApplicationId::new(ids::BOT));
+    let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new());
+    let send = |i: &fake_discord::SentInteraction| {
+        let (id, token) = (InteractionId::new(i.id), i.token.clone());
+        let http = &http;
+        let defer = &defer;
+        async move {
+            http.create_interaction_response(id, &token, defer, vec![])
+                .await
+        }
+    };
+
+    let late = fake.send_command(CommandSpec::new("ping", ids::ALICE, ids::GENERAL));
+    fake.age_interaction(late.id, INTERACTION_DEADLINE + Duration::from_millis(100));
+    assert_eq!(
+        refusal(send(&late).await),
+        (404, 10062),
+        "Unknown interaction"
+    );
+
+    let timely = fake.send_command(CommandSpec::new("ping", ids::ALICE, ids::GENERAL));
+    fake.age_interaction(timely.id, INTERACTION_DEADLINE - Duration::from_millis(500));
+    send(&timely).await.expect("in time");
+    let followup = CreateInteractionResponseFollowup::new().content("done");
+    fake.age_interaction(
+        timely.id,
+        INTERACTION_TOKEN_LIFETIME - Duration::from_secs(60),
+    );
+    http.create_followup_message(&timely.token, &followup, vec![])
+        .await
+        .expect("the token still serves follow-ups");
+    fake.age_interaction(timely.id, Duration::from_secs(90));
+    let expired = http
+        .create_followup_message(&timely.token, &followup, vec![])
+        .await;
+    assert_eq!(refusal(expired), (401, 50027), "Invalid Webhook Token");
+    let edit = EditInteractionResponse::new().content("edited");
+    let expired = http
+        .edit_original_interaction_response(&timely.token, &edit, vec![])
+        .await;
+    assert_eq!(refusal(expired), (401, 50027));
+    gateway.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_unknown_message_is_404_unknown_message() {
+    let fake = FakeDiscord::start(FakeDiscordConfig::default()).await;
+    let http = http_for(&fake, "fake-token");
+    let general = ChannelId::new(ids::GENERAL);
+    let seeded = MessageId::new(fake.seed_message(ids::GENERAL, Duration::from_secs(60)));
+    general
+        .delete_message(&http, seeded)
+        .await
+        .expect("deleted");
+    assert!(fake.channel_messages(ids::GENERAL).is_empty());
+    let again = general.delete_message(&http, seeded).await;
+    assert_eq!(refusal(again), (404, 10008));
+}

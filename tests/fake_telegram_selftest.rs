@@ -129,7 +129,11 @@ async fn get_updates_delivers_typed_updates_and_drops_confirmed_ones() {
 async fn get_updates_honours_limit_and_negative_offset() {
     let (fake, bot) = start().await;
     for text in ["one", "two", "three"] {
-        fake.push_update(message_update(&text_message(&group(), &alice(), text)));
+        fake.push_update(message_update(&text_message(
+            &private_chat(&alice()),
+            &alice(),
+            text,
+        )));
     }
 
     let first_two = bot.get_updates().limit(2).await.unwrap();
@@ -156,7 +160,11 @@ async fn get_updates_long_polls_until_an_update_arrives() {
     let pushed = Instant::now();
     assert!(call.at <= pushed, "recorded on arrival, before the wait");
 
-    fake.push_update(message_update(&text_message(&group(), &alice(), "hi")));
+    fake.push_update(message_update(&text_message(
+        &private_chat(&alice()),
+        &alice(),
+        "hi",
+    )));
 
     let updates = poll.await.unwrap().unwrap();
     assert_eq!(updates.len(), 1);
@@ -596,7 +604,9 @@ async fn webhook_updates_reach_teloxides_axum_listener() {
     let (fake, bot) = start().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let url = format!("http://{address}/telegram").parse().unwrap();
+    // Telegram posts only to https on 443, 80, 88 or 8443: TLS ends at a proxy before the bot.
+    let url = "https://bot.example.com/telegram".parse().unwrap();
+    fake.proxy_webhooks_to(&format!("http://{address}"));
     let options = webhooks::Options::new(address, url).secret_token("s3cret-token".to_owned());
     let (mut updates, _stop, router) = webhooks::axum_to_router(bot.clone(), options)
         .await
@@ -604,7 +614,7 @@ async fn webhook_updates_reach_teloxides_axum_listener() {
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
     let set = only_call(&fake, "setWebhook");
-    assert_eq!(set["url"], format!("http://{address}/telegram"));
+    assert_eq!(set["url"], "https://bot.example.com/telegram");
     assert_eq!(set["secret_token"], "s3cret-token");
     assert_eq!(set["drop_pending_updates"], false, "multipart text decoded");
     let polling = bot.get_updates().await;
@@ -613,8 +623,10 @@ async fn webhook_updates_reach_teloxides_axum_listener() {
         "teloxide's CantGetUpdates does not match Telegram's real text"
     );
 
-    let hello = message_update(&text_message(&group(), &alice(), "hello"));
-    assert_eq!(fake.deliver_webhook(&hello).await, StatusCode::OK);
+    let hello = message_update(&text_message(&group(), &alice(), "/hello"));
+    assert_eq!(fake.deliver_webhook(&hello).await, Some(StatusCode::OK));
+    let chatter = message_update(&text_message(&group(), &alice(), "chatter"));
+    assert_eq!(fake.deliver_webhook(&chatter).await, None, "privacy mode");
     let hook_url = format!("http://{address}/telegram");
     let forged = fake.post_webhook(&hook_url, Some("wrong"), &hello).await;
     assert_eq!(forged, StatusCode::UNAUTHORIZED);
@@ -633,7 +645,7 @@ async fn webhook_updates_reach_teloxides_axum_listener() {
     let UpdateKind::Message(message) = received.kind else {
         panic!("not a message");
     };
-    assert_eq!(message.text(), Some("hello"));
+    assert_eq!(message.text(), Some("/hello"));
     // The bot can answer a chat it only saw through the webhook.
     bot.send_message(message.chat.id, "hi").await.unwrap();
 }
@@ -644,7 +656,7 @@ async fn polling_builder_deletes_a_webhook_only_when_one_is_set() {
 
     let _ = Polling::builder(bot.clone()).delete_webhook().await;
     assert!(fake.calls_of("deletewebhook").is_empty());
-    bot.set_webhook("http://127.0.0.1:9/hook".parse().unwrap())
+    bot.set_webhook("https://bot.example.com/hook".parse().unwrap())
         .await
         .unwrap();
     let _ = Polling::builder(bot.clone()).delete_webhook().await;
@@ -663,7 +675,11 @@ async fn polling_builder_deletes_a_webhook_only_when_one_is_set() {
 #[tokio::test]
 async fn polling_listener_confirms_offsets_and_waits_out_retry_after() {
     let (fake, bot) = start().await;
-    let first = fake.push_update(message_update(&text_message(&group(), &alice(), "a")));
+    let first = fake.push_update(message_update(&text_message(
+        &private_chat(&alice()),
+        &alice(),
+        "a",
+    )));
     fake.fail_next("getupdates", Failure::RetryAfter(1));
     let mut polling = Polling::builder(bot)
         .timeout(Duration::from_secs(1))
@@ -681,7 +697,11 @@ async fn polling_listener_confirms_offsets_and_waits_out_retry_after() {
         "slept retry_after"
     );
     assert_eq!(i64::from(update.id.0), first);
-    let second = fake.push_update(message_update(&text_message(&group(), &alice(), "b")));
+    let second = fake.push_update(message_update(&text_message(
+        &private_chat(&alice()),
+        &alice(),
+        "b",
+    )));
     let update = stream.next().await.unwrap().unwrap();
     assert_eq!(i64::from(update.id.0), second);
     let offsets: Vec<Value> = fake
@@ -723,6 +743,9 @@ async fn chat_member_updates_need_allowed_updates() {
 #[tokio::test]
 async fn text_mentions_reach_teloxide_with_their_user() {
     let (fake, bot) = start().await;
+    // An administrator bot reads every group message, not only those starting with '/'.
+    let admin = ChatMemberStatus::Administrator(AdminRights::default());
+    fake.set_member(&group(), &fake.bot_user(), admin);
     let anonymous = user(4, "Ünïcode 😀 Name", None);
     let text = "😀 /warn Ünïcode 😀 Name please";
     let message = with_text_mention(
@@ -817,4 +840,124 @@ async fn send_limits_are_enforced_with_retry_after_and_shared_by_every_chat() {
     assert_eq!(fake.throttled(), limited + 1);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(send(GROUP).await, None, "limits are per second");
+}
+
+#[tokio::test]
+async fn set_webhook_wants_https_on_telegrams_ports() {
+    let (fake, bot) = start().await;
+    let set = |url: &str| bot.set_webhook(url.parse().unwrap());
+
+    assert_eq!(
+        api_error(set("http://bot.example.com/hook").await),
+        ApiError::WebhookRequireHttps
+    );
+    assert_eq!(
+        api_error(set("https://bot.example.com:8080/hook").await),
+        ApiError::BadWebhookPort
+    );
+    assert!(fake.calls_of("getwebhookinfo").is_empty());
+    for url in [
+        "https://bot.example.com/hook",
+        "https://bot.example.com:80/hook",
+        "https://bot.example.com:88/hook",
+        "https://bot.example.com:8443/hook",
+    ] {
+        set(url).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+    let info = bot.get_webhook_info().await.unwrap();
+    assert_eq!(
+        info.url.map(|u| u.to_string()).as_deref(),
+        Some("https://bot.example.com:8443/hook")
+    );
+}
+
+#[tokio::test]
+async fn a_direct_message_needs_the_user_to_have_started_the_bot() {
+    let (fake, bot) = start().await;
+    // Alice is known from the group, but never wrote to the bot privately.
+    fake.push_update(message_update(&text_message(&group(), &alice(), "/help")));
+
+    let refused = bot.send_message(ChatId(1001), "hi").await;
+    // teloxide 0.17 knows this error only by its old "Unauthorized:" text, so the current one
+    // arrives as Unknown, with the 403 description as Telegram sends it.
+    assert_eq!(
+        api_error(refused),
+        ApiError::Unknown("Forbidden: bot can't initiate conversation with a user".to_owned())
+    );
+    let stranger = bot.send_message(ChatId(42), "hi").await;
+    assert_eq!(api_error(stranger), ApiError::ChatNotFound);
+
+    let start = text_message(&private_chat(&alice()), &alice(), "/start");
+    fake.push_update(message_update(&start));
+    bot.send_message(ChatId(1001), "hi").await.unwrap();
+}
+
+#[tokio::test]
+async fn privacy_mode_hides_group_chatter_unless_the_bot_is_an_administrator() {
+    let (fake, bot) = start().await;
+    assert!(!bot.get_me().await.unwrap().can_read_all_group_messages);
+    fake.add_chat(&group());
+    let prompt = bot.send_message(ChatId(GROUP), "Pick one").await.unwrap();
+    let prompt = serde_json::to_value(&prompt).unwrap();
+    let chatter = text_message(&group(), &alice(), "hello all");
+    let sent = [
+        chatter.clone(),
+        text_message(&group(), &alice(), "/roll 2d6"),
+        text_message(&group(), &alice(), "hey @cogbox_test_bot, roll"),
+        text_message(&group(), &alice(), "hey @someone_else"),
+        replying_to(text_message(&group(), &alice(), "this one"), &prompt),
+        replying_to(text_message(&group(), &alice(), "me too"), &chatter),
+        text_message(&private_chat(&alice()), &alice(), "hello bot"),
+    ];
+    for message in &sent {
+        fake.push_update(message_update(message));
+    }
+
+    let texts = |updates: Vec<teloxide::types::Update>| -> Vec<String> {
+        updates
+            .into_iter()
+            .filter_map(|u| match u.kind {
+                UpdateKind::Message(m) => m.text().map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    };
+    let updates = bot.get_updates().await.unwrap();
+    let next = updates.last().map(|u| u.id.0 as i32 + 1).unwrap();
+    assert_eq!(
+        texts(updates),
+        [
+            "/roll 2d6",
+            "hey @cogbox_test_bot, roll",
+            "this one",
+            "hello bot"
+        ]
+    );
+
+    let admin = ChatMemberStatus::Administrator(AdminRights::default());
+    fake.set_member(&group(), &fake.bot_user(), admin);
+    fake.push_update(message_update(&text_message(
+        &group(),
+        &alice(),
+        "now seen",
+    )));
+    let updates = bot.get_updates().offset(next).await.unwrap();
+    assert_eq!(texts(updates), ["now seen"]);
+}
+
+#[tokio::test]
+async fn delete_messages_takes_1_to_100_ids() {
+    let (fake, bot) = start().await;
+    fake.add_chat(&group());
+    let too_many: Vec<MessageId> = (1..=101).map(MessageId).collect();
+    let refused = bot.delete_messages(ChatId(GROUP), too_many).await;
+    assert!(
+        matches!(api_error(refused), ApiError::Unknown(text) if text.starts_with("Bad Request:"))
+    );
+    let none = bot
+        .delete_messages(ChatId(GROUP), Vec::<MessageId>::new())
+        .await;
+    assert!(matches!(api_error(none), ApiError::Unknown(_)));
+    let hundred: Vec<MessageId> = (1..=100).map(MessageId).collect();
+    bot.delete_messages(ChatId(GROUP), hundred).await.unwrap();
 }

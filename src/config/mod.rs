@@ -159,7 +159,7 @@ pub struct WebhookConfig {
     /// Address the webhook server binds, usually behind a TLS reverse proxy.
     #[serde(deserialize_with = "values::de_socket_addr")]
     pub listen: SocketAddr,
-    /// The public https URL Telegram posts to.
+    /// The public https URL Telegram posts to, on port 443, 80, 88 or 8443 (Telegram's rule).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
     /// Telegram sends it back in `X-Telegram-Bot-Api-Secret-Token`: 1-256 of A-Z a-z 0-9 _ -.
@@ -540,14 +540,10 @@ impl Config {
                     "telegram.webhook.public_url",
                     "webhook mode needs the public https URL Telegram posts to".into(),
                 )),
-                Some(url) if !url.starts_with("https://") || url.len() <= "https://".len() => {
-                    out.push((
-                        "telegram.webhook.public_url",
-                        format!("\"{url}\" is not an https URL (Telegram only posts to https)"),
-                    ));
-                }
                 Some(url) => {
-                    if let Err(e) = check_webhook_path(url) {
+                    if let Err(e) = check_public_url(url) {
+                        out.push(("telegram.webhook.public_url", e));
+                    } else if let Err(e) = check_webhook_path(url) {
                         out.push(("telegram.webhook.public_url", format!("\"{url}\" {e}")));
                     }
                 }
@@ -821,6 +817,25 @@ fn check_webhook_path(url: &str) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Telegram's rule for a webhook URL: https, on port 443, 80, 88 or 8443 (setWebhook refuses
+/// others, so `run` would fail at start-up).
+fn check_public_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| u.scheme() == "https" && u.host_str().is_some_and(|h| !h.is_empty()));
+    let Some(parsed) = parsed else {
+        return Err(format!(
+            "\"{url}\" is not an https URL (Telegram only posts to https)"
+        ));
+    };
+    match parsed.port_or_known_default() {
+        Some(443 | 80 | 88 | 8443) => Ok(()),
+        _ => Err(format!(
+            "\"{url}\": Telegram posts only to ports 443, 80, 88 or 8443; put a proxy on one of them"
+        )),
+    }
 }
 
 /// Telegram's rule for the webhook secret: 1-256 characters of A-Z a-z 0-9 _ -.

@@ -46,9 +46,10 @@ async fn main() {
             "COGBOX_TELEGRAM__WEBHOOK__LISTEN",
             format!("127.0.0.1:{port}"),
         )
+        // Telegram wants https on 443 (or 80, 88, 8443); TLS ends at a proxy before cogbox.
         .env(
             "COGBOX_TELEGRAM__WEBHOOK__PUBLIC_URL",
-            format!("https://127.0.0.1:{port}"),
+            "https://bot.example.com",
         )
         .env("COGBOX_TELEGRAM__WEBHOOK__SECRET_TOKEN", SECRET)
         .env("COGBOX_LOG__LEVEL", "warn")
@@ -59,10 +60,11 @@ async fn main() {
     let hook = fake
         .wait_for_call("setwebhook", |_| true, Duration::from_secs(20))
         .await;
-    let url = hook.params["url"]
-        .as_str()
-        .unwrap()
-        .replacen("https://", "http://", 1);
+    let url = hook.params["url"].as_str().unwrap().replacen(
+        "https://bot.example.com",
+        &format!("http://127.0.0.1:{port}"),
+        1,
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!(
         "telegram connected (webhook), idle: {}",

@@ -24,12 +24,23 @@ struct Bot {
 /// Starts `cogbox run` against a fake serving `world`, with `discord` as the `[discord]`
 /// section of its config (token and api_url come from the environment, as in production).
 async fn launch(world: FakeDiscordConfig, token: &str, discord: &str) -> Bot {
+    // Tests send many commands as one member: lift the per-user rate limit.
+    launch_limited(world, token, discord, 1000).await
+}
+
+/// [`launch`] with a per-member limit of `commands` a minute.
+async fn launch_limited(
+    world: FakeDiscordConfig,
+    token: &str,
+    discord: &str,
+    commands: u32,
+) -> Bot {
     let fake = FakeDiscord::start(world).await;
     let sandbox = Sandbox::new();
-    // Tests send many commands as one member: lift the per-user rate limit.
+    let window = if commands >= 1000 { "1s" } else { "1m" };
     sandbox.write(
         "config.toml",
-        format!("[discord]\n{discord}\n[limits]\ncommands = 1000\nwindow = \"1s\"\n"),
+        format!("[discord]\n{discord}\n[limits]\ncommands = {commands}\nwindow = \"{window}\"\n"),
     );
     let mut command = sandbox.command(&["run"]);
     command
@@ -111,6 +122,17 @@ impl Bot {
     fn changes_since(&self, since: Instant) -> Vec<RecordedCall> {
         let mut calls = self.calls_since(since);
         calls.retain(|c| c.method != "GET");
+        calls
+    }
+
+    /// [`Bot::changes_since`] once the bot is provably idle: the answer to a later /ping has
+    /// arrived, so what the earlier commands were going to do is done. That answer is left out.
+    async fn changes_when_idle(&self, since: Instant) -> Vec<RecordedCall> {
+        let (_, ping) = self.slash(command("ping", ids::OWNER));
+        let route = ping.callback_route();
+        self.call(|c| c.is("POST", &route)).await;
+        let mut calls = self.changes_since(since);
+        calls.retain(|c| !c.is("POST", &route));
         calls
     }
 }
@@ -348,7 +370,11 @@ async fn roll_2d6_by_slash_command_is_answered_through_the_callback() {
         "public"
     );
     pings_nobody(&answer["data"]);
-    assert_eq!(bot.calls_since(seen).len(), 1, "one call: the answer");
+    assert_eq!(
+        bot.changes_when_idle(seen).await.len(),
+        1,
+        "one call: the answer"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,7 +421,7 @@ async fn a_member_without_moderate_members_is_refused_and_nothing_is_called() {
         &bot.callback(&sent).await,
         "/mute: you need the Moderate Members permission",
     );
-    let calls = bot.changes_since(seen);
+    let calls = bot.changes_when_idle(seen).await;
     assert_eq!(calls.len(), 1, "only the answer: {calls:#?}");
     assert!(
         bot.fake
@@ -424,7 +450,7 @@ async fn the_bot_names_the_permission_it_lacks_and_does_nothing() {
         &bot.callback(&sent).await,
         "/mute: I need Moderate Members to mute @bob",
     );
-    assert_eq!(bot.changes_since(seen).len(), 1);
+    assert_eq!(bot.changes_when_idle(seen).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -520,38 +546,44 @@ async fn moderation_acts_with_audit_reasons_and_tells_the_member_first() {
         reply.body["embeds"][0]["description"],
         "/kick: @owner owns this server, and nobody can kick a server owner"
     );
-    assert_eq!(
-        bot.changes_since(seen).len(),
-        1,
-        "{:#?}",
-        bot.changes_since(seen)
-    );
+    let changes = bot.changes_when_idle(seen).await;
+    assert_eq!(changes.len(), 1, "{changes:#?}");
 }
 
-/// `/kick @bob` by the moderator, made slow: the DM before the kick is rate limited for 2 s,
-/// so the command outlasts the 1.5 s budget and is deferred.
-async fn slow_kick(bot: &Bot) -> SentInteraction {
+/// `/kick @bob` by the moderator, made slow: the DM before the kick is rate limited for
+/// `wait` seconds (a real wait on Discord, not a test hook), so the command outlasts the 1.5 s
+/// budget and must be deferred, within 2 s of being asked. Returns when it was asked.
+async fn slow_kick(bot: &Bot, wait: f64) -> (Instant, SentInteraction) {
     bot.fake.fail_next(
         "POST",
         "/users/@me/channels",
         Failure::RateLimited {
-            retry_after: 2.0,
+            retry_after: wait,
             global: false,
         },
     );
     let kick = command("kick", ids::MODERATOR).option("user", OptionValue::User(ids::BOB));
-    let (_, sent) = bot.slash(kick);
-    let deferred = bot.callback(&sent).await;
-    assert_eq!(deferred["type"], 5, "deferred: {deferred}");
-    sent
+    let (asked, sent) = bot.slash(kick);
+    let route = sent.callback_route();
+    let deferral = bot.call(|c| c.is("POST", &route)).await;
+    assert_eq!(deferral.body["type"], 5, "deferred: {:?}", deferral.body);
+    assert_eq!(deferral.status, 204, "accepted: inside Discord's 3 s");
+    let took = deferral.at - asked;
+    assert!(took < Duration::from_secs(2), "deferred after {took:?}");
+    (asked, sent)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_command_is_deferred_and_its_answer_replaces_the_placeholder() {
+async fn a_5_second_command_is_deferred_within_2_seconds_and_its_answer_replaces_it() {
     let bot = ready(FakeDiscordConfig::default(), "").await;
-    let sent = slow_kick(&bot).await;
+    let (asked, sent) = slow_kick(&bot, 5.0).await;
     let original = format!("/webhooks/{}/{}/messages/@original", ids::BOT, sent.token);
     let edit = bot.call(|c| c.is("PATCH", &original)).await;
+    assert!(
+        edit.at - asked >= Duration::from_secs(5),
+        "the kick took 5 s"
+    );
+    assert_eq!(edit.status, 200);
     assert_eq!(edit.body["content"], "Kicked @bob.");
     pings_nobody(&edit.body);
     assert!(bot.fake.member(ids::BOB).is_none());
@@ -562,7 +594,7 @@ async fn an_error_after_a_deferral_is_shown_only_to_the_member() {
     let bot = ready(FakeDiscordConfig::default(), "").await;
     // Discord refuses the kick, after the deferral.
     bot.fake.fail_next("DELETE", "/guilds/", Failure::Forbidden);
-    let sent = slow_kick(&bot).await;
+    let (_, sent) = slow_kick(&bot, 2.0).await;
     let followups = format!("/webhooks/{}/{}", ids::BOT, sent.token);
     let followup = bot.call(|c| c.is("POST", &followups)).await;
     assert_eq!(followup.body["flags"], 64, "private: {}", followup.body);
@@ -601,6 +633,115 @@ async fn a_button_press_runs_its_command_as_the_presser() {
     assert_eq!(answer["type"], 4);
     let side = answer["data"]["content"].as_str().unwrap();
     assert!(side == "Heads." || side == "Tails.", "{answer}");
+
+    // A trivia answer names who gave it: bob presses under alice's question.
+    let (_, sent) = bot.slash(command("trivia", ids::ALICE));
+    let question = bot.callback(&sent).await;
+    let first = &question["data"]["components"][0]["components"][0]["custom_id"];
+    let press = bot.fake.send_button(ButtonSpec {
+        custom_id: first.as_str().expect("an answer button").into(),
+        user_id: ids::BOB,
+        channel_id: ids::GENERAL,
+        message_id: 1_300_000_000_000_000_001,
+    });
+    let answer = bot.callback(&press).await.to_string();
+    // Right ("@bob got it") or wrong ("... is not it, @bob"), it is bob's answer.
+    assert!(
+        answer.contains("@bob got it") || answer.contains("is not it, @bob"),
+        "{answer}"
+    );
+    assert!(!answer.contains("alice"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_moderator_is_refused() {
+    let mut world = FakeDiscordConfig::default();
+    let moderator = world
+        .members
+        .iter_mut()
+        .find(|m| m.user.id == ids::MODERATOR)
+        .unwrap();
+    moderator.communication_disabled_until = Some("2999-01-01T00:00:00.000000+00:00".into());
+    let bot = ready(world, "").await;
+    for verb in ["mute", "kick", "ban"] {
+        let mut spec = command(verb, ids::MODERATOR).option("user", OptionValue::User(ids::BOB));
+        if verb == "mute" {
+            spec = spec.option("duration", text("10m"));
+        }
+        let (seen, sent) = bot.slash(spec);
+        let needed = match verb {
+            "mute" => "Moderate Members",
+            "kick" => "Kick Members",
+            _ => "Ban Members",
+        };
+        assert_refusal(
+            &bot.callback(&sent).await,
+            &format!("/{verb}: you need the {needed} permission"),
+        );
+        assert_eq!(
+            bot.changes_when_idle(seen).await.len(),
+            1,
+            "only the answer"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_slash_command_is_still_answered_privately() {
+    let bot = launch_limited(FakeDiscordConfig::default(), "fake-token", &in_guild(), 1).await;
+    bot.fake.wait_identified(WAIT).await;
+    let (_, first) = bot.slash(command("ping", ids::ALICE));
+    assert_eq!(bot.answer_content(&first).await, "Pong!");
+    let (_, told) = bot.slash(command("ping", ids::ALICE));
+    let told = bot.callback(&told).await;
+    let text = told["data"]["embeds"][0]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.starts_with("You're sending commands too fast; try again in"),
+        "{told}"
+    );
+    assert_eq!(told["data"]["flags"], 64, "ephemeral: {told}");
+    // Told once a window; Discord still wants an answer to every later one.
+    let (_, again) = bot.slash(command("ping", ids::ALICE));
+    assert_refusal(
+        &bot.callback(&again).await,
+        "You're sending commands too fast.",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_by_discord_is_told_and_audited_as_failed() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    // A role set above the bot's after cogbox last looked: Discord itself refuses.
+    bot.fake.fail_next("PATCH", "/guilds/", Failure::Forbidden);
+    let mute = command("mute", ids::MODERATOR)
+        .option("user", OptionValue::User(ids::ALICE))
+        .option("duration", text("10m"));
+    let (_, sent) = bot.slash(mute);
+    let answer = bot.callback(&sent).await;
+    let told = answer["data"]["embeds"][0]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(told.starts_with("/mute: "), "{answer}");
+    assert!(
+        told.contains("Missing Permissions") || told.contains("Discord refused"),
+        "{answer}"
+    );
+    assert!(
+        bot.fake
+            .member(ids::ALICE)
+            .unwrap()
+            .communication_disabled_until
+            .is_none()
+    );
+    let audit = bot._sandbox.audit_log();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(
+        (audit[0].0.as_str(), audit[0].1.as_str()),
+        ("mute", "failed"),
+        "{audit:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -816,7 +957,11 @@ async fn a_typed_name_is_searched_for_and_an_ambiguous_one_is_refused() {
         "/mute: @alice could be @alice (username) or @bob (nickname alice): \
          mention them or give their id"
     );
-    assert_eq!(bot.changes_since(seen).len(), 1, "only the answer");
+    assert_eq!(
+        bot.changes_when_idle(seen).await.len(),
+        1,
+        "only the answer"
+    );
     let (seen, _) = bot.say(ids::MODERATOR, "!mute @nobody 10m");
     let reply = bot.message_in(ids::GENERAL, seen).await;
     assert_eq!(

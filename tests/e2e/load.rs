@@ -12,7 +12,7 @@ use crate::fake_telegram::{
 };
 use crate::memory;
 use crate::support::{Running, Sandbox};
-use crate::telegram::{SECRET, free_port, run_command};
+use crate::telegram::{SECRET, behind_proxy, free_port, run_command};
 
 const BURST: usize = 5_000;
 const SENDERS: usize = 32;
@@ -139,14 +139,12 @@ fn reply_ids(fake: &FakeTelegram) -> std::collections::HashSet<i64> {
 async fn a_webhook_burst_is_taken_only_as_fast_as_it_is_answered() {
     let fake = FakeTelegram::start(FakeTelegramConfig::default()).await;
     let sandbox = Sandbox::new();
-    let mut bot = start(&fake, &sandbox, Some(free_port()));
+    let port = free_port();
+    let mut bot = start(&fake, &sandbox, Some(port));
     let hook = fake
         .wait_for_call("setwebhook", |_| true, Duration::from_secs(20))
         .await;
-    let url = hook.params["url"]
-        .as_str()
-        .unwrap()
-        .replacen("https://", "http://", 1);
+    let url = behind_proxy(hook.params["url"].as_str().unwrap(), port);
     let (idle, peak, sampler) = sample_peak(bot.pid()).await;
 
     let updates = pings(&fake, 100_000, 0);

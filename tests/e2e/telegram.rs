@@ -38,6 +38,17 @@ struct Harness {
     _sandbox: Sandbox,
 }
 
+/// The public address cogbox registers in webhook mode: Telegram wants https on 443, 80, 88 or
+/// 8443, and TLS ends at a reverse proxy in front of cogbox.
+pub const PUBLIC_URL: &str = "https://bot.example.com";
+
+/// Where that proxy forwards `registered` (the URL cogbox gave setWebhook): cogbox's own
+/// listener on loopback `port`, over plain http.
+pub fn behind_proxy(registered: &str, port: u16) -> String {
+    assert!(registered.starts_with(PUBLIC_URL), "{registered}");
+    registered.replacen(PUBLIC_URL, &format!("http://127.0.0.1:{port}"), 1)
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -66,10 +77,7 @@ pub fn run_command(
                 "COGBOX_TELEGRAM__WEBHOOK__LISTEN",
                 format!("127.0.0.1:{port}"),
             )
-            .env(
-                "COGBOX_TELEGRAM__WEBHOOK__PUBLIC_URL",
-                format!("https://127.0.0.1:{port}"),
-            )
+            .env("COGBOX_TELEGRAM__WEBHOOK__PUBLIC_URL", PUBLIC_URL)
             .env("COGBOX_TELEGRAM__WEBHOOK__SECRET_TOKEN", SECRET);
     }
     command
@@ -106,12 +114,8 @@ impl Harness {
             }
             Mode::Webhook => {
                 let call = fake.wait_for_call("setwebhook", |_| true, WAIT).await;
-                // TLS ends at a reverse proxy in production; the test talks to cogbox directly.
-                let url = call.params["url"]
-                    .as_str()
-                    .unwrap()
-                    .replacen("https://", "http://", 1);
-                Some(url)
+                let url = call.params["url"].as_str().unwrap();
+                Some(behind_proxy(url, port.unwrap()))
             }
         };
         Self {
@@ -127,12 +131,14 @@ impl Harness {
         }
     }
 
-    /// Hands an update to the bot the way this mode receives them.
+    /// Hands an update to the bot the way this mode receives them, unless Telegram's privacy
+    /// mode keeps it from the bot.
     async fn deliver(&self, update: Value) {
         match &self.webhook {
             None => {
                 self.fake.push_update(update);
             }
+            Some(_) if !self.fake.delivers(&update) => {}
             Some(url) => {
                 let status = self.fake.post_webhook(url, Some(SECRET), &update).await;
                 assert_eq!(status, 200, "a valid update must be accepted");
@@ -174,17 +180,29 @@ impl Harness {
         call.params["text"].as_str().unwrap().to_owned()
     }
 
-    /// Makes the bot an administrator of the group with the *Ban Users* right.
-    fn bot_may_restrict(&self) {
-        let rights = AdminRights {
-            can_restrict_members: true,
-            ..AdminRights::default()
-        };
-        self.fake.set_member(
-            &self.group,
-            &self.fake.bot_user(),
-            ChatMemberStatus::Administrator(rights),
-        );
+    /// Waits until the bot is provably idle: the answer to a later command has arrived, so
+    /// what the earlier updates were going to do is done.
+    async fn settle(&self) {
+        let probe = user(1099, "Probe", Some("probe_user"));
+        let message = self.say(&self.group, &probe, "/roll 1d1").await;
+        assert_eq!(self.answer(&message).await.params["text"], "1d1: [1] = 1");
+    }
+
+    /// Makes the bot an administrator with `rights`, announced by a `my_chat_member` update
+    /// (which drops the rights cogbox cached) as Telegram does.
+    async fn promote_bot(&self, rights: AdminRights) {
+        let promoted = ChatMemberStatus::Administrator(rights);
+        let bot = self.fake.bot_user();
+        self.fake.set_member(&self.group, &bot, promoted.clone());
+        let old = chat_member(&bot, &ChatMemberStatus::Member);
+        let new = chat_member(&bot, &promoted);
+        let mut update = chat_member_update(&self.group, &self.moderator, &old, &new);
+        update["my_chat_member"] = update
+            .as_object_mut()
+            .unwrap()
+            .remove("chat_member")
+            .unwrap();
+        self.deliver(update).await;
     }
 
     fn answered(&self, message: &Value) -> bool {
@@ -304,11 +322,6 @@ async fn group_commands_other_bots_and_inline_buttons() {
             call.params["reply_markup"],
             json!({"inline_keyboard": [[{"text": "Flip again", "callback_data": "/coinflip"}]]})
         );
-        assert!(
-            !h.answered(&others) && !h.answered(&foreign),
-            "{mode:?}: commands for other bots are ignored"
-        );
-
         let bot_message = text_message(&h.group, &h.fake.bot_user(), side);
         let press = callback_query_update(&h.moderator, &bot_message, "/coinflip");
         let query_id = press["callback_query"]["id"].clone();
@@ -328,6 +341,11 @@ async fn group_commands_other_bots_and_inline_buttons() {
             again["text"] == "Heads." || again["text"] == "Tails.",
             "{again}"
         );
+        h.settle().await;
+        assert!(
+            !h.answered(&others) && !h.answered(&foreign),
+            "{mode:?}: commands for other bots are ignored"
+        );
     }
 }
 
@@ -335,7 +353,9 @@ async fn group_commands_other_bots_and_inline_buttons() {
 async fn moderation_follows_telegram_admin_rights() {
     for mode in MODES {
         let h = Harness::start(mode).await;
-        h.say(&h.group, &h.spammer, "buy cheap stuff").await;
+        // In privacy mode a bot that is not an administrator sees only commands, replies to
+        // it and mentions of it: the spammer's command is how it learns @spammer_x.
+        h.say(&h.group, &h.spammer, "/help").await;
         assert_eq!(
             h.ask(&h.group, &h.alice, "/mute @spammer_x 10m").await,
             "/mute: you need the Ban Users permission"
@@ -368,29 +388,19 @@ async fn moderation_follows_telegram_admin_rights() {
             h.ask(&h.group, &h.moderator, "/mute @spammer_x 10m").await,
             "/mute: I need the Ban Users right to mute @spammer_x"
         );
+        h.settle().await;
         assert!(
             h.fake.calls_of("restrictchatmember").is_empty(),
             "refusals make no API call"
         );
 
         // Promoting the bot arrives as a my_chat_member update, which drops the cached rights.
-        let rights = AdminRights {
+        h.promote_bot(AdminRights {
             can_restrict_members: true,
             can_delete_messages: true,
             ..AdminRights::default()
-        };
-        let promoted = ChatMemberStatus::Administrator(rights);
-        h.fake
-            .set_member(&h.group, &h.fake.bot_user(), promoted.clone());
-        let old = chat_member(&h.fake.bot_user(), &ChatMemberStatus::Member);
-        let new = chat_member(&h.fake.bot_user(), &promoted);
-        let mut update = chat_member_update(&h.group, &h.moderator, &old, &new);
-        update["my_chat_member"] = update
-            .as_object_mut()
-            .unwrap()
-            .remove("chat_member")
-            .unwrap();
-        h.deliver(update).await;
+        })
+        .await;
 
         let muted = h
             .ask(&h.group, &h.moderator, "/mute @spammer_x 10m spam")
@@ -575,6 +585,9 @@ async fn purge_deletes_the_latest_messages_the_bot_has_seen() {
         };
         h.fake
             .set_member(&h.group, &cleaner, ChatMemberStatus::Administrator(delete));
+        // An administrator without Delete Messages: it reads every message (privacy mode
+        // hides them only from bots that are not administrators) but may not purge.
+        h.promote_bot(AdminRights::default()).await;
         let mut spam = Vec::new();
         for text in ["buy", "cheap", "stuff"] {
             spam.push(h.say(&h.group, &h.spammer, text).await);
@@ -588,26 +601,11 @@ async fn purge_deletes_the_latest_messages_the_bot_has_seen() {
             "/purge: I need the Delete Messages right to purge messages"
         );
 
-        let rights = AdminRights {
+        h.promote_bot(AdminRights {
             can_delete_messages: true,
             ..AdminRights::default()
-        };
-        let promoted = ChatMemberStatus::Administrator(rights);
-        h.fake
-            .set_member(&h.group, &h.fake.bot_user(), promoted.clone());
-        let old = chat_member(&h.fake.bot_user(), &ChatMemberStatus::Member);
-        let mut update = chat_member_update(
-            &h.group,
-            &cleaner,
-            &old,
-            &chat_member(&h.fake.bot_user(), &promoted),
-        );
-        update["my_chat_member"] = update
-            .as_object_mut()
-            .unwrap()
-            .remove("chat_member")
-            .unwrap();
-        h.deliver(update).await;
+        })
+        .await;
 
         let command = h.say(&h.group, &cleaner, "/purge 3").await;
         assert_eq!(
@@ -642,6 +640,24 @@ async fn purge_deletes_the_latest_messages_the_bot_has_seen() {
                 "{swept}: {all}"
             );
         }
+
+        // A raid of 150 messages: deleteMessages takes at most 100 ids a call.
+        for i in 0..150 {
+            h.say(&h.group, &h.spammer, &format!("spam {i}")).await;
+        }
+        h.settle().await;
+        let before = h.fake.calls_of("deletemessages").len();
+        let raid = h.say(&h.group, &cleaner, "/purge 151").await;
+        assert_eq!(
+            h.answer(&raid).await.params["text"],
+            "Deleted 151 messages.",
+            "{mode:?}"
+        );
+        let sizes: Vec<usize> = h.fake.calls_of("deletemessages")[before..]
+            .iter()
+            .map(|c| c.params["message_ids"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(sizes, [100, 51], "{mode:?}");
     }
 }
 
@@ -710,7 +726,15 @@ async fn entities_that_split_an_emoji_do_not_stop_the_bot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moderation_command_sent_as_a_reply_acts_on_the_replied_to_author() {
     let h = Harness::start(Mode::Polling).await;
-    h.bot_may_restrict();
+    let rights = AdminRights {
+        can_restrict_members: true,
+        ..AdminRights::default()
+    };
+    h.fake.set_member(
+        &h.group,
+        &h.fake.bot_user(),
+        ChatMemberStatus::Administrator(rights),
+    );
     let spam = h.say(&h.group, &h.spammer, "buy cheap stuff").await;
     let hello = h.say(&h.group, &h.alice, "hello").await;
     assert_eq!(
@@ -721,6 +745,7 @@ async fn a_moderation_command_sent_as_a_reply_acts_on_the_replied_to_author() {
         h.reply(&h.moderator, "/mute", &spam).await,
         "/mute: missing &lt;duration&gt; (usage: /mute [user] &lt;duration&gt; [reason])"
     );
+    h.settle().await;
     assert!(
         h.fake.calls_of("banchatmember").is_empty()
             && h.fake.calls_of("restrictchatmember").is_empty(),
@@ -796,11 +821,141 @@ async fn a_poll_vote_edits_the_poll_message() {
     assert_eq!(h.fake.message(GROUP, id).unwrap()["text"], now["text"]);
 }
 
+/// The bot an administrator that may restrict and delete, the moderator too, and the spammer
+/// seen (an administrator bot reads every group message).
+async fn moderating_harness() -> Harness {
+    let h = Harness::start(Mode::Polling).await;
+    let rights = AdminRights {
+        can_restrict_members: true,
+        can_delete_messages: true,
+        ..AdminRights::default()
+    };
+    h.fake.set_member(
+        &h.group,
+        &h.moderator,
+        ChatMemberStatus::Administrator(rights),
+    );
+    h.promote_bot(rights).await;
+    h.say(&h.group, &h.spammer, "buy cheap stuff").await;
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_by_telegram_is_told_and_audited_as_failed() {
+    let h = moderating_harness().await;
+    h.fake.fail_next(
+        "restrictchatmember",
+        Failure::BadRequest("not enough rights to restrict/unrestrict chat member".into()),
+    );
+    assert_eq!(
+        h.ask(&h.group, &h.moderator, "/mute @spammer_x 10m").await,
+        "/mute: Telegram refused: Bad Request: not enough rights to restrict/unrestrict chat member"
+    );
+    h.fake.fail_next(
+        "banchatmember",
+        Failure::Forbidden("bot was kicked from the supergroup chat".into()),
+    );
+    assert_eq!(
+        h.ask(&h.group, &h.moderator, "/ban @spammer_x").await,
+        "/ban: Telegram refused: Forbidden: bot was kicked from the supergroup chat"
+    );
+    let audit = h._sandbox.audit_log();
+    let outcomes: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|(action, outcome, _)| (action.as_str(), outcome.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("mute", "failed"), ("ban", "failed")],
+        "{audit:?}"
+    );
+    let status = h.fake.member(GROUP, 1003).unwrap();
+    assert_eq!(status["status"], "member", "nothing changed");
+}
+
+/// Fails the next `method` call with a 429 (retry after 1 s) and returns that call's index
+/// among the `method` calls; [`retried_after_the_wait`] then checks its retry.
+fn limit_next(h: &Harness, method: &str) -> usize {
+    h.fake.fail_next(method, Failure::RetryAfter(1));
+    h.fake.calls_of(method).len()
+}
+
+/// The call of `method` at `index` was refused with a 429, and the same call came again a
+/// full second later, not at once.
+async fn retried_after_the_wait(h: &Harness, method: &str, index: usize) {
+    let calls = h.fake.wait_for_calls(method, index + 2, WAIT).await;
+    let limited = &calls[index];
+    let retry = calls[index + 1..]
+        .iter()
+        .find(|c| c.params == limited.params)
+        .unwrap_or_else(|| panic!("{method} was not retried: {calls:#?}"));
+    let waited = retry.at - limited.at;
+    assert!(
+        waited >= Duration::from_secs(1),
+        "{method} retried after {waited:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_on_any_method_is_waited_out_for_its_retry_after() {
+    let h = moderating_harness().await;
+    let steps: [(&str, &str, &str); 5] = [
+        (
+            "getchatmember",
+            "/mute @spammer_x 10m",
+            "Muted @spammer_x for 10m.",
+        ),
+        (
+            "restrictchatmember",
+            "/mute @spammer_x 5m",
+            "Muted @spammer_x for 5m.",
+        ),
+        ("banchatmember", "/ban @spammer_x", "Banned @spammer_x."),
+        (
+            "unbanchatmember",
+            "/unban @spammer_x",
+            "Unbanned @spammer_x.",
+        ),
+        ("deletemessages", "/purge 2", "Deleted 2 messages."),
+    ];
+    for (method, command, answer) in steps {
+        let index = limit_next(&h, method);
+        assert_eq!(h.ask(&h.group, &h.moderator, command).await, answer);
+        retried_after_the_wait(&h, method, index).await;
+    }
+
+    let index = limit_next(&h, "sendmessage");
+    let dm = private_chat(&h.alice);
+    assert_eq!(h.ask(&dm, &h.alice, "/ping").await, "Pong!");
+    retried_after_the_wait(&h, "sendmessage", index).await;
+
+    let asked = h
+        .say(&h.group, &h.alice, "/poll Lunch? | pizza | sushi")
+        .await;
+    h.answer(&asked).await;
+    let poll = h.fake.last_bot_message(GROUP).expect("the poll message");
+    let edit = limit_next(&h, "editmessagetext");
+    let answer = limit_next(&h, "answercallbackquery");
+    h.deliver(callback_query_update(&h.moderator, &poll, "/vote 1 2"))
+        .await;
+    retried_after_the_wait(&h, "editmessagetext", edit).await;
+    retried_after_the_wait(&h, "answercallbackquery", answer).await;
+    let poll = h
+        .fake
+        .message(GROUP, poll["message_id"].as_i64().unwrap())
+        .unwrap();
+    assert!(poll["text"].as_str().unwrap().ends_with("1 vote"), "{poll}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_settled_case_is_posted_to_the_log_channel() {
     const LOG: i64 = -1_009_999_999_999;
     let h = Harness::start(Mode::Polling).await;
-    h.bot_may_restrict();
+    h.promote_bot(AdminRights {
+        can_restrict_members: true,
+        ..AdminRights::default()
+    })
+    .await;
     let owner = user(1004, "Owner", Some("owner"));
     h.fake
         .set_member(&h.group, &owner, ChatMemberStatus::Creator);

@@ -32,6 +32,7 @@
 //!   .send_message_create(MessageSpec) -> u64            returns the message id
 //!   .send_command(CommandSpec) -> SentInteraction       INTERACTION_CREATE type 2
 //!   .send_button(ButtonSpec) -> SentInteraction         INTERACTION_CREATE type 3
+//!   .age_interaction(id, Duration)         as if that long had passed since it was sent
 //!   .disconnect()                          close 4000 (client resumes)
 //!   .drop_connection()                     drop the socket without a close frame (client resumes)
 //!   .close_gateway(code)                   close with any code, e.g. 4004, 4013, 4014
@@ -42,8 +43,15 @@
 //!
 //! Messages sent through the gateway or by the bot are kept per channel, so `GET
 //! /channels/{c}/messages` lists them (newest first, `limit` and `before`) and deletes remove
-//! them. Deletes of unknown ids still succeed, and the two-week bulk-delete rule is not
-//! enforced: a client's own filtering is asserted on the calls it makes.
+//! them. Deleting an unknown message answers 404 (10008 Unknown Message) as Discord does; bulk
+//! deletes skip unknown ids, and the two-week bulk-delete rule is not enforced: a client's own
+//! filtering is asserted on the calls it makes.
+//!
+//! Acting on a member (timeout, kick, ban, role or nickname change) is refused with 403 (50013
+//! Missing Permissions) as on Discord: without the permission, on the owner, on a member whose
+//! highest role is at or above the bot's, and (timeouts) on an administrator. An interaction
+//! answered first after 3 s gets 404 (10062 Unknown interaction), and its token serves
+//! follow-ups for 15 minutes (then 401, 50027); `age_interaction` moves an interaction's clock.
 //!
 //! Routes are written relative to the API base (`/api/v10`), e.g. `"/channels/1/messages"`;
 //! [`RecordedCall::route`] gives that form. Like Discord, `GET /gateway` needs no token and every
@@ -98,6 +106,8 @@ pub mod perms {
     pub const BAN_MEMBERS: u64 = 1 << 2;
     pub const ADMINISTRATOR: u64 = 1 << 3;
     pub const MANAGE_GUILD: u64 = 1 << 5;
+    pub const MANAGE_NICKNAMES: u64 = 1 << 27;
+    pub const MANAGE_ROLES: u64 = 1 << 28;
     pub const VIEW_CHANNEL: u64 = 1 << 10;
     pub const SEND_MESSAGES: u64 = 1 << 11;
     pub const MANAGE_MESSAGES: u64 = 1 << 13;
@@ -546,7 +556,14 @@ struct PendingInteraction {
     acknowledged: bool,
     /// 2 for an application command, 3 for a component (a button press).
     kind: u8,
+    /// When Discord created it: the first response is due within 3 s, the token dies at 15 min.
+    created: Instant,
 }
+
+/// How long Discord waits for an interaction's first response.
+pub const INTERACTION_DEADLINE: Duration = Duration::from_secs(3);
+/// How long an interaction token serves follow-ups and edits.
+pub const INTERACTION_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 enum Outbound {
     Frame(Value),
@@ -817,6 +834,17 @@ impl FakeDiscord {
         sent
     }
 
+    /// Makes interaction `id` older by `by`, as if that much time had passed since Discord sent
+    /// it: the fake's controllable clock for the 3-second deadline and the 15-minute token.
+    pub fn age_interaction(&self, id: u64, by: Duration) {
+        let mut state = self.shared.lock();
+        let pending = state.interactions.get_mut(&id).expect("a sent interaction");
+        pending.created = pending
+            .created
+            .checked_sub(by)
+            .expect("uptime exceeds `by`");
+    }
+
     pub fn disconnect(&self) {
         self.shared
             .end_connection(Outbound::Close(4000, "fake: forced disconnect"));
@@ -871,6 +899,7 @@ impl State {
             channel_id,
             acknowledged: false,
             kind,
+            created: Instant::now(),
         };
         self.interactions.insert(id, pending);
         SentInteraction { id, token }
@@ -1543,6 +1572,13 @@ fn route_authenticated(
         ("POST", ["interactions", interaction, token, "callback"]) => {
             match id(interaction).and_then(|i| state.interactions.get_mut(&i)) {
                 Some(pending) if pending.token != *token => Reply::unknown("Interaction", 10062),
+                // Past the deadline Discord has already shown "The application did not respond".
+                Some(pending)
+                    if !pending.acknowledged
+                        && pending.created.elapsed() > INTERACTION_DEADLINE =>
+                {
+                    Reply::unknown("Interaction", 10062)
+                }
                 Some(pending) if pending.acknowledged => Reply::error(
                     StatusCode::BAD_REQUEST,
                     40060,
@@ -1569,6 +1605,7 @@ fn route_authenticated(
         }
         ("POST", ["webhooks", app, token]) if id(app) == Some(config.application_id) => {
             match state.interaction_by_token(token).map(|i| i.channel_id) {
+                Some(_) if token_expired(state, token) => expired_token(),
                 Some(channel_id) => webhook_message(config, state, channel_id, body),
                 None => Reply::unknown("Webhook", 10015),
             }
@@ -1581,6 +1618,7 @@ fn route_authenticated(
                 .map(|i| (i.channel_id, i.acknowledged))
             {
                 None => Reply::unknown("Webhook", 10015),
+                Some(_) if token_expired(state, token) => expired_token(),
                 // Nothing to edit before the initial response.
                 Some((_, false)) => Reply::unknown("Message", 10008),
                 Some((channel_id, true)) => webhook_message(config, state, channel_id, body),
@@ -1634,10 +1672,15 @@ fn route_authenticated(
             ))
         }
         ("DELETE", ["channels", channel, "messages", message]) if id(channel).is_some() => {
-            if let Some(ids) = id(channel).and_then(|c| state.messages.get_mut(&c)) {
-                ids.retain(|m| Some(*m) != id(message));
+            let ids = id(channel).and_then(|c| state.messages.get_mut(&c));
+            match ids.and_then(|ids| Some((ids.iter().position(|m| Some(*m) == id(message))?, ids)))
+            {
+                Some((at, ids)) => {
+                    ids.remove(at);
+                    Reply::no_content()
+                }
+                None => Reply::unknown("Message", 10008),
             }
-            Reply::no_content()
         }
         ("POST", ["channels", channel, "messages", "bulk-delete"]) => {
             let Some(doomed) = body["messages"]
@@ -1674,6 +1717,11 @@ fn route_authenticated(
             }
         }
         ("PATCH", ["guilds", _, "members", user]) => {
+            if let Some(refused) =
+                id(user).and_then(|u| member_edit_refusal(config, state, u, body))
+            {
+                return refused;
+            }
             let Some(member) = state
                 .members
                 .iter_mut()
@@ -1696,6 +1744,11 @@ fn route_authenticated(
             Reply::json(config.member_json(member, true))
         }
         ("DELETE", ["guilds", _, "members", user]) => {
+            if let Some(refused) =
+                id(user).and_then(|u| action_refusal(config, state, u, perms::KICK_MEMBERS))
+            {
+                return refused;
+            }
             let before = state.members.len();
             state.members.retain(|m| Some(m.user.id) != id(user));
             if state.members.len() == before {
@@ -1707,6 +1760,9 @@ fn route_authenticated(
             let Some(user) = id(user).and_then(|u| config.user(u)) else {
                 return Reply::unknown("User", 10013);
             };
+            if let Some(refused) = action_refusal(config, state, user.id, perms::BAN_MEMBERS) {
+                return refused;
+            }
             state.members.retain(|m| m.user.id != user.id);
             state.banned.insert(user.id);
             Reply::no_content()
@@ -1720,6 +1776,95 @@ fn route_authenticated(
         }
         _ => Reply::not_found(),
     }
+}
+
+fn token_expired(state: &State, token: &str) -> bool {
+    state
+        .interaction_by_token(token)
+        .is_some_and(|i| i.created.elapsed() > INTERACTION_TOKEN_LIFETIME)
+}
+
+/// What Discord answers a follow-up or edit made with an interaction token past 15 minutes.
+fn expired_token() -> Reply {
+    Reply::error(StatusCode::UNAUTHORIZED, 50027, "Invalid Webhook Token")
+}
+
+fn missing_permissions() -> Reply {
+    Reply::error(StatusCode::FORBIDDEN, 50013, "Missing Permissions")
+}
+
+/// The position of a member's highest role (0 for @everyone alone).
+fn top_position(config: &FakeDiscordConfig, member: &FakeMember) -> u16 {
+    config
+        .roles
+        .iter()
+        .filter(|r| member.roles.contains(&r.id))
+        .map(|r| r.position)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Discord's refusal (403, 50013) when the bot acts on member `target` (timeout, kick, ban,
+/// role or nickname change): the bot lacks `needed`, or the target is the owner, or the
+/// target's highest role is at or above the bot's. A user who is not a member (a ban by id)
+/// has no rank.
+fn action_refusal(
+    config: &FakeDiscordConfig,
+    state: &State,
+    target: u64,
+    needed: u64,
+) -> Option<Reply> {
+    let bot = state.members.iter().find(|m| m.user.id == config.bot.id)?;
+    if config.permissions(bot, None) & needed != needed {
+        return Some(missing_permissions());
+    }
+    let target = state.members.iter().find(|m| m.user.id == target)?;
+    let outranked = top_position(config, target) >= top_position(config, bot);
+    (target.user.id == config.owner_id || outranked).then(missing_permissions)
+}
+
+/// [`action_refusal`] for `PATCH /guilds/{g}/members/{u}`, with the permission each changed
+/// field needs; a timeout also cannot reach an administrator, and the bot can only give or
+/// take roles below its own highest.
+fn member_edit_refusal(
+    config: &FakeDiscordConfig,
+    state: &State,
+    target: u64,
+    body: &Value,
+) -> Option<Reply> {
+    let member = state.members.iter().find(|m| m.user.id == target)?;
+    let mut needed = 0;
+    if body.get("communication_disabled_until").is_some() {
+        if config.permissions(member, None) & perms::ADMINISTRATOR != 0 || target == config.owner_id
+        {
+            return Some(missing_permissions());
+        }
+        needed |= perms::MODERATE_MEMBERS;
+    }
+    if body.get("nick").is_some() {
+        needed |= perms::MANAGE_NICKNAMES;
+    }
+    if let Some(roles) = body.get("roles").and_then(Value::as_array) {
+        needed |= perms::MANAGE_ROLES;
+        let wanted: HashSet<u64> = roles
+            .iter()
+            .filter_map(|r| r.as_str().and_then(|r| r.parse().ok()))
+            .collect();
+        let had: HashSet<u64> = member.roles.iter().copied().collect();
+        let bot = state.members.iter().find(|m| m.user.id == config.bot.id)?;
+        let ceiling = top_position(config, bot);
+        let changed_at_or_above = wanted.symmetric_difference(&had).any(|role| {
+            config
+                .roles
+                .iter()
+                .find(|r| r.id == *role)
+                .is_none_or(|r| r.position >= ceiling)
+        });
+        if changed_at_or_above {
+            return Some(missing_permissions());
+        }
+    }
+    action_refusal(config, state, target, needed)
 }
 
 /// Bulk overwrite: Discord answers with the full objects, ids and versions filled in.

@@ -19,7 +19,9 @@
 //! fake.member(chat_id, user_id) -> Option<Value>     // current ChatMember object
 //! fake.message(chat_id, message_id) / fake.last_bot_message(chat_id) -> Option<Value>
 //! fake.post_webhook(url, Some(secret), &update).await -> StatusCode
-//! fake.deliver_webhook(&update).await -> StatusCode  // to the URL/secret the bot set
+//! fake.deliver_webhook(&update).await -> Option<StatusCode>  // to the URL/secret the bot set
+//! fake.proxy_webhooks_to("http://127.0.0.1:PORT")   // the TLS-ending proxy deliver_webhook posts to
+//! fake.delivers(&update) -> bool                     // false if privacy mode hides it from the bot
 //! builders: user, private_chat, supergroup, text_message, with_text_mention, replying_to,
 //!           message_update, callback_query_update, chat_member, chat_member_update
 //! ```
@@ -33,7 +35,12 @@
 //! rights for moderation, HTML `parse_mode` syntax, "message is not modified", one answer per
 //! callback query, `getUpdates` conflicts (webhook set, a second poller) and `allowed_updates`
 //! (`chat_member` updates only reach bots that ask).
-//! Webhook URLs need not be HTTPS, but webhooks are only ever POSTed to loopback addresses.
+//! Like Telegram, setWebhook wants an https URL on port 443, 80, 88 or 8443; TLS ends at a
+//! reverse proxy, which `proxy_webhooks_to` stands for, and webhooks are only ever POSTed to
+//! loopback addresses. Privacy mode is on (`can_read_all_group_messages: false`): a group
+//! message that is not a command, a reply to the bot or a mention of it reaches the bot only
+//! where it is an administrator. A direct message to a known user who never started the bot is
+//! refused with 403 `bot can't initiate conversation with a user`; deleteMessages takes 1-100 ids.
 //! Not modelled: MarkdownV2 checks, entities of sent text (HTML is only stripped), files.
 //!
 //! Needs these dev-dependencies: axum 0.8 (feature `multipart`), serde, serde_json, reqwest
@@ -244,13 +251,16 @@ impl FakeTelegram {
 
     /// Queues an update for `getUpdates` and learns its chats, users, messages and callback
     /// queries. The fake numbers updates itself, as Telegram does: any `update_id` is replaced.
+    /// An update privacy mode hides (see [`FakeTelegram::delivers`]) is learnt but never queued.
     pub fn push_update(&self, mut update: Value) -> i64 {
         let id = {
             let mut state = self.shared.lock();
             state.last_update_id += 1;
             update["update_id"] = json!(state.last_update_id);
             state.observe(&update);
-            state.queue.push_back(update);
+            if state.delivers(&update) {
+                state.queue.push_back(update);
+            }
             state.last_update_id
         };
         self.shared.changed.notify_waiters();
@@ -437,12 +447,47 @@ impl FakeTelegram {
         self.shared.lock().observe(update);
     }
 
-    /// Delivers `update` to the webhook the bot registered with `setWebhook`, with its secret.
-    pub async fn deliver_webhook(&self, update: &Value) -> StatusCode {
-        let webhook = self.shared.lock().webhook.clone();
+    /// Whether Telegram sends `update` to the bot at all. The bot is in privacy mode (getMe
+    /// says `can_read_all_group_messages: false`), so in a group where it is not an
+    /// administrator it receives only commands (text starting with `/`), replies to its own
+    /// messages, messages mentioning it and service messages, not the members' chatter.
+    pub fn delivers(&self, update: &Value) -> bool {
+        let mut state = self.shared.lock();
+        state.observe(update);
+        state.delivers(update)
+    }
+
+    /// The reverse proxy in front of the bot: TLS ends there, so [`deliver_webhook`] posts to
+    /// `local` (`http://127.0.0.1:PORT`) the path of the https URL the bot registered.
+    ///
+    /// [`deliver_webhook`]: FakeTelegram::deliver_webhook
+    pub fn proxy_webhooks_to(&self, local: &str) {
+        self.shared.lock().webhook_proxy = Some(local.trim_end_matches('/').to_owned());
+    }
+
+    /// Delivers `update` to the webhook the bot registered with `setWebhook`, with its secret
+    /// (through the proxy set by [`FakeTelegram::proxy_webhooks_to`], if any). An update
+    /// privacy mode hides is not posted: the answer is then `None`.
+    pub async fn deliver_webhook(&self, update: &Value) -> Option<StatusCode> {
+        if !self.delivers(update) {
+            return None;
+        }
+        let (webhook, proxy) = {
+            let state = self.shared.lock();
+            (state.webhook.clone(), state.webhook_proxy.clone())
+        };
         let webhook = webhook.expect("the bot has not called setWebhook");
-        self.post_webhook(&webhook.url, webhook.secret_token.as_deref(), update)
-            .await
+        let url = match proxy {
+            Some(local) => {
+                let registered = reqwest::Url::parse(&webhook.url).expect("a registered URL");
+                format!("{local}{}", registered.path())
+            }
+            None => webhook.url,
+        };
+        Some(
+            self.post_webhook(&url, webhook.secret_token.as_deref(), update)
+                .await,
+        )
     }
 }
 
@@ -881,6 +926,8 @@ struct ServerState {
     /// Bumped by each `getUpdates`, so an older long poll knows it was superseded.
     poll_generation: u64,
     webhook: Option<Webhook>,
+    /// Where the test's "reverse proxy" forwards webhook posts, see `proxy_webhooks_to`.
+    webhook_proxy: Option<String>,
     commands: HashMap<String, Value>,
     chats: HashMap<i64, Value>,
     users: HashMap<i64, Value>,
@@ -947,6 +994,7 @@ impl ServerState {
             allowed_updates: Vec::new(),
             poll_generation: 0,
             webhook: None,
+            webhook_proxy: None,
             commands: HashMap::new(),
             chats: HashMap::new(),
             users: HashMap::new(),
@@ -1089,6 +1137,13 @@ impl ServerState {
                     .iter()
                     .filter_map(Value::as_i64)
                     .collect();
+                // Documented as "a list of 1-100 identifiers".
+                if ids.is_empty() {
+                    return Err(bad("message_ids is empty"));
+                }
+                if ids.len() > 100 {
+                    return Err(bad("too many messages to delete"));
+                }
                 self.delete_messages(&chat, &ids)
             }
             _ => Err(ApiError::not_found()),
@@ -1210,8 +1265,22 @@ impl ServerState {
         }
     }
 
+    /// Telegram's rules for a webhook URL: https only, on port 443, 80, 88 or 8443 (an empty
+    /// URL removes the webhook), with the Bot API's own error texts.
     fn set_webhook(&mut self, params: &Params) -> Result<Value, ApiError> {
         let url = str_param(params, "url").unwrap_or_default();
+        if !url.is_empty() {
+            let parsed =
+                reqwest::Url::parse(url).map_err(|_| bad("invalid webhook URL specified"))?;
+            if parsed.scheme() != "https" {
+                return Err(bad("bad webhook: HTTPS url must be provided for webhook"));
+            }
+            if !matches!(parsed.port_or_known_default(), Some(443 | 80 | 88 | 8443)) {
+                return Err(bad(
+                    "bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443",
+                ));
+            }
+        }
         self.webhook = (!url.is_empty()).then(|| Webhook {
             url: url.to_owned(),
             secret_token: str_param(params, "secret_token").map(str::to_owned),
@@ -1259,7 +1328,9 @@ impl ServerState {
     }
 
     fn send_message(&mut self, params: &Params) -> Result<Value, ApiError> {
-        let chat = self.chat_param(params)?;
+        let chat = self
+            .chat_param(params)
+            .map_err(|err| self.never_started(params, err))?;
         let text = rendered_text(params)?;
         let chat_id = id_of(&chat);
         let at = Instant::now();
@@ -1287,6 +1358,57 @@ impl ServerState {
         self.messages.insert((chat_id, id), message.clone());
         self.record_send(chat_id, at);
         Ok(message)
+    }
+
+    /// A user's id is also their private chat's, but that chat exists only once they started
+    /// the bot: before, Telegram refuses with 403 (an unknown id stays `chat not found`).
+    fn never_started(&self, params: &Params, err: ApiError) -> ApiError {
+        let user_id = int_param(params, "chat_id").filter(|id| *id > 0);
+        match user_id.and_then(|id| self.users.get(&id)) {
+            Some(_) => {
+                Failure::Forbidden("bot can't initiate conversation with a user".into()).into()
+            }
+            None => err,
+        }
+    }
+
+    /// See [`FakeTelegram::delivers`].
+    fn delivers(&self, update: &Value) -> bool {
+        let Some(message) = update
+            .get("message")
+            .or_else(|| update.get("edited_message"))
+        else {
+            return true;
+        };
+        let chat = &message["chat"];
+        if !matches!(chat["type"].as_str(), Some("group" | "supergroup")) {
+            return true;
+        }
+        let bot = self.member(id_of(chat), self.bot_id).unwrap_or_default();
+        if matches!(status_of(&bot), "creator" | "administrator") {
+            return true;
+        }
+        let Some(text) = message["text"].as_str().or(message["caption"].as_str()) else {
+            return true; // service messages (joins, pins, ...) reach every bot
+        };
+        let username = format!("@{}", self.bot["username"].as_str().unwrap_or_default());
+        let entities = message["entities"].as_array().into_iter().flatten();
+        let mentioned = entities
+            .into_iter()
+            .any(|entity| match entity["type"].as_str() {
+                Some("mention") => {
+                    let units: Vec<u16> = text.encode_utf16().collect();
+                    let start = entity["offset"].as_u64().unwrap_or(0) as usize;
+                    let end = start + entity["length"].as_u64().unwrap_or(0) as usize;
+                    units.get(start..end).is_some_and(|word| {
+                        String::from_utf16_lossy(word).eq_ignore_ascii_case(&username)
+                    })
+                }
+                Some("text_mention") => entity["user"]["id"].as_i64() == Some(self.bot_id),
+                _ => false,
+            });
+        let to_bot = message["reply_to_message"]["from"]["id"].as_i64() == Some(self.bot_id);
+        text.starts_with('/') || to_bot || mentioned
     }
 
     fn edit_message_text(&mut self, params: &Params) -> Result<Value, ApiError> {

@@ -33,6 +33,19 @@ impl Sandbox {
         self.dir.path().join(name)
     }
 
+    /// The audit log's (action, outcome, outcome detail) rows, oldest first; readable while
+    /// cogbox runs (WAL).
+    pub fn audit_log(&self) -> Vec<(String, String, Option<String>)> {
+        let db = rusqlite::Connection::open(self.path("data/cogbox.db")).expect("the database");
+        let mut rows = db
+            .prepare("SELECT action, outcome, outcome_detail FROM audit_log ORDER BY id")
+            .expect("the audit log");
+        rows.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("audit rows")
+            .map(|row| row.expect("an audit row"))
+            .collect()
+    }
+
     pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path(name);
         std::fs::write(&path, contents).expect("write a test file");
