@@ -2,7 +2,9 @@
 //!
 //! Latency: a MESSAGE_CREATE `!ping` sent on the gateway → the bot's `POST
 //! /channels/{c}/messages` arriving at the fake, one at a time, so each figure is one command's
-//! whole trip (gateway decode, cache, dispatch, render, the REST relay and its limiter).
+//! whole trip (gateway decode, cache, dispatch, render, the REST relay and its limiter). The
+//! fake, like Discord, takes 5 messages per 5 s in a channel, so the pings go round
+//! [`CHANNELS`] channels: the figure is the trip, not the channel's pace.
 //! Memory: the bot idle with one connected Discord shard and Telegram long-polling beside it
 //! (both platforms connected, as in production), before and after the run.
 
@@ -15,11 +17,13 @@ mod memory;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fake_discord::{FakeDiscord, FakeDiscordConfig, MessageSpec, ids};
+use fake_discord::{FakeChannel, FakeDiscord, FakeDiscordConfig, MessageSpec, ids};
 use fake_telegram::{FakeTelegram, FakeTelegramConfig};
 
 const EVENTS: usize = 2000;
 const WARM_UP: usize = 50;
+/// Channels the pings go round: with 500 (Discord's most per server), none sees more than 5.
+const CHANNELS: u64 = 500;
 const WAIT: Duration = Duration::from_secs(30);
 /// Long enough for start-up allocations to settle.
 const IDLE: Duration = Duration::from_secs(3);
@@ -33,7 +37,11 @@ fn main() {
 }
 
 async fn run() {
-    let fake = FakeDiscord::start(FakeDiscordConfig::default()).await;
+    let mut world = FakeDiscordConfig::default();
+    world.channels.extend(
+        (1..CHANNELS).map(|n| FakeChannel::text(ids::GENERAL + 1_000 + n, &format!("room-{n}"))),
+    );
+    let fake = FakeDiscord::start(world).await;
     let telegram = FakeTelegram::start(FakeTelegramConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let binary = env!("CARGO_BIN_EXE_cogbox");
@@ -62,11 +70,15 @@ async fn run() {
     tokio::time::sleep(IDLE).await;
     let idle = memory::describe(bot.0.id());
 
-    let route = format!("/channels/{}/messages", ids::GENERAL);
     let mut latencies = Vec::with_capacity(EVENTS);
     for i in 0..WARM_UP + EVENTS {
+        let channel = match i as u64 % CHANNELS {
+            0 => ids::GENERAL,
+            n => ids::GENERAL + 1_000 + n,
+        };
+        let route = format!("/channels/{channel}/messages");
         let sent = Instant::now();
-        fake.send_message_create(MessageSpec::in_channel(ids::GENERAL, ids::ALICE, "!ping"));
+        fake.send_message_create(MessageSpec::in_channel(channel, ids::ALICE, "!ping"));
         let call = fake
             .wait_for_call(|c| c.at >= sent && c.is("POST", &route), WAIT)
             .await;
