@@ -5,10 +5,9 @@
 //! that goes to SQLite and invalidates the cache.
 
 mod memory;
+mod startup;
 
-use std::io::{BufRead, BufReader, Write};
 use std::num::NonZeroU32;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -110,31 +109,12 @@ fn core_path() {
 fn binary() {
     let dir = tempfile::tempdir().unwrap();
     let binary = env!("CARGO_BIN_EXE_cogbox");
-    let started = Instant::now();
-    let mut child = Command::new(binary)
-        .arg("console")
-        .current_dir(dir.path())
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    writeln!(stdin, "/ping").unwrap();
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let first_answer = started.elapsed();
-    assert_eq!(line, "Pong!\n");
-    std::thread::sleep(Duration::from_secs(3));
-    let idle = memory::describe(child.id());
-    drop(stdin);
-    child.wait().unwrap();
+    let start = startup::ping(dir.path(), Duration::from_secs(3));
+    let (first_answer, rss, idle) = (start.first_answer, start.rss, start.idle);
     let size = std::fs::metadata(binary)
         .map(|m| m.len() as f64 / 1_048_576.0)
         .unwrap_or(0.0);
     println!(
-        "cogbox console: first answer {first_answer:.1?} after spawn; idle {idle}; binary {size:.1} MiB"
+        "cogbox console: first answer {first_answer:.1?} after spawn; idle RSS {rss:.1} MiB ({idle}); binary {size:.1} MiB"
     );
 }

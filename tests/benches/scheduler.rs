@@ -3,10 +3,9 @@
 //! soon a job due now fires while they wait.
 
 mod memory;
+mod startup;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -172,28 +171,9 @@ fn run_console(prepare: impl Fn(&Path)) -> (Duration, f64, String) {
     let mut best: Option<(Duration, f64)> = None;
     let mut shown = String::new();
     for _ in 0..3 {
-        let started = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cogbox"))
-            .arg("console")
-            .current_dir(dir.path())
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        writeln!(stdin, "/ping").unwrap();
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let first = started.elapsed();
-        assert_eq!(line, "Pong!\n");
-        std::thread::sleep(Duration::from_secs(2));
-        let rss = memory::rss(child.id()).unwrap_or(f64::NAN);
-        shown = memory::describe(child.id());
-        drop(stdin);
-        child.wait().unwrap();
+        let start = startup::ping(dir.path(), Duration::from_secs(2));
+        let (first, rss) = (start.first_answer, start.rss);
+        shown = start.idle;
         best = Some(match best {
             Some((t, r)) => (t.min(first), r.min(rss)),
             None => (first, rss),
