@@ -17,13 +17,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::members::MemberSearch;
-use super::platform::{DiscordPlatform, display, user_id};
+use super::platform::{DiscordPlatform, community_id, display, user_id};
 use super::queue::Queue;
 use super::render::render;
 use crate::core::parse::{CommandLine, command_line};
 use crate::core::{
-    ArgInput, Author, ChannelId, CommunityId, Dispatcher, Member, Platform, PlatformKind,
-    Platforms, Reply, Request, State, Tone, UserRef, Value,
+    ArgInput, Author, ChannelId, Dispatcher, Member, Platform, PlatformKind, Platforms, Reply,
+    Request, State, Tone, UserRef, Value,
 };
 
 /// Discord drops an interaction that is not acknowledged within 3 s. Most commands answer in
@@ -112,8 +112,7 @@ impl<S: State> Core<S> {
         let Some(guild) = guild.filter(|_| !configured.is_empty()) else {
             return configured.clone();
         };
-        let community = CommunityId::new(PlatformKind::Discord, guild.get() as i64);
-        let own = self.dispatcher.prefix_in(community).await;
+        let own = self.dispatcher.prefix_in(community_id(guild)).await;
         own.unwrap_or_else(|| configured.clone())
     }
 
@@ -123,7 +122,7 @@ impl<S: State> Core<S> {
     /// messages turned off is not greeted.
     async fn greet(&self, ctx: &Context, joined: &Message) {
         let Some(guild) = joined.guild_id else { return };
-        let community = CommunityId::new(PlatformKind::Discord, guild.get() as i64);
+        let community = community_id(guild);
         let member = Member {
             id: user_id(joined.author.id),
             name: display(&joined.author),
@@ -405,7 +404,7 @@ fn request(
     args: ArgInput,
 ) -> Request {
     Request {
-        community: guild.map(|g| CommunityId::new(PlatformKind::Discord, g.get() as i64)),
+        community: guild.map(community_id),
         channel: ChannelId::new(PlatformKind::Discord, channel.get() as i64),
         author: Author {
             id: user_id(user.id),

@@ -57,6 +57,10 @@ pub fn user_id(id: DUserId) -> UserId {
     UserId::new(PlatformKind::Discord, id.get() as i64)
 }
 
+pub fn community_id(guild: GuildId) -> CommunityId {
+    CommunityId::new(PlatformKind::Discord, guild.get() as i64)
+}
+
 /// How members are named in replies: `@username`, unique and what people type.
 pub fn display(user: &User) -> String {
     format!("@{}", user.name)
