@@ -105,7 +105,7 @@ impl Platform for ConsolePlatform {
                 is_bot: false,
             },
             UserRef::Id(id) => Member {
-                id: UserId::new(PlatformKind::Console, *id),
+                id: UserId::from_raw(PlatformKind::Console, *id),
                 name: format!("user {id}"),
                 is_bot: false,
             },

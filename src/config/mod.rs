@@ -596,6 +596,7 @@ impl Config {
                 PlatformKind::Console => true,
                 PlatformKind::Discord => self.discord.token.is_some(),
                 PlatformKind::Telegram => self.telegram.token.is_some(),
+                PlatformKind::Slack => self.slack.bot_token.is_some(),
             };
             if !has_token {
                 out.push((

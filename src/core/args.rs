@@ -5,14 +5,16 @@ use std::time::Duration;
 
 use super::duration;
 use super::error::CommandError;
+use super::ids::{Raw, Word};
 use super::spec::{ParamKind, ParamSpec};
 
 /// A member named in a command, as the invoker gave it. Platforms resolve names when a handler
 /// needs the member ([`crate::core::Platform::resolve_user`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UserRef {
-    /// A platform id: from a mention (`<@123>`), a plain number or a structured option.
-    Id(i64),
+    /// A platform id: from a mention (`<@123>`, `<@U024BE7LH>`), a plain number or a
+    /// structured option.
+    Id(Raw),
     /// A username without the `@`.
     Name(String),
 }
@@ -174,14 +176,19 @@ impl ParamSpec {
 /// Longest text argument: Discord's 2000-character message limit, whatever the platform.
 pub const MAX_TEXT: usize = 2000;
 
-/// `<@123>` and `<@!123>` (Discord mentions), `@name`, or a bare id.
+/// `<@123>` and `<@!123>` (Discord mentions), `<@U024BE7LH>` and `<@U024BE7LH|name>` (Slack's),
+/// `@name`, or a bare number.
 fn parse_user(word: &str) -> Result<UserRef, String> {
     let mention = word
         .strip_prefix("<@")
         .and_then(|w| w.strip_suffix('>'))
         .map(|w| w.trim_start_matches('!'));
     if let Some(id) = mention.or(Some(word)).and_then(|w| w.parse::<u64>().ok()) {
-        return Ok(UserRef::Id(id as i64));
+        return Ok(UserRef::Id(Raw::Number(id as i64)));
+    }
+    let slack_id = mention.map(|m| m.split_once('|').map_or(m, |(id, _)| id));
+    if let Some(Ok(id)) = slack_id.map(Word::new) {
+        return Ok(UserRef::Id(Raw::Word(id)));
     }
     match word.strip_prefix('@') {
         Some(name)

@@ -195,6 +195,7 @@ mod tests {
 
     use super::*;
     use crate::core::args::UserRef;
+    use crate::core::ids::Raw;
 
     #[test]
     fn splits_prefix_name_and_addressee() {
@@ -229,7 +230,7 @@ mod tests {
     #[test]
     fn binds_typed_values_and_keeps_rest_verbatim() {
         let args = bind(&mute(), "<@!42> 1h30m  spamming  links").unwrap();
-        assert_eq!(args.user("user"), Some(&UserRef::Id(42)));
+        assert_eq!(args.user("user"), Some(&UserRef::Id(Raw::Number(42))));
         assert_eq!(args.duration("duration"), Some(Duration::from_secs(5400)));
         assert_eq!(args.text("reason"), Some("spamming  links"));
         let args = bind(&mute(), "@alice 5m \"one phrase\"").unwrap();
@@ -239,19 +240,37 @@ mod tests {
     }
 
     #[test]
+    fn slack_mentions_name_members_by_their_word_ids() {
+        for text in ["<@U024BE7LH|bob> 5m", "<@U024BE7LH> 5m"] {
+            let args = bind(&mute(), text).unwrap();
+            let Some(UserRef::Id(id)) = args.user("user") else {
+                panic!("{text}: not an id");
+            };
+            assert_eq!(id.word(), Some("U024BE7LH"), "{text}");
+        }
+        for not_a_user in [
+            "<!channel> 5m",
+            "<#C024BE7LH|general> 5m",
+            "<@u024be7lh> 5m",
+        ] {
+            assert!(bind(&mute(), not_a_user).is_err(), "{not_a_user}");
+        }
+    }
+
+    #[test]
     fn typed_options_pass_the_same_checks_as_text() {
         let text = |s: &str| Value::Text(s.into());
         let options = vec![
             ("reason".into(), text("spam")),
-            ("user".into(), Value::User(UserRef::Id(7))),
+            ("user".into(), Value::User(UserRef::Id(Raw::Number(7)))),
             ("duration".into(), text("10m")),
         ];
         let args = bind_options(&mute(), options).unwrap();
-        assert_eq!(args.user("user"), Some(&UserRef::Id(7)));
+        assert_eq!(args.user("user"), Some(&UserRef::Id(Raw::Number(7))));
         assert_eq!(args.duration("duration"), Some(Duration::from_secs(600)));
         assert_eq!(args.text("reason"), Some("spam"));
         let too_long = vec![
-            ("user".into(), Value::User(UserRef::Id(7))),
+            ("user".into(), Value::User(UserRef::Id(Raw::Number(7)))),
             (
                 "duration".into(),
                 Value::Duration(Duration::from_secs(90_000)),
@@ -262,14 +281,14 @@ mod tests {
                 .unwrap_err()
                 .contains("between 1s and 1d")
         );
-        let missing = vec![("user".into(), Value::User(UserRef::Id(7)))];
+        let missing = vec![("user".into(), Value::User(UserRef::Id(Raw::Number(7))))];
         assert!(
             bind_options(&mute(), missing)
                 .unwrap_err()
                 .starts_with("missing <duration>")
         );
         let extra = vec![
-            ("user".into(), Value::User(UserRef::Id(7))),
+            ("user".into(), Value::User(UserRef::Id(Raw::Number(7)))),
             ("duration".into(), text("1m")),
             ("evil".into(), text("x")),
         ];

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::StoreError;
 use super::scheduler::{Job, JobState, Scheduler};
 use super::userdata::UserData;
-use crate::core::{CommunityId, UserId};
+use crate::core::{CommunityId, Raw, UserId};
 
 /// The job kind of a reminder.
 pub const KIND: &str = "reminder";
@@ -20,10 +20,10 @@ pub const MAX_PER_USER: usize = 25;
 pub struct Reminder {
     /// The platform's name, as `PlatformKind::as_str` gives it.
     pub platform: String,
-    pub channel: i64,
+    pub channel: Raw,
     /// `None` when asked for in a direct chat.
-    pub community: Option<i64>,
-    pub user: i64,
+    pub community: Option<Raw>,
+    pub user: Raw,
     pub name: String,
     pub text: String,
 }

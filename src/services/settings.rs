@@ -292,7 +292,7 @@ impl Settings {
                 let mut stmt = conn.prepare_cached(
                     "SELECT key, value FROM community_settings WHERE platform = ?1 AND community = ?2",
                 )?;
-                stmt.query_map(params![community.platform.as_str(), community.raw], |row| {
+                stmt.query_map(params![community.platform.as_str(), community.raw_text()], |row| {
                     Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()
@@ -350,7 +350,7 @@ impl Settings {
     ) -> Result<(), StoreError> {
         self.store
             .call(move |conn| {
-                let (platform, id) = (community.platform.as_str(), community.raw);
+                let (platform, id) = (community.platform.as_str(), community.raw_text());
                 match value {
                     None => conn.execute(
                         "DELETE FROM community_settings WHERE platform = ?1 AND community = ?2 AND key = ?3",

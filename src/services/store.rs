@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_mod_cases.sql"),
     include_str!("migrations/0006_fun.sql"),
     include_str!("migrations/0007_settings_key_names.sql"),
+    include_str!("migrations/0008_settings_word_ids.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +236,39 @@ mod tests {
                 .contains("schema version 99, newer than this cogbox knows"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn settings_stored_under_numeric_communities_move_to_text_ids() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let to_text = MIGRATIONS
+            .iter()
+            .position(|sql| sql.contains("community_settings_text"))
+            .unwrap();
+        for sql in &MIGRATIONS[..to_text] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute(
+            "INSERT INTO community_settings VALUES ('telegram', -100123, 'prefix', '?')",
+            [],
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", to_text).unwrap();
+        migrate(&mut conn, Path::new(":memory:")).unwrap();
+        let row: (String, String) = conn
+            .query_row(
+                "SELECT typeof(community), value FROM community_settings
+                 WHERE platform = 'telegram' AND community = '-100123'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("text".into(), "?".into()));
+        conn.execute(
+            "INSERT INTO community_settings VALUES ('slack', 'T024BE7LH', 'prefix', '!')",
+            [],
+        )
+        .expect("a word id fits");
     }
 
     #[test]

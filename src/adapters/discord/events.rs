@@ -22,7 +22,7 @@ use super::queue::Queue;
 use super::render::render;
 use crate::core::parse::{CommandLine, command_line};
 use crate::core::{
-    ArgInput, Author, ChannelId, Dispatcher, Member, Platform, PlatformKind, Platforms, Reply,
+    ArgInput, Author, ChannelId, Dispatcher, Member, Platform, PlatformKind, Platforms, Raw, Reply,
     Request, State, Tone, UserRef, Value,
 };
 
@@ -363,7 +363,9 @@ fn slash(command: &CommandInteraction) -> Request {
             let value = match &option.value {
                 CommandDataOptionValue::String(text) => Value::Text(text.clone()),
                 CommandDataOptionValue::Integer(n) => Value::Int(*n),
-                CommandDataOptionValue::User(id) => Value::User(UserRef::Id(id.get() as i64)),
+                CommandDataOptionValue::User(id) => {
+                    Value::User(UserRef::Id(Raw::Number(id.get() as i64)))
+                }
                 // Only the kinds `commands.rs` registers can arrive.
                 _ => return None,
             };

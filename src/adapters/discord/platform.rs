@@ -17,7 +17,7 @@ use super::render::render;
 use crate::core::moderation::MAX_MUTE;
 use crate::core::{
     Capability, ChannelId, CommunityId, Member, ModAction, ModOutcome, Platform, PlatformError,
-    PlatformKind, Reply, UserId, UserRef,
+    PlatformKind, Raw, Reply, UserId, UserRef,
 };
 
 /// Discord refuses to bulk-delete messages older than two weeks.
@@ -66,13 +66,13 @@ pub fn display(user: &User) -> String {
     format!("@{}", user.name)
 }
 
-/// A core id as a Discord id; `None` for 0, which no Discord object has.
-fn snowflake<T: From<NonZeroU64>>(raw: i64) -> Option<T> {
-    NonZeroU64::new(raw as u64).map(T::from)
+/// A core id as a Discord id; `None` for 0 or a word, which no Discord object has.
+fn snowflake<T: From<NonZeroU64>>(raw: Raw) -> Option<T> {
+    NonZeroU64::new(raw.number()? as u64).map(T::from)
 }
 
-fn discord_id<T: From<NonZeroU64>>(raw: i64) -> Result<T, PlatformError> {
-    snowflake(raw).ok_or_else(|| PlatformError::Failed("0 is not a Discord id".into()))
+fn discord_id<T: From<NonZeroU64>>(raw: Raw) -> Result<T, PlatformError> {
+    snowflake(raw).ok_or_else(|| PlatformError::Failed(format!("{raw} is not a Discord id").into()))
 }
 
 pub fn status(e: &serenity::Error) -> Option<u16> {

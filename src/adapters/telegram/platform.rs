@@ -25,9 +25,10 @@ use super::history::History;
 use super::outbox::{Delivery, Draft, Outbox, Outgoing, Pushed};
 use super::render;
 use super::updates::{display_name, entities};
+use crate::core::ids::Id;
 use crate::core::{
     Capability, ChannelId, CommunityId, Member, ModAction, ModOutcome, Platform, PlatformError,
-    PlatformKind, Reply, UserId, UserRef,
+    PlatformKind, Raw, Reply, UserId, UserRef,
 };
 
 /// How long a member's rights are trusted without asking Telegram again.
@@ -366,7 +367,17 @@ fn grants(kind: &ChatMemberKind, capability: Capability) -> bool {
 }
 
 fn tg(user: UserId) -> TgUserId {
-    TgUserId(user.raw as u64)
+    TgUserId(number(user.raw) as u64)
+}
+
+/// Telegram's ids are numbers, and the adapter makes every id it hands the core; a word (a
+/// Slack-style mention typed here) is turned away by `resolve_user` before it gets this far.
+fn number(raw: Raw) -> i64 {
+    raw.number().unwrap_or_default()
+}
+
+fn chat<K>(id: Id<K>) -> ChatId {
+    ChatId(number(id.raw))
 }
 
 /// Telegram's own refusals ("not enough rights") are the user's to read; the rest is ours.
@@ -406,7 +417,7 @@ impl Platform for TelegramPlatform {
         capability: Capability,
     ) -> Result<bool, PlatformError> {
         let member = self
-            .member(ChatId(community.raw), tg(user))
+            .member(chat(community), tg(user))
             .await
             .map_err(|e| failed(&e))?;
         Ok(grants(&member.kind, capability))
@@ -422,7 +433,8 @@ impl Platform for TelegramPlatform {
                 Some(known) => known,
                 None => return Ok(None),
             },
-            UserRef::Id(id) => (TgUserId(*id as u64), id.to_string()),
+            UserRef::Id(Raw::Number(id)) => (TgUserId(*id as u64), id.to_string()),
+            UserRef::Id(Raw::Word(_)) => return Ok(None),
         };
         let Some(community) = community else {
             return Ok(Some(Member {
@@ -431,7 +443,7 @@ impl Platform for TelegramPlatform {
                 is_bot: false,
             }));
         };
-        match self.member(ChatId(community.raw), id).await {
+        match self.member(chat(community), id).await {
             Ok(member) => Ok(Some(Member {
                 id: UserId::new(PlatformKind::Telegram, id.0 as i64),
                 name: display_name(&member.user),
@@ -450,7 +462,7 @@ impl Platform for TelegramPlatform {
         target: &Member,
         verb: &str,
     ) -> Result<(), PlatformError> {
-        let (chat, user) = (ChatId(community.raw), tg(target.id));
+        let (chat, user) = (chat(community), tg(target.id));
         if user == self.me {
             return Err(PlatformError::Refused(format!("I won't {verb} myself")));
         }
@@ -473,7 +485,7 @@ impl Platform for TelegramPlatform {
         _reason: Option<&str>,
         notice: Option<&Reply>,
     ) -> Result<ModOutcome, PlatformError> {
-        let (chat, user, verb) = (ChatId(community.raw), tg(target.id), action.verb());
+        let (chat, user, verb) = (chat(community), tg(target.id), action.verb());
         if user == self.me {
             return Err(PlatformError::Refused(format!("I won't {verb} myself")));
         }
@@ -520,7 +532,7 @@ impl Platform for TelegramPlatform {
         _: UserId,
         count: u32,
     ) -> Result<u32, PlatformError> {
-        let chat = ChatId(community.raw);
+        let chat = chat(community);
         let bot = self.member(chat, self.me).await.map_err(|e| failed(&e))?;
         if !bot.kind.can_delete_messages() {
             let right = self.capability_name(Capability::ManageMessages);
@@ -541,10 +553,10 @@ impl Platform for TelegramPlatform {
 
     /// Only reaches users who have started a chat with the bot: Telegram's rule for bots.
     async fn direct_message(&self, user: UserId, reply: &Reply) -> Result<(), PlatformError> {
-        self.post(ChatId(user.raw), reply).await
+        self.post(chat(user), reply).await
     }
 
     async fn send(&self, channel: ChannelId, reply: &Reply) -> Result<(), PlatformError> {
-        self.post(ChatId(channel.raw), reply).await
+        self.post(chat(channel), reply).await
     }
 }

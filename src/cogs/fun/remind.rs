@@ -120,12 +120,12 @@ pub async fn deliver(ctx: JobContext, payload: Value) -> Result<(), JobError> {
     let kind: PlatformKind = reminder.platform.parse().map_err(JobError::Invalid)?;
     let platform = ctx.platform(kind)?;
     let message = message(&reminder);
-    let channel = ChannelId::new(kind, reminder.channel);
+    let channel = ChannelId::from_raw(kind, reminder.channel);
     match platform.send(channel, &message).await {
         Ok(()) => Ok(()),
         Err(PlatformError::Refused(why)) => {
             tracing::info!(%channel, "reminder: {why}; sending it by direct message");
-            let user = UserId::new(kind, reminder.user);
+            let user = UserId::from_raw(kind, reminder.user);
             Ok(platform.direct_message(user, &message).await?)
         }
         Err(e) => Err(e.into()),
