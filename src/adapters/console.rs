@@ -128,6 +128,7 @@ impl Platform for ConsolePlatform {
     async fn moderate(
         &self,
         _: CommunityId,
+        _: Option<ChannelId>,
         _: UserId,
         _: &Member,
         _: &ModAction,

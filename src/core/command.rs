@@ -31,6 +31,12 @@ pub trait State: Send + Sync + 'static {
         None
     }
 
+    /// Whether cogbox banned `user` from `community` and the ban still holds: on a platform
+    /// that gives bots no ban of its own (Slack), the adapter removes them again on sight.
+    async fn banned(&self, _community: CommunityId, _user: UserId) -> bool {
+        false
+    }
+
     /// What greets `member`, who just joined `community` (its `welcome_message`), if anything.
     async fn greeting(&self, _community: CommunityId, _member: &Member) -> Option<Reply> {
         None

@@ -113,6 +113,11 @@ impl<S: State> Dispatcher<S> {
         self.state.greeting(community, member).await
     }
 
+    /// Whether `user` is under a ban cogbox keeps itself ([`State::banned`]).
+    pub async fn banned(&self, community: CommunityId, user: UserId) -> bool {
+        self.state.banned(community, user).await
+    }
+
     /// The text-command prefix `community` chose ([`State::prefix`]), if any.
     pub async fn prefix_in(&self, community: CommunityId) -> Option<String> {
         self.state.prefix(community).await
@@ -354,6 +359,7 @@ mod tests {
         async fn moderate(
             &self,
             _: CommunityId,
+            _: Option<ChannelId>,
             _: UserId,
             _: &Member,
             _: &crate::core::ModAction,

@@ -80,10 +80,13 @@ pub trait Platform: Send + Sync + 'static {
     /// refusal names what is missing ("I need Moderate Members to mute @x"). `notice` goes to
     /// the target by direct message once the checks pass and before acting, because a kicked or
     /// banned member may be out of the bot's reach afterwards; it is best effort, and a notice
-    /// that cannot be delivered is only logged. `Err` means nothing was changed.
+    /// that cannot be delivered is only logged. `Err` means nothing was changed. `channel` is
+    /// where the action was asked for (`None` for a scheduled lift): Slack removes members
+    /// channel by channel.
     async fn moderate(
         &self,
         community: CommunityId,
+        channel: Option<ChannelId>,
         actor: UserId,
         target: &Member,
         action: &ModAction,

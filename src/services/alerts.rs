@@ -158,6 +158,7 @@ mod tests {
         async fn moderate(
             &self,
             _: CommunityId,
+            _: Option<ChannelId>,
             _: UserId,
             _: &Member,
             _: &ModAction,

@@ -470,6 +470,36 @@ impl Cases {
             .await
     }
 
+    /// Whether `user` is banned from `community` at `now`: their latest ban or unban that went
+    /// through is a ban, and it has not ended. Slack, which gives apps no ban, enforces this.
+    pub async fn banned(
+        &self,
+        community: CommunityId,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.store
+            .call(move |conn| {
+                let latest: Option<(String, Option<i64>)> = conn
+                    .query_row(
+                        "SELECT action, expires_at FROM mod_cases
+                         WHERE platform = ?1 AND community = ?2 AND target = ?3
+                           AND action IN ('ban', 'unban') AND outcome IN ('done', 'incomplete')
+                         ORDER BY id DESC LIMIT 1",
+                        params![
+                            community.platform.as_str(),
+                            community.raw_text(),
+                            user.raw_text()
+                        ],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )
+                    .optional()?;
+                Ok(matches!(latest, Some((action, ends))
+                    if action == "ban" && ends.is_none_or(|ends| ends > now.timestamp())))
+            })
+            .await
+    }
+
     /// Case `id` of `community`, if it is one of its cases.
     pub async fn get(&self, community: CommunityId, id: i64) -> Result<Option<Case>, StoreError> {
         self.store
@@ -637,6 +667,46 @@ mod tests {
             ..DEFAULTS
         };
         assert_eq!(same.action_at(7), Some(ModAction::Ban(None)), "strongest");
+    }
+
+    #[tokio::test]
+    async fn a_ban_holds_until_it_ends_or_an_unban_goes_through() {
+        let cases = Cases::new(Store::in_memory().unwrap());
+        let start = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let minutes = |n: i64| start + chrono::Duration::minutes(n);
+        let case = |action, target, duration| NewCase {
+            action,
+            duration,
+            ..warning(target)
+        };
+        let settle = async |case: NewCase, at, outcome| {
+            let id = cases.open(case, at).await.unwrap();
+            cases.finish(id, outcome).await.unwrap();
+        };
+        let banned = async |target: i64, at| {
+            let user = UserId::new(PlatformKind::Telegram, target);
+            cases.banned(GROUP, user, at).await.unwrap()
+        };
+        let ten = Some(Duration::from_secs(600));
+        settle(case(CaseAction::Ban, 2, None), minutes(0), Outcome::Done).await;
+        settle(case(CaseAction::Ban, 3, ten), minutes(0), Outcome::Done).await;
+        settle(case(CaseAction::Ban, 4, None), minutes(0), Outcome::Done).await;
+        settle(case(CaseAction::Unban, 4, None), minutes(1), Outcome::Done).await;
+        settle(case(CaseAction::Ban, 5, None), minutes(0), Outcome::Done).await;
+        let down = Outcome::Failed("down".into());
+        settle(case(CaseAction::Unban, 5, None), minutes(1), down.clone()).await;
+        settle(case(CaseAction::Ban, 6, None), minutes(0), down).await;
+        settle(case(CaseAction::Kick, 7, None), minutes(0), Outcome::Done).await;
+
+        assert!(banned(2, minutes(60)).await, "a ban without an end holds");
+        assert!(banned(3, minutes(9)).await && !banned(3, minutes(10)).await);
+        assert!(!banned(4, minutes(2)).await, "lifted");
+        assert!(banned(5, minutes(2)).await, "a failed unban lifts nothing");
+        assert!(!banned(6, minutes(2)).await, "a ban that failed never held");
+        assert!(!banned(7, minutes(2)).await, "a kick is no ban");
+        let elsewhere = CommunityId::new(PlatformKind::Telegram, -200);
+        let user = UserId::new(PlatformKind::Telegram, 2);
+        assert!(!cases.banned(elsewhere, user, minutes(2)).await.unwrap());
     }
 
     #[tokio::test]

@@ -114,6 +114,16 @@ impl State for Services {
         (!message.is_empty()).then(|| Reply::text(message.replace("{user}", &member.name)))
     }
 
+    async fn banned(&self, community: CommunityId, user: UserId) -> bool {
+        match self.cases.banned(community, user, self.clock.now()).await {
+            Ok(banned) => banned,
+            Err(e) => {
+                tracing::warn!(%community, %user, "cases unreadable, ban not checked: {e}");
+                false
+            }
+        }
+    }
+
     async fn prefix(&self, community: CommunityId) -> Option<String> {
         match self.settings.get(community).await {
             Ok(settings) => Some(settings.value("prefix").to_owned()).filter(|p| !p.is_empty()),

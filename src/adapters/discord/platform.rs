@@ -435,6 +435,7 @@ impl Platform for DiscordPlatform {
     async fn moderate(
         &self,
         community: CommunityId,
+        _channel: Option<ChannelId>,
         actor: UserId,
         target: &Member,
         action: &ModAction,

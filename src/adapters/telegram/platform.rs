@@ -479,6 +479,7 @@ impl Platform for TelegramPlatform {
     async fn moderate(
         &self,
         community: CommunityId,
+        _channel: Option<ChannelId>,
         _actor: UserId,
         target: &Member,
         action: &ModAction,

@@ -122,6 +122,7 @@ pub async fn perform(
         .platform
         .moderate(
             pending.community,
+            Some(ctx.invocation.channel),
             author.id,
             &pending.target,
             action,

@@ -165,6 +165,7 @@ async fn lift(ctx: JobContext, payload: Value) -> Result<(), JobError> {
     let result = platform
         .moderate(
             community,
+            None,
             done.actor.id,
             &done.target,
             &action,
