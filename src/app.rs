@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::adapters::console::{self, ConsolePlatform};
-use crate::adapters::{Launch, StartError, discord, telegram};
+use crate::adapters::{Launch, StartError, discord, slack, telegram};
 use crate::cogs;
 use crate::config::Config;
 use crate::core::{Clock, Dispatcher, OffsetClock, Platforms, Reply, SystemClock};
@@ -65,7 +65,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AppError> {
     let store = open_store(&config).await?;
-    warn_slack_unfinished(&config);
     let console_user = match &frontends {
         Frontends::Configured if config.has_platforms() => None,
         Frontends::Configured | Frontends::Console { user: None } => {
@@ -222,7 +221,7 @@ async fn start_frontends<S: crate::core::State>(
 ) -> Result<(), StartError> {
     if let Some((name, privileged)) = console_user {
         if !config.has_platforms() {
-            tracing::info!("no Discord or Telegram token configured: starting the console");
+            tracing::info!("no Discord, Telegram or Slack token configured: starting the console");
         }
         spawn_console(launch, ConsolePlatform::new(&name, privileged));
         return Ok(());
@@ -233,17 +232,10 @@ async fn start_frontends<S: crate::core::State>(
     if let Some(token) = &config.telegram.token {
         telegram::start(&config.telegram, token, launch).await?;
     }
-    Ok(())
-}
-
-/// Said once at start-up while the Slack adapter is unfinished, so a configured token is not
-/// silently ignored; the other platforms run as usual.
-fn warn_slack_unfinished(config: &Config) {
-    if config.slack.bot_token.is_some() {
-        tracing::warn!(
-            "slack: support is not finished yet, so Slack is not started; the [slack] settings are only checked"
-        );
+    if let Some(token) = &config.slack.bot_token {
+        slack::start(&config.slack, token, launch).await?;
     }
+    Ok(())
 }
 
 fn spawn_console<S: crate::core::State>(

@@ -276,7 +276,7 @@ fn check(path: &Path) -> ExitCode {
     let platforms: Vec<&str> = [
         ("discord", config.discord.token.is_some()),
         ("telegram", config.telegram.token.is_some()),
-        ("slack (not started yet)", config.slack.bot_token.is_some()),
+        ("slack", config.slack.bot_token.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))

@@ -448,8 +448,9 @@ const MIN_INTERVAL: Duration = Duration::from_secs(10);
 impl Config {
     /// Whether any chat platform has a token; without one, `run` opens the console.
     pub fn has_platforms(&self) -> bool {
-        // Slack is not counted yet: its adapter is not finished (see `app::run`).
-        self.discord.token.is_some() || self.telegram.token.is_some()
+        self.discord.token.is_some()
+            || self.telegram.token.is_some()
+            || self.slack.bot_token.is_some()
     }
 
     pub fn database_path(&self) -> PathBuf {
@@ -641,6 +642,7 @@ impl Config {
                 self.telegram.token.is_some(),
                 &self.telegram.api_url,
             ),
+            ("slack", self.slack.bot_token.is_some(), &self.slack.api_url),
         ]
         .into_iter()
         .find(|(_, on, url)| *on && !is_loopback_url(url))

@@ -83,6 +83,7 @@ pub trait Platform: Send + Sync + 'static {
     /// that cannot be delivered is only logged. `Err` means nothing was changed. `channel` is
     /// where the action was asked for (`None` for a scheduled lift): Slack removes members
     /// channel by channel.
+    #[allow(clippy::too_many_arguments)] // each is one fact of the action; a struct would only rename them
     async fn moderate(
         &self,
         community: CommunityId,

@@ -4,6 +4,8 @@
 mod fake_discord;
 #[path = "../support/fake_releases.rs"]
 mod fake_releases;
+#[path = "../support/fake_slack.rs"]
+mod fake_slack;
 #[path = "../support/fake_telegram.rs"]
 mod fake_telegram;
 #[allow(dead_code)] // Only the RSS reading is used here.

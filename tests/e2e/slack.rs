@@ -71,3 +71,676 @@ fn a_bad_config_is_reported_before_any_manifest() {
         out.stderr
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The running bot against the fake Slack.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::fake_slack::{
+    self, Call, Failure, FakeSlack, FakeSlackConfig, SignedSender, ids, slash_command,
+};
+use crate::support::Running;
+use crate::telegram::free_port;
+
+const WAIT: Duration = Duration::from_secs(20);
+/// Slack redelivers an envelope that is not acked within this.
+const ACK_DEADLINE: Duration = Duration::from_secs(3);
+
+/// `cogbox run` with Slack on `fake`, in socket mode or (with a port) events mode.
+fn slack_command(
+    sandbox: &Sandbox,
+    fake: &FakeSlack,
+    events_port: Option<u16>,
+) -> std::process::Command {
+    let mut command = sandbox.command(&["run"]);
+    command
+        .env("COGBOX_SLACK__BOT_TOKEN", fake_slack::BOT_TOKEN)
+        .env("COGBOX_SLACK__API_URL", fake.api_url());
+    match events_port {
+        None => command.env("COGBOX_SLACK__APP_TOKEN", fake_slack::APP_TOKEN),
+        Some(port) => command
+            .env("COGBOX_SLACK__MODE", "events")
+            .env("COGBOX_SLACK__SIGNING_SECRET", fake_slack::SIGNING_SECRET)
+            .env("COGBOX_SLACK__EVENTS__LISTEN", format!("127.0.0.1:{port}")),
+    };
+    command
+}
+
+/// The fake Slack and cogbox connected to it in Socket Mode.
+struct Harness {
+    fake: FakeSlack,
+    bot: Running,
+    _sandbox: Sandbox,
+}
+
+impl Harness {
+    async fn start() -> Self {
+        let fake = FakeSlack::start(FakeSlackConfig::default()).await;
+        let sandbox = Sandbox::new();
+        let bot = sandbox.spawn(slack_command(&sandbox, &fake, None));
+        fake.wait_for_connections(1, WAIT).await;
+        Self {
+            fake,
+            bot,
+            _sandbox: sandbox,
+        }
+    }
+
+    /// The bot's next message in `channel` whose text satisfies `check`.
+    async fn posted(&self, channel: &str, check: impl Fn(&str) -> bool) -> Call {
+        self.fake
+            .wait_for_call(
+                "chat.postMessage",
+                |c| {
+                    c.status == 200
+                        && c.params["channel"] == channel
+                        && check(c.params["text"].as_str().unwrap_or_default())
+                },
+                WAIT,
+            )
+            .await
+    }
+
+    /// `user` runs `/cogbox <text>` in `channel`; returns the envelope id.
+    fn slash(&self, user: &str, channel: &str, text: &str) -> String {
+        self.fake.send_slash_command(user, channel, "/cogbox", text)
+    }
+
+    /// What the bot told the caller alone through a response URL, once it has.
+    async fn ephemeral_response(&self, check: impl Fn(&str) -> bool) -> String {
+        let call = self
+            .fake
+            .wait_for_call(
+                "response_url",
+                |c| {
+                    c.params["response_type"] == "ephemeral"
+                        && check(c.params["text"].as_str().unwrap_or_default())
+                },
+                WAIT,
+            )
+            .await;
+        call.params["text"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until the bot is provably idle: a later command's answer has arrived.
+    async fn settle(&self) {
+        self.slash(ids::OWNER, ids::GENERAL, "roll 7d1");
+        self.posted(ids::GENERAL, |t| t.starts_with("7d1:")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slash_mention_and_direct_message_commands_are_answered_and_acked_in_time() {
+    let h = Harness::start().await;
+
+    let slash = h.slash(ids::MEMBER, ids::RANDOM, "roll 1d1");
+    h.posted(ids::RANDOM, |t| t == "1d1: [1] = 1").await;
+    let mention = h.fake.send_app_mention(
+        ids::MEMBER,
+        ids::RANDOM,
+        &format!("<@{}> roll 2d1", ids::BOT_USER),
+    );
+    h.posted(ids::RANDOM, |t| t == "2d1: [1, 1] = 2").await;
+    let direct = h.fake.send_direct_message(ids::MEMBER, ids::DM, "roll 3d1");
+    h.posted(ids::DM, |t| t == "3d1: [1, 1, 1] = 3").await;
+    // Chatter that does not start with the bot's mention is not a command.
+    h.fake.send_app_mention(
+        ids::MEMBER,
+        ids::RANDOM,
+        &format!("thanks <@{}> roll 4d1", ids::BOT_USER),
+    );
+    h.settle().await;
+    assert!(
+        h.fake
+            .calls_of("chat.postMessage")
+            .iter()
+            .all(|c| c.params["text"] != "4d1: [1, 1, 1, 1] = 4")
+    );
+
+    for envelope in [slash, mention, direct] {
+        let ack = h.fake.wait_for_ack(&envelope, WAIT).await;
+        let after = ack.after.expect("an ack of a delivered envelope");
+        assert!(after < ACK_DEADLINE, "{envelope} acked after {after:?}");
+    }
+    let redelivered: Vec<_> = h
+        .fake
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.retry_attempt > 0)
+        .collect();
+    assert!(redelivered.is_empty(), "{redelivered:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_command_is_acked_before_it_runs() {
+    let h = Harness::start().await;
+    // users.info answers only after 5 s of 429s: the kick waits, its envelope does not.
+    h.fake.fail_times("users.info", Failure::RateLimited(2), 2);
+    let envelope = h.slash(
+        ids::ADMIN,
+        ids::RANDOM,
+        &format!("kick <@{}|tom>", ids::TARGET),
+    );
+    let ack = h.fake.wait_for_ack(&envelope, WAIT).await;
+    assert!(ack.after.unwrap() < ACK_DEADLINE, "{:?}", ack.after);
+    h.fake
+        .wait_for_call("conversations.kick", |c| c.status == 200, WAIT)
+        .await;
+    assert!(h.fake.deliveries().iter().all(|d| d.retry_attempt == 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_button_is_pressed_by_the_member_who_pressed_it() {
+    let h = Harness::start().await;
+    h.slash(ids::MEMBER, ids::RANDOM, "poll Lunch? | pizza | sushi");
+    let posted = h.posted(ids::RANDOM, |t| t.contains("Lunch?")).await;
+    let message = h
+        .fake
+        .messages(ids::RANDOM)
+        .pop()
+        .expect("the poll message");
+    let ts = message["ts"].as_str().unwrap().to_owned();
+    let buttons = &posted.params["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .expect("an actions block")["elements"];
+    let sushi = buttons
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["text"]["text"] == "sushi")
+        .expect("a sushi button");
+    let (action, value) = (
+        sushi["action_id"].as_str().unwrap(),
+        sushi["value"].as_str().unwrap(),
+    );
+
+    h.fake
+        .send_button_press(ids::ADMIN, ids::RANDOM, &ts, action, value);
+    h.fake
+        .wait_for_call(
+            "chat.update",
+            |c| c.params["ts"] == ts.as_str() && c.status == 200,
+            WAIT,
+        )
+        .await;
+    h.fake
+        .send_button_press(ids::OWNER, ids::RANDOM, &ts, action, value);
+    let updated = h
+        .fake
+        .wait_for_call(
+            "chat.update",
+            |c| {
+                c.params["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("2 votes"))
+            },
+            WAIT,
+        )
+        .await;
+    // Two presses by two members are two votes: each ran as the member who pressed.
+    assert_eq!(updated.status, 200);
+    let now = h
+        .fake
+        .messages(ids::RANDOM)
+        .into_iter()
+        .find(|m| m["ts"] == ts.as_str())
+        .unwrap();
+    assert!(now["blocks"].to_string().contains("sushi: 2"), "{now}");
+    assert!(
+        now["blocks"].to_string().contains("\"sushi\""),
+        "the buttons are kept: {now}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_text_from_a_member_can_mention_everyone_or_anyone() {
+    let h = Harness::start().await;
+    // What Slack sends when a member types @channel, @here, @everyone and @tom, a link, and
+    // markup typed as text (which Slack escapes).
+    let question = format!(
+        "<!channel> <!here> <!everyone> <@{}> <https://evil.example> &lt;!channel&gt;?",
+        ids::TARGET
+    );
+    h.slash(
+        ids::MEMBER,
+        ids::RANDOM,
+        &format!("poll {question} | yes | no"),
+    );
+    let posted = h.posted(ids::RANDOM, |t| t.contains("yes")).await;
+    // Slack reads mentions in the notification text and in mrkdwn; plain_text (the header,
+    // button labels) is never parsed for them.
+    let mut parsed = vec![posted.params["text"].as_str().unwrap().to_owned()];
+    for block in posted.params["blocks"].as_array().unwrap() {
+        for text in
+            std::iter::once(&block["text"]).chain(block["fields"].as_array().into_iter().flatten())
+        {
+            if text["type"] == "mrkdwn" {
+                parsed.push(text["text"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    let everything = parsed.join("\n");
+    for ping in [
+        "<!channel>",
+        "<!here>",
+        "<!everyone>",
+        "<@U0TARGET1>",
+        "<https://",
+    ] {
+        assert!(!everything.contains(ping), "{ping} went out: {everything}");
+    }
+    assert!(
+        everything.contains("&lt;!channel&gt; &lt;!here&gt;"),
+        "{everything}"
+    );
+    assert!(
+        !everything.contains("&amp;lt;"),
+        "escaped once, not twice: {everything}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kick_is_refused_for_a_member_and_done_for_an_admin() {
+    let h = Harness::start().await;
+    let kick = format!("kick <@{}|tom> spamming", ids::TARGET);
+
+    h.slash(ids::MEMBER, ids::RANDOM, &kick);
+    let refusal = h.ephemeral_response(|t| t.contains("kick")).await;
+    assert!(refusal.contains("Workspace Admin"), "{refusal}");
+    assert!(
+        h.fake
+            .members(ids::RANDOM)
+            .contains(&ids::TARGET.to_owned())
+    );
+
+    h.slash(ids::ADMIN, ids::RANDOM, &kick);
+    let call = h
+        .fake
+        .wait_for_call("conversations.kick", |c| c.status == 200, WAIT)
+        .await;
+    assert_eq!(call.params["channel"], ids::RANDOM);
+    assert_eq!(call.params["user"], ids::TARGET);
+    assert!(
+        !h.fake
+            .members(ids::RANDOM)
+            .contains(&ids::TARGET.to_owned())
+    );
+    h.posted(ids::RANDOM, |t| t.contains("tom")).await;
+
+    // An admin cannot kick the workspace owner, and nobody is kicked from #general.
+    h.slash(
+        ids::ADMIN,
+        ids::RANDOM,
+        &format!("kick <@{}|olivia>", ids::OWNER),
+    );
+    let refusal = h.ephemeral_response(|t| t.contains("owner")).await;
+    assert!(refusal.contains("workspace owner"), "{refusal}");
+    h.slash(
+        ids::OWNER,
+        ids::GENERAL,
+        &format!("kick <@{}|mia>", ids::MEMBER),
+    );
+    let refusal = h.ephemeral_response(|t| t.contains("general")).await;
+    assert!(refusal.contains("never removes anyone"), "{refusal}");
+    assert_eq!(
+        h.fake
+            .calls_of("conversations.kick")
+            .iter()
+            .filter(|c| c.status == 200 && c.error.is_none())
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_keeps_the_member_out_of_every_channel_until_unbanned_and_mute_is_refused() {
+    let h = Harness::start().await;
+    h.slash(
+        ids::ADMIN,
+        ids::RANDOM,
+        &format!("mute <@{}|tom> 10m", ids::TARGET),
+    );
+    let refusal = h.ephemeral_response(|t| t.contains("mute")).await;
+    assert!(
+        refusal.contains("Slack gives apps no way to mute"),
+        "{refusal}"
+    );
+
+    h.slash(
+        ids::ADMIN,
+        ids::RANDOM,
+        &format!("ban <@{}|tom> spam", ids::TARGET),
+    );
+    h.fake
+        .wait_for_call("conversations.kick", |c| c.error.is_none(), WAIT)
+        .await;
+    h.posted(ids::RANDOM, |t| t.contains("tom")).await;
+    // The ban's notice reached tom by direct message.
+    let dm = h
+        .fake
+        .wait_for_call(
+            "conversations.open",
+            |c| c.params["users"] == ids::TARGET,
+            WAIT,
+        )
+        .await;
+    assert_eq!(dm.status, 200);
+
+    let kicked = h.fake.calls_of("conversations.kick").len();
+    assert_eq!(kicked, 1);
+    h.fake.send_member_joined(ids::TARGET, ids::RANDOM);
+    let deadline = Instant::now() + WAIT;
+    while h.fake.calls_of("conversations.kick").len() == kicked {
+        assert!(
+            Instant::now() < deadline,
+            "the banned member was not removed again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let again = h.fake.calls_of("conversations.kick").pop().unwrap();
+    assert_eq!((again.status, again.error), (200, None));
+    assert_eq!(again.params["user"], ids::TARGET);
+    assert!(
+        !h.fake
+            .members(ids::RANDOM)
+            .contains(&ids::TARGET.to_owned())
+    );
+
+    h.slash(
+        ids::ADMIN,
+        ids::RANDOM,
+        &format!("unban <@{}|tom>", ids::TARGET),
+    );
+    h.posted(ids::RANDOM, |t| {
+        t.contains("unbanned") || t.contains("Unbanned")
+    })
+    .await;
+    let kicks = h.fake.calls_of("conversations.kick").len();
+    h.fake.send_member_joined(ids::TARGET, ids::RANDOM);
+    h.settle().await;
+    assert_eq!(
+        h.fake.calls_of("conversations.kick").len(),
+        kicks,
+        "an unbanned member may rejoin"
+    );
+    assert!(
+        h.fake
+            .members(ids::RANDOM)
+            .contains(&ids::TARGET.to_owned())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_is_waited_out_for_as_long_as_slack_asks() {
+    let h = Harness::start().await;
+    h.fake
+        .fail_next("chat.postMessage", Failure::RateLimited(2));
+    h.slash(ids::MEMBER, ids::RANDOM, "roll 1d1");
+    let answered = h.posted(ids::RANDOM, |t| t == "1d1: [1] = 1").await;
+    let limited = h
+        .fake
+        .calls_of("chat.postMessage")
+        .into_iter()
+        .find(|c| c.status == 429)
+        .expect("the 429");
+    let waited = answered.at.duration_since(limited.at);
+    assert!(
+        waited >= Duration::from_millis(1900),
+        "retried after {waited:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_in_one_channel_are_paced_to_about_one_a_second_and_never_meet_a_429() {
+    let h = Harness::start().await;
+    // Four members, two commands each: no one meets the per-member command limit.
+    let members = [ids::OWNER, ids::ADMIN, ids::MEMBER, ids::TARGET];
+    for n in 1..=8 {
+        h.slash(members[n % 4], ids::RANDOM, &format!("roll {n}d1"));
+    }
+    h.posted(ids::RANDOM, |t| t.starts_with("8d1")).await;
+    for n in 1..=7 {
+        h.posted(ids::RANDOM, |t| t.starts_with(&format!("{n}d1")))
+            .await;
+    }
+    let posts = h.fake.calls_of("chat.postMessage");
+    assert!(posts.iter().all(|c| c.status == 200), "{posts:?}");
+    let span = posts.last().unwrap().at.duration_since(posts[0].at);
+    assert!(span >= Duration::from_secs(7), "8 messages in {span:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_reconnects_after_refresh_requested_and_after_a_dropped_connection() {
+    let h = Harness::start().await;
+    h.fake.disconnect("refresh_requested");
+    h.fake.wait_for_connections(1, WAIT).await;
+    let deadline = Instant::now() + WAIT;
+    while h.fake.connects() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no new connection after refresh_requested"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    h.fake.wait_for_connections(1, WAIT).await;
+    h.slash(ids::MEMBER, ids::RANDOM, "roll 1d1");
+    h.posted(ids::RANDOM, |t| t == "1d1: [1] = 1").await;
+
+    h.fake.drop_connections();
+    while h.fake.connects() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "no new connection after the drop"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    h.fake.wait_for_connections(1, WAIT).await;
+    h.slash(ids::MEMBER, ids::RANDOM, "roll 2d1");
+    h.posted(ids::RANDOM, |t| t == "2d1: [1, 1] = 2").await;
+    assert_eq!(h.fake.connections(), 1, "one connection at a time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_token_is_one_line_and_exit_2_with_no_websocket() {
+    for (key, value, named) in [
+        (
+            "COGBOX_SLACK__BOT_TOKEN",
+            "xoxb-not-the-right-one",
+            "slack.bot_token was rejected by Slack (invalid_auth)",
+        ),
+        (
+            "COGBOX_SLACK__APP_TOKEN",
+            "xapp-1-not-the-right-one",
+            "slack.app_token was rejected by Slack (invalid_auth)",
+        ),
+    ] {
+        let fake = FakeSlack::start(FakeSlackConfig::default()).await;
+        let sandbox = Sandbox::new();
+        let mut command = slack_command(&sandbox, &fake, None);
+        command.env(key, value);
+        let mut bot = sandbox.spawn(command);
+        let code = tokio::task::block_in_place(|| bot.wait());
+        assert_eq!(code, 2, "{}", bot.stderr());
+        assert!(bot.stderr().contains(named), "{}", bot.stderr());
+        assert!(
+            !bot.stderr().contains(value),
+            "a token is never printed: {}",
+            bot.stderr()
+        );
+        assert_eq!(fake.connects(), 0, "no WebSocket opened");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_closes_the_connection_and_exits_cleanly() {
+    let mut h = Harness::start().await;
+    h.slash(ids::MEMBER, ids::RANDOM, "roll 1d1");
+    h.posted(ids::RANDOM, |t| t == "1d1: [1] = 1").await;
+    h.bot.signal("-TERM");
+    let code = tokio::task::block_in_place(|| h.bot.wait());
+    assert_eq!(code, 0, "{}", h.bot.stderr());
+    assert!(
+        h.bot.stderr().contains("stopped cleanly"),
+        "{}",
+        h.bot.stderr()
+    );
+    assert_eq!(h.fake.connections(), 0, "the connection was closed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events mode
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_events_mode_only_signed_fresh_well_formed_requests_reach_a_handler() {
+    let fake = FakeSlack::start(FakeSlackConfig::default()).await;
+    let sandbox = Sandbox::new();
+    let port = free_port();
+    let _bot = sandbox.spawn(slack_command(&sandbox, &fake, Some(port)));
+    fake.wait_for_call("auth.test", |_| true, WAIT).await;
+    let base = format!("http://127.0.0.1:{port}/slack");
+    let slack = SignedSender::new(fake_slack::SIGNING_SECRET);
+    let events = format!("{base}/events");
+    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + WAIT;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the events listener never opened"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let challenge = json!({"type": "url_verification", "token": "x", "challenge": "c-4f2a"});
+    let (status, body) = slack.post_json(&events, &challenge).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("c-4f2a"), "{body}");
+
+    let roll = slash_command(
+        &fake.response_url(),
+        ids::MEMBER,
+        ids::RANDOM,
+        "/cogbox",
+        "roll 1d1",
+    );
+    let commands = format!("{base}/commands");
+    let forger = SignedSender::new("not-the-signing-secret");
+    assert_eq!(forger.post_form(&commands, &roll).await.0, 401, "forged");
+    let body = b"command=%2Fcogbox&text=roll+1d1".to_vec();
+    let stale_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 6 * 60;
+    let stale = [
+        (
+            "content-type",
+            "application/x-www-form-urlencoded".to_owned(),
+        ),
+        ("x-slack-request-timestamp", stale_at.to_string()),
+        ("x-slack-signature", slack.sign(stale_at, &body)),
+    ];
+    assert_eq!(
+        slack.post_raw(&commands, &stale, body.clone()).await.0,
+        401,
+        "stale"
+    );
+    let unsigned = [(
+        "content-type",
+        "application/x-www-form-urlencoded".to_owned(),
+    )];
+    assert_eq!(
+        slack.post_raw(&commands, &unsigned, body).await.0,
+        401,
+        "unsigned"
+    );
+    let huge = json!({"type": "event_callback", "event": {"text": "x".repeat(300 * 1024)}});
+    assert_eq!(slack.post_json(&events, &huge).await.0, 413, "oversized");
+    let (status, _) = slack
+        .post_json(&format!("{base}/interactive"), &json!({"not": "a form"}))
+        .await;
+    assert_eq!(status, 400, "malformed");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let not_json = b"{\"type\": \"event_callback\", ".to_vec();
+    let signed = [
+        ("content-type", "application/json".to_owned()),
+        ("x-slack-request-timestamp", now.to_string()),
+        ("x-slack-signature", slack.sign(now, &not_json)),
+    ];
+    assert_eq!(
+        slack.post_raw(&events, &signed, not_json).await.0,
+        400,
+        "not JSON"
+    );
+
+    // A valid slash command, a mention and a button press do run, and are answered.
+    assert_eq!(slack.post_form(&commands, &roll).await.0, 200);
+    fake.wait_for_call(
+        "chat.postMessage",
+        |c| c.params["text"] == "1d1: [1] = 1",
+        WAIT,
+    )
+    .await;
+    let mention = fake.event_callback(fake_slack::app_mention(
+        ids::MEMBER,
+        ids::RANDOM,
+        &format!("<@{}> roll 2d1", ids::BOT_USER),
+    ));
+    assert_eq!(slack.post_json(&events, &mention).await.0, 200);
+    fake.wait_for_call(
+        "chat.postMessage",
+        |c| c.params["text"] == "2d1: [1, 1] = 2",
+        WAIT,
+    )
+    .await;
+    let flip = slash_command(
+        &fake.response_url(),
+        ids::MEMBER,
+        ids::RANDOM,
+        "/cogbox",
+        "coinflip",
+    );
+    assert_eq!(slack.post_form(&commands, &flip).await.0, 200);
+    fake.wait_for_call(
+        "chat.postMessage",
+        |c| c.params["blocks"].to_string().contains("Flip again"),
+        WAIT,
+    )
+    .await;
+    let message = fake.messages(ids::RANDOM).pop().unwrap();
+    let press = fake_slack::block_action(
+        &fake.response_url(),
+        ids::ADMIN,
+        ids::RANDOM,
+        &message,
+        "cogbox-0",
+        "/coinflip",
+    );
+    assert_eq!(
+        slack
+            .post_interactive(&format!("{base}/interactive"), &press)
+            .await
+            .0,
+        200
+    );
+    let deadline = Instant::now() + WAIT;
+    while fake
+        .calls_of("chat.postMessage")
+        .iter()
+        .filter(|c| c.params["blocks"].to_string().contains("Flip again"))
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "the press was not answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Of all those requests, only the three valid ones and the press were handled.
+    assert_eq!(fake.calls_of("chat.postMessage").len(), 4);
+}

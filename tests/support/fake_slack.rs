@@ -11,7 +11,7 @@
 //! FakeSlack::start(FakeSlackConfig) -> FakeSlack                      (async)
 //!   .api_url() -> String                 "http://127.0.0.1:PORT/api" (replaces https://slack.com/api)
 //! Web API: auth.test, apps.connections.open, chat.postMessage, chat.postEphemeral, chat.update,
-//!          users.info, conversations.kick; any other method is 404 `unknown_method`
+//!          users.info, conversations.kick, conversations.open; any other is 404 `unknown_method`
 //!   .calls() / .calls_of("chat.postMessage") -> Vec<Call>   Call { method, params, token, error, status, at }
 //!   .wait_for_call(method, |&Call| -> bool, Duration) -> Call (async; panics on timeout)
 //!   .fail_next(method, Failure) / .fail_times(method, Failure, n)
@@ -28,6 +28,7 @@
 //!   .wait_for_connections(n, Duration)   (async; panics on timeout)
 //!   .send_envelope(kind, payload, accepts_response_payload) -> envelope id
 //!   .send_slash_command / .send_app_mention / .send_direct_message / .send_button_press
+//!   .send_member_joined(user, channel)   adds the member and sends member_joined_channel
 //!   .deliveries() -> Vec<Delivery>       every envelope sent, redeliveries included
 //!   .acks() -> Vec<Ack>                  every ack received, in order
 //!   .wait_for_ack(envelope_id, Duration) -> Ack (async; panics on timeout)
@@ -109,6 +110,7 @@ pub const ALL_SCOPES: &[&str] = &[
     "commands",
     "groups:write",
     "im:history",
+    "im:write",
     "users:read",
 ];
 
@@ -213,6 +215,7 @@ pub const RATE_TIERS: &[(&str, u32, Duration)] = &[
     ("chat.update", 50, Duration::from_secs(60)),          // Tier 3
     ("users.info", 100, Duration::from_secs(60)),          // Tier 4
     ("conversations.kick", 50, Duration::from_secs(60)),   // Tier 3
+    ("conversations.open", 50, Duration::from_secs(60)),   // Tier 3
 ];
 
 /// Slack's Block Kit limits that a renderer can overstep.
@@ -528,6 +531,17 @@ impl FakeSlack {
             value,
         );
         self.send_envelope("interactive", payload, false)
+    }
+
+    /// `user` joins `channel` and the bot hears of it (`member_joined_channel`).
+    pub fn send_member_joined(&self, user: &str, channel: &str) -> String {
+        self.add_member(channel, user);
+        let event = json!({
+            "type": "member_joined_channel", "user": user, "channel": channel,
+            "channel_type": "C", "team": ids::TEAM, "event_ts": format!("{}.000400", unix_now()),
+        });
+        let payload = self.event_callback(event);
+        self.send_envelope("events_api", payload, false)
     }
 
     /// Wraps an event as the Events API delivers it.
@@ -849,6 +863,7 @@ fn requirement(
             (TokenKind::Bot, Some("chat:write"))
         }
         "users.info" => (TokenKind::Bot, Some("users:read")),
+        "conversations.open" => (TokenKind::Bot, Some("im:write")),
         "conversations.kick" => {
             let private = str_param(params, "channel")
                 .and_then(|c| world.channels.get(c))
@@ -1019,6 +1034,7 @@ fn serve(
             .map(|u| json!({"user": user_json(u)}))
             .ok_or_else(|| error("user_not_found")),
         "conversations.kick" => kick(world, params),
+        "conversations.open" => open_im(world, params),
         _ => unreachable!("requirement() lists every served method"),
     };
     fine(match answer {
@@ -1310,6 +1326,36 @@ fn kick(world: &mut World, params: &Map<String, Value>) -> Result<Value, Value> 
         .members
         .remove(&user);
     Ok(json!({}))
+}
+
+/// A direct message with one member (`users`), opened once and then found again.
+fn open_im(world: &mut World, params: &Map<String, Value>) -> Result<Value, Value> {
+    let user = str_param(params, "users").ok_or_else(|| error("users_list_not_supplied"))?;
+    if user.contains(',') {
+        return Err(error("not_enough_users")); // a group DM needs mpim:write, not modelled
+    }
+    if !world.users.iter().any(|u| u.id == user) {
+        return Err(error("user_not_found"));
+    }
+    let found = world
+        .channels
+        .iter()
+        .find(|(_, c)| c.is_im && c.members.contains(user))
+        .map(|(id, _)| id.clone());
+    let id = found.unwrap_or_else(|| {
+        let id = format!("D0{}", &user[1..]);
+        let members = [user, ids::BOT_USER].map(String::from).into();
+        let dm = FakeChannel {
+            name: String::new(),
+            is_im: true,
+            is_private: true,
+            is_general: false,
+            members,
+        };
+        world.channels.insert(id.clone(), dm);
+        id
+    });
+    Ok(json!({"channel": {"id": id}}))
 }
 
 async fn response_url(

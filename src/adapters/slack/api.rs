@@ -85,10 +85,10 @@ impl ApiError {
 /// holds more than the tier allows.
 fn tier(method: &str) -> (u32, u32) {
     match method {
-        "apps.connections.open" => (2, 3),             // Tier 1: 1+ per minute
+        "apps.connections.open" => (2, 3), // Tier 1: 1+ per minute
         "chat.update" | "conversations.kick" => (10, 40), // Tier 3: 50+
-        "conversations.open" => (10, 40),              // Tier 3
-        _ => (20, 80), // Tier 4 (users.info, chat.postEphemeral) and auth.test
+        "conversations.open" => (10, 40),  // Tier 3
+        _ => (20, 80),                     // Tier 4 (users.info, chat.postEphemeral) and auth.test
     }
 }
 
@@ -165,7 +165,10 @@ impl Api {
         params: &[(&str, &str)],
     ) -> Result<Value, ApiError> {
         if method == "chat.postMessage" {
-            let channel = params.iter().find(|(k, _)| *k == "channel").map(|(_, v)| *v);
+            let channel = params
+                .iter()
+                .find(|(k, _)| *k == "channel")
+                .map(|(_, v)| *v);
             self.pace_channel(channel.unwrap_or_default()).await;
         }
         if let Some(limiter) = self.methods.get(method) {

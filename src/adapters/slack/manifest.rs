@@ -20,6 +20,7 @@ pub const BOT_SCOPES: &[&str] = &[
     "groups:read",       // member_joined_channel in private channels
     "groups:write",      // kick from private channels
     "im:history",        // plain `roll 2d6` in a direct message (message.im)
+    "im:write",          // moderation notices by direct message (conversations.open)
     "users:read",        // is_admin / is_owner for permissions, names for mentions
 ];
 
@@ -148,6 +149,7 @@ mod tests {
             "chat:write",
             "app_mentions:read",
             "im:history",
+            "im:write",
             "users:read",
             "channels:manage",
         ] {
