@@ -1,8 +1,15 @@
-//! `cogbox slack manifest`: what a user pastes into Slack to create the app.
+//! Slack end to end: `cogbox slack manifest`, and the real binary against the fake Slack in
+//! Socket Mode and in events mode.
 
-use serde_json::Value;
+use std::time::{Duration, Instant};
 
-use crate::support::Sandbox;
+use serde_json::{Value, json};
+
+use crate::fake_slack::{
+    self, Call, Failure, FakeSlack, FakeSlackConfig, SignedSender, ids, slash_command,
+};
+use crate::support::{Running, Sandbox};
+use crate::telegram::free_port;
 
 #[test]
 fn the_manifest_declares_the_umbrella_command_with_every_cogbox_command() {
@@ -74,16 +81,6 @@ fn a_bad_config_is_reported_before_any_manifest() {
 
 // ---------------------------------------------------------------------------------------------
 // The running bot against the fake Slack.
-
-use std::time::{Duration, Instant};
-
-use serde_json::json;
-
-use crate::fake_slack::{
-    self, Call, Failure, FakeSlack, FakeSlackConfig, SignedSender, ids, slash_command,
-};
-use crate::support::Running;
-use crate::telegram::free_port;
 
 const WAIT: Duration = Duration::from_secs(20);
 /// Slack redelivers an envelope that is not acked within this.
@@ -606,7 +603,6 @@ async fn in_events_mode_only_signed_fresh_well_formed_requests_reach_a_handler()
     let base = format!("http://127.0.0.1:{port}/slack");
     let slack = SignedSender::new(fake_slack::SIGNING_SECRET);
     let events = format!("{base}/events");
-    let deadline = Instant::now() + WAIT;
     let deadline = Instant::now() + WAIT;
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
