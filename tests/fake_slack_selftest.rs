@@ -281,6 +281,48 @@ async fn users_info_carries_admin_flags_and_kick_follows_slacks_rules() {
 }
 
 #[tokio::test]
+async fn conversations_open_finds_or_opens_the_direct_message_with_a_member() {
+    let fake = start().await;
+    let client = client(&fake);
+    let token = bot_token();
+    let session = client.open_session(&token);
+    let open = |user: &str| SlackApiConversationsOpenRequest::new().with_users(vec![user.into()]);
+
+    let existing = session
+        .conversations_open(&open(ids::MEMBER))
+        .await
+        .unwrap();
+    assert_eq!(
+        existing.channel.id.0,
+        ids::DM,
+        "mia's DM with the bot exists"
+    );
+    let opened = session
+        .conversations_open(&open(ids::TARGET))
+        .await
+        .unwrap();
+    let again = session
+        .conversations_open(&open(ids::TARGET))
+        .await
+        .unwrap();
+    assert_eq!(
+        opened.channel.id, again.channel.id,
+        "opened once, then found"
+    );
+    let posted = session
+        .chat_post_message(&SlackApiChatPostMessageRequest::new(
+            opened.channel.id.clone(),
+            SlackMessageContent::new().with_text("You were warned".into()),
+        ))
+        .await;
+    assert!(posted.is_ok(), "the bot can write in it: {posted:?}");
+    assert_eq!(
+        api_error(session.conversations_open(&open("U0NOBODY1")).await),
+        "user_not_found"
+    );
+}
+
+#[tokio::test]
 async fn a_missing_scope_is_named() {
     let fake = FakeSlack::start(FakeSlackConfig {
         scopes: vec!["chat:write".into()],

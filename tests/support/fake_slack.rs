@@ -1330,10 +1330,17 @@ fn kick(world: &mut World, params: &Map<String, Value>) -> Result<Value, Value> 
 
 /// A direct message with one member (`users`), opened once and then found again.
 fn open_im(world: &mut World, params: &Map<String, Value>) -> Result<Value, Value> {
-    let user = str_param(params, "users").ok_or_else(|| error("users_list_not_supplied"))?;
-    if user.contains(',') {
-        return Err(error("not_enough_users")); // a group DM needs mpim:write, not modelled
-    }
+    // A comma-separated list in a form or query, or (as slack-morphism sends it) a JSON array.
+    let users: Vec<&str> = match params.get("users") {
+        Some(Value::String(list)) => list.split(',').filter(|u| !u.is_empty()).collect(),
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let user = match users.as_slice() {
+        [] => return Err(error("users_list_not_supplied")),
+        [user] => *user,
+        _ => return Err(error("not_enough_users")), // a group DM needs mpim:write: not modelled
+    };
     if !world.users.iter().any(|u| u.id == user) {
         return Err(error("user_not_found"));
     }
