@@ -22,6 +22,7 @@
 //!   .responses() -> Vec<Value>           bodies POSTed to response_urls
 //!   .members(channel) -> Vec<String>     who is in a channel now (kicks applied)
 //!   .add_member(channel, user)           someone (re)joins
+//!   .add_channel(id, name)               a public channel everyone (and the bot) is in
 //! Socket Mode (URL from apps.connections.open: ws://127.0.0.1:PORT/link/?ticket=..&app_id=..)
 //!   .connections() -> usize              open connections now
 //!   .connects() -> usize                 connections ever opened
@@ -531,6 +532,20 @@ impl FakeSlack {
             value,
         );
         self.send_envelope("interactive", payload, false)
+    }
+
+    /// A public channel with every user of the workspace in it, the bot included.
+    pub fn add_channel(&self, id: &str, name: &str) {
+        let mut world = self.shared.lock();
+        let members = world.users.iter().map(|u| u.id.clone()).collect();
+        let channel = FakeChannel {
+            name: name.into(),
+            is_im: false,
+            is_private: false,
+            is_general: false,
+            members,
+        };
+        world.channels.insert(id.into(), channel);
     }
 
     /// `user` joins `channel` and the bot hears of it (`member_joined_channel`).
