@@ -323,6 +323,37 @@ async fn conversations_open_finds_or_opens_the_direct_message_with_a_member() {
 }
 
 #[tokio::test]
+async fn users_conversations_lists_the_channels_a_member_shares_with_the_bot() {
+    let fake = start().await;
+    let client = client(&fake);
+    let token = bot_token();
+    let session = client.open_session(&token);
+    let of = |user: &str, types: Vec<SlackConversationType>| {
+        SlackApiUsersConversationsRequest::new()
+            .with_user(user.into())
+            .with_types(types)
+            .with_exclude_archived(true)
+    };
+    let both = vec![
+        SlackConversationType::Public,
+        SlackConversationType::Private,
+    ];
+    let listed = session
+        .users_conversations(&of(ids::TARGET, both))
+        .await
+        .unwrap();
+    let names: Vec<String> = listed.channels.iter().map(|c| c.id.0.clone()).collect();
+    assert_eq!(names, [ids::GENERAL, ids::QUIET, ids::RANDOM], "no DM");
+    let member = |id: &str| listed.channels.iter().find(|c| c.id.0 == id).unwrap();
+    assert_eq!(member(ids::QUIET).flags.is_member, Some(false));
+    assert_eq!(member(ids::RANDOM).flags.is_member, Some(true));
+    let unknown = session
+        .users_conversations(&of("U0NOBODY1", vec![SlackConversationType::Public]))
+        .await;
+    assert_eq!(api_error(unknown), "user_not_found");
+}
+
+#[tokio::test]
 async fn a_missing_scope_is_named() {
     let fake = FakeSlack::start(FakeSlackConfig {
         scopes: vec!["chat:write".into()],

@@ -7,6 +7,7 @@
 //! the commands go round [`CHANNELS`] channels: the figure is the trip, not the channel's pace.
 //! Throughput: signed `member_joined_channel` events posted to the events-mode listener by
 //! [`SENDERS`] senders at once; each is verified (HMAC), parsed and checked against the bans.
+//! `COGBOX_BENCH_BIN=path` measures another binary (the static musl one) the same way.
 
 #[path = "../support/fake_discord.rs"]
 mod fake_discord;
@@ -27,7 +28,8 @@ use serde_json::json;
 
 const COMMANDS: usize = 200;
 const WARM_UP: usize = 20;
-const CHANNELS: usize = 50;
+/// One channel per command: none is paced, so the figure is the trip alone.
+const CHANNELS: usize = COMMANDS + WARM_UP;
 const EVENTS: usize = 20_000;
 const SENDERS: usize = 32;
 const WAIT: Duration = Duration::from_secs(30);
@@ -45,8 +47,12 @@ fn main() {
     });
 }
 
+/// The binary under test: this build's, or another one named by `COGBOX_BENCH_BIN` (the static
+/// musl release binary users download, built by `packaging/build-release.sh`).
 fn cogbox(dir: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cogbox"));
+    let binary =
+        std::env::var_os("COGBOX_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_cogbox").into());
+    let mut command = Command::new(binary);
     command
         .arg("run")
         .current_dir(dir)

@@ -11,7 +11,8 @@
 //! FakeSlack::start(FakeSlackConfig) -> FakeSlack                      (async)
 //!   .api_url() -> String                 "http://127.0.0.1:PORT/api" (replaces https://slack.com/api)
 //! Web API: auth.test, apps.connections.open, chat.postMessage, chat.postEphemeral, chat.update,
-//!          users.info, conversations.kick, conversations.open; any other is 404 `unknown_method`
+//!          users.info, users.conversations, conversations.kick, conversations.open; any other
+//!          is 404 `unknown_method`
 //!   .calls() / .calls_of("chat.postMessage") -> Vec<Call>   Call { method, params, token, error, status, at }
 //!   .wait_for_call(method, |&Call| -> bool, Duration) -> Call (async; panics on timeout)
 //!   .fail_next(method, Failure) / .fail_times(method, Failure, n)
@@ -107,8 +108,10 @@ pub const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 pub const ALL_SCOPES: &[&str] = &[
     "app_mentions:read",
     "channels:manage",
+    "channels:read",
     "chat:write",
     "commands",
+    "groups:read",
     "groups:write",
     "im:history",
     "im:write",
@@ -217,6 +220,7 @@ pub const RATE_TIERS: &[(&str, u32, Duration)] = &[
     ("users.info", 100, Duration::from_secs(60)),          // Tier 4
     ("conversations.kick", 50, Duration::from_secs(60)),   // Tier 3
     ("conversations.open", 50, Duration::from_secs(60)),   // Tier 3
+    ("users.conversations", 50, Duration::from_secs(60)),  // Tier 3
 ];
 
 /// Slack's Block Kit limits that a renderer can overstep.
@@ -879,6 +883,18 @@ fn requirement(
         }
         "users.info" => (TokenKind::Bot, Some("users:read")),
         "conversations.open" => (TokenKind::Bot, Some("im:write")),
+        // Public channels need channels:read; asking for private ones needs groups:read too.
+        "users.conversations" => {
+            let private = str_param(params, "types").is_some_and(|t| t.contains("private"));
+            (
+                TokenKind::Bot,
+                Some(if private {
+                    "groups:read"
+                } else {
+                    "channels:read"
+                }),
+            )
+        }
         "conversations.kick" => {
             let private = str_param(params, "channel")
                 .and_then(|c| world.channels.get(c))
@@ -1050,6 +1066,7 @@ fn serve(
             .ok_or_else(|| error("user_not_found")),
         "conversations.kick" => kick(world, params),
         "conversations.open" => open_im(world, params),
+        "users.conversations" => conversations_of(world, params),
         _ => unreachable!("requirement() lists every served method"),
     };
     fine(match answer {
@@ -1330,6 +1347,11 @@ fn kick(world: &mut World, params: &Map<String, Value>) -> Result<Value, Value> 
     if channel.is_general {
         return Err(error("cant_kick_from_general"));
     }
+    // Harsher than Slack's documentation says outright: an app removes members only from
+    // channels it is in itself.
+    if !channel.members.contains(ids::BOT_USER) {
+        return Err(error("not_in_channel"));
+    }
     if !channel.members.contains(user) {
         return Err(error("not_in_channel"));
     }
@@ -1341,6 +1363,37 @@ fn kick(world: &mut World, params: &Map<String, Value>) -> Result<Value, Value> 
         .members
         .remove(&user);
     Ok(json!({}))
+}
+
+/// The channels `user` is in that the bot can see: public ones, and private ones it shares.
+/// Only `public_channel` and `private_channel` types are modelled; one page holds them all.
+fn conversations_of(world: &World, params: &Map<String, Value>) -> Result<Value, Value> {
+    let user = str_param(params, "user").ok_or_else(|| error("user_not_found"))?;
+    if !world.users.iter().any(|u| u.id == user) {
+        return Err(error("user_not_found"));
+    }
+    let types = str_param(params, "types").unwrap_or("public_channel");
+    let channels: Vec<Value> = world
+        .channels
+        .iter()
+        .filter(|(_, c)| !c.is_im && c.members.contains(user))
+        .filter(|(_, c)| {
+            if c.is_private {
+                types.contains("private_channel") && c.members.contains(ids::BOT_USER)
+            } else {
+                types.contains("public_channel")
+            }
+        })
+        .map(|(id, c)| {
+            json!({
+                "id": id, "name": c.name, "created": 1_700_000_000, "creator": ids::OWNER,
+                "is_channel": !c.is_private, "is_group": false, "is_im": false,
+                "is_private": c.is_private, "is_archived": false, "is_general": c.is_general,
+                "is_member": c.members.contains(ids::BOT_USER),
+            })
+        })
+        .collect();
+    Ok(json!({"channels": channels, "response_metadata": {"next_cursor": ""}}))
 }
 
 /// A direct message with one member (`users`), opened once and then found again.

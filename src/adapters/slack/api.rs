@@ -113,6 +113,7 @@ pub const METHODS: &[&str] = &[
     "chat.update",
     "conversations.kick",
     "conversations.open",
+    "users.conversations",
     "users.info",
 ];
 
@@ -275,7 +276,10 @@ mod tests {
             let (burst, per_minute) = tier(method);
             let limit = match *method {
                 "apps.connections.open" => 5,
-                "chat.update" | "conversations.kick" | "conversations.open" => 50,
+                "chat.update"
+                | "conversations.kick"
+                | "conversations.open"
+                | "users.conversations" => 50,
                 _ => 100,
             };
             assert!(burst + per_minute <= limit, "{method}");

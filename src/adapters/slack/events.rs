@@ -2,8 +2,9 @@
 //! manifest declares. Every request is checked before anything else looks at it: a declared
 //! or actual body over the cap is 413, an unsigned, stale or forged one 401, a malformed
 //! timestamp 400 ([`super::signature`]); then a body that is not what the route takes is 400.
-//! A valid request is answered at once (Slack waits 3 s) and handled on its own task, if
-//! there is an intake slot; without one, or while stopping, it is 503 and Slack retries.
+//! A valid request is answered at once (Slack waits 3 s) and handled on its own task. Each
+//! request needs an intake slot before its body is read; without one, or while stopping, it is
+//! 503 and Slack retries.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -107,6 +108,13 @@ async fn receive<S: State>(state: Arc<Listener<S>>, route: Route, request: Reque
     if let Err(rejection) = Verifier::check_length(declared) {
         return rejected(rejection);
     }
+    // No slot, no 200: Slack retries what it was not answered 200 for. The slot is taken
+    // before the body is read, so at most `limits.max_in_flight` bodies (256 KiB each) are in
+    // memory at once, forged ones included.
+    let slot = match state.intake.try_take() {
+        Some(slot) if !state.cancel.is_cancelled() => slot,
+        _ => return (StatusCode::SERVICE_UNAVAILABLE, [(RETRY_AFTER, "1")]).into_response(),
+    };
     let Ok(body) = to_bytes(Body::new(request.into_body()), MAX_BODY).await else {
         return rejected(Rejection::TooLarge);
     };
@@ -123,16 +131,12 @@ async fn receive<S: State>(state: Arc<Listener<S>>, route: Route, request: Reque
         .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
     let inbound = match parse(route, &body, form) {
         Ok(Parsed::Challenge(challenge)) => {
-            return axum::Json(json!({"challenge": challenge})).into_response();
+            let body = json!({ "challenge": challenge }).to_string();
+            return ([(CONTENT_TYPE, "application/json")], body).into_response();
         }
         Ok(Parsed::Ignored) => return StatusCode::OK.into_response(),
         Ok(Parsed::Inbound(inbound)) => inbound,
         Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
-    };
-    // No slot, no 200: Slack retries what it was not answered 200 for.
-    let slot = match state.intake.try_take() {
-        Some(slot) if !state.cancel.is_cancelled() => slot,
-        _ => return (StatusCode::SERVICE_UNAVAILABLE, [(RETRY_AFTER, "1")]).into_response(),
     };
     let inbox = Arc::clone(&state.inbox);
     state

@@ -340,16 +340,21 @@ impl Platform for SlackPlatform {
             Some(notice) => self.notify(&user, notice).await,
             None => false,
         };
-        match self.kick(&channel, &user).await {
-            Ok(()) => {}
-            // A banned member who is not in this channel is kept out from now on all the same.
-            Err(e) if matches!(action, ModAction::Ban(_)) && e.code() == Some("not_in_channel") => {
+        let incomplete = match action {
+            ModAction::Ban(_) => {
+                self.remove_everywhere(&channel, &user, &target.name)
+                    .await?
             }
-            Err(e) => return Err(refused(e, verb, &target.name)),
-        }
+            _ => {
+                self.kick(&channel, &user)
+                    .await
+                    .map_err(|e| refused(e, verb, &target.name))?;
+                None
+            }
+        };
         Ok(ModOutcome {
             notified,
-            incomplete: None,
+            incomplete,
         })
     }
 
@@ -388,7 +393,77 @@ impl Platform for SlackPlatform {
     }
 }
 
+/// Pages of `users.conversations` read for one ban: at most 1,000 channels.
+const MAX_CHANNEL_PAGES: usize = 5;
+
 impl SlackPlatform {
+    /// The channels `user` is in that the bot can see (public ones, and private ones it is in).
+    async fn channels_of(&self, user: &str) -> Result<Vec<String>, ApiError> {
+        let mut channels = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..MAX_CHANNEL_PAGES {
+            let params = [
+                ("user", user),
+                ("types", "public_channel,private_channel"),
+                ("exclude_archived", "true"),
+                ("limit", "200"),
+                ("cursor", cursor.as_str()),
+            ];
+            let page = self.api.call("users.conversations", &params).await?;
+            let ids = page["channels"].as_array().into_iter().flatten();
+            channels.extend(ids.filter_map(|c| c["id"].as_str().map(str::to_owned)));
+            cursor = page["response_metadata"]["next_cursor"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        Ok(channels)
+    }
+
+    /// A ban removes the member from every channel the bot shares with them, the one it was
+    /// asked in first; those Slack keeps them in (the general channel) are left. `Err` when
+    /// none could be touched; the channels that refused, if any, as an incomplete outcome.
+    async fn remove_everywhere(
+        &self,
+        asked_in: &str,
+        user: &str,
+        name: &str,
+    ) -> Result<Option<String>, PlatformError> {
+        let mut channels = vec![asked_in.to_owned()];
+        match self.channels_of(user).await {
+            Ok(found) => channels.extend(found.into_iter().filter(|c| c != asked_in)),
+            Err(e) => tracing::warn!(
+                "slack: cannot list {user}'s channels, removing from this one only: {e}"
+            ),
+        }
+        let (mut removed, mut refusals) = (0, Vec::new());
+        for channel in &channels {
+            match self.kick(channel, user).await {
+                Ok(()) => removed += 1,
+                Err(e) if matches!(e.code(), Some("not_in_channel" | "cant_kick_from_general")) => {
+                }
+                Err(e) => refusals.push((channel, e)),
+            }
+        }
+        if removed == 0 && !refusals.is_empty() {
+            let (_, first) = refusals.remove(0);
+            return Err(refused(first, "ban", name));
+        }
+        Ok((!refusals.is_empty()).then(|| {
+            let failed: Vec<String> = refusals
+                .iter()
+                .map(|(channel, e)| format!("{channel} ({})", e.code().unwrap_or("error")))
+                .collect();
+            format!(
+                "removed from {removed} channel(s) but not from {}",
+                failed.join(", ")
+            )
+        }))
+    }
+
     /// The moderation notice by direct message; best effort, as on the other platforms.
     async fn notify(&self, user: &str, notice: &Reply) -> bool {
         let id = match user_id(user) {
