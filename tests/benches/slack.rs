@@ -7,7 +7,7 @@
 //! the commands go round [`CHANNELS`] channels: the figure is the trip, not the channel's pace.
 //! Throughput: signed `member_joined_channel` events posted to the events-mode listener by
 //! [`SENDERS`] senders at once; each is verified (HMAC), parsed and checked against the bans.
-//! `COGBOX_BENCH_BIN=path` measures another binary (the static musl one) the same way.
+//! `BENCH_BIN=path` measures another binary (the static musl one) the same way.
 
 #[path = "../support/fake_discord.rs"]
 mod fake_discord;
@@ -47,11 +47,11 @@ fn main() {
     });
 }
 
-/// The binary under test: this build's, or another one named by `COGBOX_BENCH_BIN` (the static
+/// The binary under test: this build's, or another one named by `BENCH_BIN` (the static
 /// musl release binary users download, built by `packaging/build-release.sh`).
 fn cogbox(dir: &std::path::Path) -> Command {
     let binary =
-        std::env::var_os("COGBOX_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_cogbox").into());
+        std::env::var_os("BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_cogbox").into());
     let mut command = Command::new(binary);
     command
         .arg("run")

@@ -301,7 +301,7 @@ async fn no_text_from_a_member_can_mention_everyone_or_anyone() {
     // What Slack sends when a member types @channel, @here, @everyone and @tom, a link, and
     // markup typed as text (which Slack escapes).
     let question = format!(
-        "<!channel> <!here> <!everyone> <@{}> <https://evil.example> &lt;!channel&gt;?",
+        "<!channel> <!here> <!everyone> <@{}|tom> <https://evil.example> &lt;!channel&gt;?",
         ids::TARGET
     );
     h.slash(
@@ -336,6 +336,16 @@ async fn no_text_from_a_member_can_mention_everyone_or_anyone() {
         everything.contains("&lt;!channel&gt; &lt;!here&gt;"),
         "{everything}"
     );
+    // The mention's label is not an option: the poll has exactly the two it was given.
+    let labels: Vec<&str> = posted.params["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().unwrap())
+        .map(|e| e["text"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["yes", "no"]);
     assert!(
         !everything.contains("&amp;lt;"),
         "escaped once, not twice: {everything}"

@@ -85,10 +85,14 @@ impl ApiError {
 /// holds more than the tier allows.
 fn tier(method: &str) -> (u32, u32) {
     match method {
-        "apps.connections.open" => (2, 3), // Tier 1: 1+ per minute
-        "chat.update" | "conversations.kick" => (10, 40), // Tier 3: 50+
-        "conversations.open" => (10, 40),  // Tier 3
-        _ => (20, 80),                     // Tier 4 (users.info, chat.postEphemeral) and auth.test
+        // Tier 1 (1+ per minute): a few reconnections in a row go at once, then one a minute.
+        "apps.connections.open" => (4, 1),
+        // Tier 3 (50+ per minute).
+        "chat.update" | "conversations.kick" | "conversations.open" | "users.conversations" => {
+            (10, 40)
+        }
+        // Tier 4 (100+): users.info, chat.postEphemeral; and auth.test.
+        _ => (20, 80),
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::mentions::after_bot_mention;
+use super::mentions::{after_bot_mention, without_labels};
 use super::platform::{SlackPlatform, channel_id, community_id, user_id};
 use crate::core::parse::command_line;
 use crate::core::{ArgInput, Author, Dispatcher, Platform, Reply, Request, State, Tone};
@@ -84,7 +84,7 @@ impl<S: State> Inbox<S> {
             text(command, "team_id"),
             &name,
             id,
-            &unescape(text(command, "text")),
+            &unescape(&without_labels(text(command, "text"))),
         )
         .await;
     }

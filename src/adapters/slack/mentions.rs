@@ -28,6 +28,32 @@ pub fn is_user_id(id: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
+/// `text` with every `<@U123|name>` written `<@U123>`: the name is Slack's label, and its `|`
+/// would otherwise split a poll's options (`poll Kick <@U123|tom>? | yes | no`).
+pub fn without_labels(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("<@") {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let mention = tail.find('>').map(|end| &tail[..=end]).and_then(parse);
+        match mention {
+            Some(Mention { id, name: Some(_) }) => {
+                out.push_str("<@");
+                out.push_str(id);
+                out.push('>');
+                rest = &tail[tail.find('>').map_or(0, |end| end + 1)..];
+            }
+            _ => {
+                out.push_str("<@");
+                rest = &tail[2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The command in an `app_mention`'s text: what follows the bot's own mention at the start.
 /// `None` when the text does not start by mentioning the bot (`hey <@BOT> roll` is chatter).
 pub fn after_bot_mention<'a>(text: &'a str, bot_user: &str) -> Option<&'a str> {
@@ -77,6 +103,27 @@ mod tests {
             "<@U024BE7LH|bob> ",
         ] {
             assert_eq!(parse(word), None, "{word}");
+        }
+    }
+
+    #[test]
+    fn labels_are_dropped_from_mentions_and_nothing_else_changes() {
+        assert_eq!(
+            without_labels("poll Kick <@U024BE7LH|tom>? | yes | no"),
+            "poll Kick <@U024BE7LH>? | yes | no"
+        );
+        assert_eq!(
+            without_labels("<@U1AAA|a><@W2BBB|b> <@U3CCC>"),
+            "<@U1AAA><@W2BBB> <@U3CCC>"
+        );
+        for kept in [
+            "a | b",
+            "<@S0GROUP1|admins>",
+            "<@U024BE7LH|tom",
+            "<@",
+            "x <@|y> z",
+        ] {
+            assert_eq!(without_labels(kept), kept);
         }
     }
 
