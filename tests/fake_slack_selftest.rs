@@ -354,6 +354,29 @@ async fn users_conversations_lists_the_channels_a_member_shares_with_the_bot() {
 }
 
 #[tokio::test]
+async fn conversations_info_says_which_channel_is_the_general_one() {
+    let fake = start().await;
+    let client = client(&fake);
+    let token = bot_token();
+    let session = client.open_session(&token);
+    let info = |channel: &str| SlackApiConversationsInfoRequest::new(channel.into());
+
+    let general = session
+        .conversations_info(&info(ids::GENERAL))
+        .await
+        .unwrap();
+    assert_eq!(general.channel.flags.is_general, Some(true));
+    let random = session
+        .conversations_info(&info(ids::RANDOM))
+        .await
+        .unwrap();
+    assert_eq!(random.channel.flags.is_general, Some(false));
+    assert_eq!(random.channel.name.as_deref(), Some("random"));
+    let missing = session.conversations_info(&info("C0NOWHERE")).await;
+    assert_eq!(api_error(missing), "channel_not_found");
+}
+
+#[tokio::test]
 async fn a_missing_scope_is_named() {
     let fake = FakeSlack::start(FakeSlackConfig {
         scopes: vec!["chat:write".into()],

@@ -495,6 +495,28 @@ async fn a_ban_keeps_the_member_out_of_every_channel_until_unbanned_and_mute_is_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_joining_the_general_channel_is_welcomed_there_only() {
+    let h = Harness::start().await;
+    h.slash(
+        ids::ADMIN,
+        ids::RANDOM,
+        "settings set welcome_message Welcome, {user}! Read the rules.",
+    );
+    h.posted(ids::RANDOM, |t| t.contains("welcome_message is now"))
+        .await;
+    h.fake.send_member_joined(ids::TARGET, ids::RANDOM);
+    h.fake.send_member_joined(ids::TARGET, ids::GENERAL);
+    h.posted(ids::GENERAL, |t| t == "Welcome, @tom! Read the rules.")
+        .await;
+    h.settle().await;
+    let welcomes = h.fake.calls_of("chat.postMessage");
+    let welcomes = welcomes
+        .iter()
+        .filter(|c| c.params["text"].as_str().unwrap().starts_with("Welcome"));
+    assert_eq!(welcomes.count(), 1, "joining #random is no arrival");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_is_waited_out_for_as_long_as_slack_asks() {
     let h = Harness::start().await;
     h.fake

@@ -11,8 +11,8 @@
 //! FakeSlack::start(FakeSlackConfig) -> FakeSlack                      (async)
 //!   .api_url() -> String                 "http://127.0.0.1:PORT/api" (replaces https://slack.com/api)
 //! Web API: auth.test, apps.connections.open, chat.postMessage, chat.postEphemeral, chat.update,
-//!          users.info, users.conversations, conversations.kick, conversations.open; any other
-//!          is 404 `unknown_method`
+//!          users.info, users.conversations, conversations.kick, conversations.open,
+//!          conversations.info; any other is 404 `unknown_method`
 //!   .calls() / .calls_of("chat.postMessage") -> Vec<Call>   Call { method, params, token, error, status, at }
 //!   .wait_for_call(method, |&Call| -> bool, Duration) -> Call (async; panics on timeout)
 //!   .fail_next(method, Failure) / .fail_times(method, Failure, n)
@@ -221,6 +221,7 @@ pub const RATE_TIERS: &[(&str, u32, Duration)] = &[
     ("conversations.kick", 50, Duration::from_secs(60)),   // Tier 3
     ("conversations.open", 50, Duration::from_secs(60)),   // Tier 3
     ("users.conversations", 50, Duration::from_secs(60)),  // Tier 3
+    ("conversations.info", 50, Duration::from_secs(60)),   // Tier 3
 ];
 
 /// Slack's Block Kit limits that a renderer can overstep.
@@ -883,6 +884,19 @@ fn requirement(
         }
         "users.info" => (TokenKind::Bot, Some("users:read")),
         "conversations.open" => (TokenKind::Bot, Some("im:write")),
+        "conversations.info" => {
+            let private = str_param(params, "channel")
+                .and_then(|c| world.channels.get(c))
+                .is_some_and(|c| c.is_private);
+            (
+                TokenKind::Bot,
+                Some(if private {
+                    "groups:read"
+                } else {
+                    "channels:read"
+                }),
+            )
+        }
         // Public channels need channels:read; asking for private ones needs groups:read too.
         "users.conversations" => {
             let private = str_param(params, "types").is_some_and(|t| t.contains("private"));
@@ -1066,6 +1080,13 @@ fn serve(
             .ok_or_else(|| error("user_not_found")),
         "conversations.kick" => kick(world, params),
         "conversations.open" => open_im(world, params),
+        "conversations.info" => channel_of(world, params).map(|(id, c)| {
+            json!({"channel": {
+                "id": id, "name": c.name, "created": 1_700_000_000, "is_channel": !c.is_private,
+                "is_im": c.is_im, "is_private": c.is_private, "is_general": c.is_general,
+                "is_archived": false, "is_member": c.members.contains(ids::BOT_USER),
+            }})
+        }),
         "users.conversations" => conversations_of(world, params),
         _ => unreachable!("requirement() lists every served method"),
     };

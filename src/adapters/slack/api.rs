@@ -88,9 +88,11 @@ fn tier(method: &str) -> (u32, u32) {
         // Tier 1 (1+ per minute): a few reconnections in a row go at once, then one a minute.
         "apps.connections.open" => (4, 1),
         // Tier 3 (50+ per minute).
-        "chat.update" | "conversations.kick" | "conversations.open" | "users.conversations" => {
-            (10, 40)
-        }
+        "chat.update"
+        | "conversations.info"
+        | "conversations.kick"
+        | "conversations.open"
+        | "users.conversations" => (10, 40),
         // Tier 4 (100+): users.info, chat.postEphemeral; and auth.test.
         _ => (20, 80),
     }
@@ -104,7 +106,7 @@ pub struct Api {
     /// `chat.postMessage`: about one message a second per channel, as Slack asks.
     channels: Keyed,
     posts: AtomicU64,
-    /// 429s met, for the once-a-minute summary.
+    /// 429s met since the last once-a-minute summary.
     pub rate_limited: AtomicU64,
 }
 
@@ -115,6 +117,7 @@ pub const METHODS: &[&str] = &[
     "chat.postMessage",
     "chat.postEphemeral",
     "chat.update",
+    "conversations.info",
     "conversations.kick",
     "conversations.open",
     "users.conversations",
@@ -281,6 +284,7 @@ mod tests {
             let limit = match *method {
                 "apps.connections.open" => 5,
                 "chat.update"
+                | "conversations.info"
                 | "conversations.kick"
                 | "conversations.open"
                 | "users.conversations" => 50,

@@ -10,7 +10,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::mentions::{after_bot_mention, without_labels};
 use super::platform::{SlackPlatform, channel_id, community_id, user_id};
 use crate::core::parse::command_line;
-use crate::core::{ArgInput, Author, Dispatcher, Platform, Reply, Request, State, Tone};
+use crate::core::{ArgInput, Author, Dispatcher, Member, Platform, Reply, Request, State, Tone};
 
 /// One delivery, as Slack's Socket Mode envelope types name them.
 #[derive(Debug)]
@@ -124,13 +124,31 @@ impl<S: State> Inbox<S> {
         self.run(&origin, team, &name, id, &unescape(line)).await;
     }
 
-    /// A member under one of cogbox's bans is removed again from any channel they join.
+    /// A member under one of cogbox's bans is removed again from any channel they join; a
+    /// member joining the general channel (as everyone new to the workspace does) is greeted
+    /// with the workspace's `welcome_message`.
     async fn joined(&self, team: &str, channel: &str, user: &str) {
-        let (Ok(community), Ok(member)) = (community_id(team), user_id(user)) else {
+        let (Ok(community), Ok(id)) = (community_id(team), user_id(user)) else {
             return;
         };
-        if self.dispatcher.banned(community, member).await {
-            self.platform.enforce_ban(channel, user).await;
+        if self.dispatcher.banned(community, id).await {
+            return self.platform.enforce_ban(channel, user).await;
+        }
+        if !self.platform.is_general(channel).await {
+            return;
+        }
+        let Ok(Some(profile)) = self.platform.profile(user).await else {
+            return;
+        };
+        let member = Member {
+            id,
+            name: profile.name.clone(),
+            is_bot: profile.is_bot,
+        };
+        if let Some(reply) = self.dispatcher.greeting(community, &member).await
+            && let Err(e) = self.platform.post(channel, &reply).await
+        {
+            tracing::warn!("slack: the welcome in {channel} failed: {e}");
         }
     }
 

@@ -27,10 +27,13 @@ pub mod signature;
 mod socket;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
 
-use super::{Launch, StartError};
+use super::{Intake, Launch, StartError};
 use crate::config::{SlackConfig, SlackMode};
 use crate::core::State;
 use api::Api;
@@ -65,6 +68,10 @@ pub async fn start<S: State>(
     let platform = Arc::new(SlackPlatform::new(Arc::clone(&api), bot_user));
     let inbox = Arc::new(Inbox::new(Arc::clone(&launch.dispatcher), platform.clone()));
     let intake = launch.intake("slack");
+    launch.watch(
+        "slack summary",
+        summarize(Arc::clone(&api), intake.clone(), launch.cancel.clone()),
+    );
     match config.mode {
         SlackMode::Socket => {
             let app_token = config.app_token.clone().ok_or_else(|| {
@@ -96,4 +103,60 @@ pub async fn start<S: State>(
     launch.platforms.register(platform);
     tracing::info!(mode = ?config.mode, "slack: connected to {team}");
     Ok(())
+}
+
+/// How often what went wrong under load is summed up in the log.
+const SUMMARY_EVERY: Duration = Duration::from_secs(60);
+
+/// One line a minute when deliveries were turned away for want of a slot (left unacked, or
+/// answered 503: Slack delivers them again) or calls met a 429; nothing when all went well.
+async fn summarize(api: Arc<Api>, intake: Intake, cancel: CancellationToken) {
+    let mut every = tokio::time::interval(SUMMARY_EVERY);
+    every.reset();
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = cancel.cancelled() => return,
+        }
+        let (busy, limited) = (
+            intake.take_refused(),
+            api.rate_limited.swap(0, Ordering::Relaxed),
+        );
+        if let Some(line) = summary(busy, limited) {
+            tracing::warn!("slack: in the last minute {line}");
+        }
+    }
+}
+
+fn summary(busy: u64, limited: u64) -> Option<String> {
+    let mut parts = Vec::new();
+    if busy > 0 {
+        parts.push(format!(
+            "{busy} deliveries found no free slot and were left for Slack to send again"
+        ));
+    }
+    if limited > 0 {
+        parts.push(format!("{limited} calls met a 429 and waited"));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_names_what_happened_and_is_silent_otherwise() {
+        assert_eq!(summary(0, 0), None);
+        assert_eq!(
+            summary(3, 0).as_deref(),
+            Some("3 deliveries found no free slot and were left for Slack to send again")
+        );
+        assert_eq!(
+            summary(1, 2).as_deref(),
+            Some(
+                "1 deliveries found no free slot and were left for Slack to send again; 2 calls met a 429 and waited"
+            )
+        );
+    }
 }

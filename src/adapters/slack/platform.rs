@@ -3,7 +3,8 @@
 //! in; Slack gives apps no mute and no ban, so a mute is refused and a ban is kept by cogbox
 //! and enforced by removing the member again whenever they join a channel the bot is in.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,6 +22,9 @@ use crate::core::{
 const PROFILE_TTL: Duration = Duration::from_secs(30);
 /// Profiles kept at once: about 200 bytes each, so at most about 2 MB.
 const MAX_PROFILES: u64 = 10_000;
+/// Channels whose "is it the general channel" answer is kept: about 40 bytes each (160 KB);
+/// past this the answers are forgotten and asked again.
+const MAX_CHANNELS_KNOWN: usize = 4096;
 
 /// What `users.info` says of a member.
 #[derive(Clone, Debug)]
@@ -49,6 +53,8 @@ pub struct SlackPlatform {
     /// The bot's own user id (`auth.test`).
     pub bot_user: String,
     profiles: moka::future::Cache<String, Arc<Profile>>,
+    /// Which channels are the workspace's general channel (`conversations.info`).
+    general: Mutex<HashMap<String, bool>>,
 }
 
 pub fn user_id(id: &str) -> Result<UserId, PlatformError> {
@@ -106,7 +112,37 @@ impl SlackPlatform {
                 .max_capacity(MAX_PROFILES)
                 .time_to_live(PROFILE_TTL)
                 .build(),
+            general: Mutex::default(),
         }
+    }
+
+    /// Whether `channel` is the workspace's general channel, which every new member joins:
+    /// where they are welcomed. Unknown (Slack not answering) counts as no.
+    pub async fn is_general(&self, channel: &str) -> bool {
+        let known = |general: &Mutex<HashMap<String, bool>>| {
+            let map = general.lock().unwrap_or_else(PoisonError::into_inner);
+            map.get(channel).copied()
+        };
+        if let Some(general) = known(&self.general) {
+            return general;
+        }
+        let answer = match self
+            .api
+            .call("conversations.info", &[("channel", channel)])
+            .await
+        {
+            Ok(answer) => answer["channel"]["is_general"].as_bool().unwrap_or(false),
+            Err(e) => {
+                tracing::info!("slack: cannot tell whether {channel} is the general channel: {e}");
+                return false;
+            }
+        };
+        let mut map = self.general.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= MAX_CHANNELS_KNOWN {
+            map.clear();
+        }
+        map.insert(channel.to_owned(), answer);
+        answer
     }
 
     /// A member's profile, `None` for a user Slack does not know.
