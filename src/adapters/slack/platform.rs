@@ -117,7 +117,8 @@ impl SlackPlatform {
     }
 
     /// Whether `channel` is the workspace's general channel, which every new member joins:
-    /// where they are welcomed. Unknown (Slack not answering) counts as no.
+    /// where they are welcomed. Unknown (Slack not answering) counts as no until the answers
+    /// are forgotten.
     pub async fn is_general(&self, channel: &str) -> bool {
         let known = |general: &Mutex<HashMap<String, bool>>| {
             let map = general.lock().unwrap_or_else(PoisonError::into_inner);
@@ -132,9 +133,13 @@ impl SlackPlatform {
             .await
         {
             Ok(answer) => answer["channel"]["is_general"].as_bool().unwrap_or(false),
+            // Remembered as "no" too: a burst of joins must not each wait on the method's
+            // rate tier (an app installed without channels:read fails every time).
             Err(e) => {
-                tracing::info!("slack: cannot tell whether {channel} is the general channel: {e}");
-                return false;
+                tracing::info!(
+                    "slack: cannot tell whether {channel} is the general channel, so no welcome there: {e}"
+                );
+                false
             }
         };
         let mut map = self.general.lock().unwrap_or_else(PoisonError::into_inner);
