@@ -115,7 +115,11 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Self {
-        let fake = FakeSlack::start(FakeSlackConfig::default()).await;
+        Self::start_with(FakeSlackConfig::default()).await
+    }
+
+    async fn start_with(config: FakeSlackConfig) -> Self {
+        let fake = FakeSlack::start(config).await;
         let sandbox = Sandbox::new();
         let bot = sandbox.spawn(slack_command(&sandbox, &fake, None));
         fake.wait_for_connections(1, WAIT).await;
@@ -514,6 +518,38 @@ async fn a_member_joining_the_general_channel_is_welcomed_there_only() {
         .iter()
         .filter(|c| c.params["text"].as_str().unwrap().starts_with("Welcome"));
     assert_eq!(welcomes.count(), 1, "joining #random is no arrival");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_channels_read_joins_are_not_welcomed_and_cost_one_call_each_channel() {
+    let mut config = FakeSlackConfig::default();
+    config.scopes.retain(|s| s != "channels:read");
+    let h = Harness::start_with(config).await;
+    h.slash(
+        ids::ADMIN,
+        ids::RANDOM,
+        "settings set welcome_message Welcome, {user}!",
+    );
+    h.posted(ids::RANDOM, |t| t.contains("welcome_message is now"))
+        .await;
+    // One join first, then two more once it has been handled.
+    h.fake.send_member_joined(ids::TARGET, ids::GENERAL);
+    h.fake
+        .wait_for_call("conversations.info", |_| true, WAIT)
+        .await;
+    for user in [ids::MEMBER, ids::ADMIN] {
+        h.fake.send_member_joined(user, ids::GENERAL);
+    }
+    h.settle().await;
+    let asked = h.fake.calls_of("conversations.info");
+    assert_eq!(asked.len(), 1, "the refusal is remembered: {asked:?}");
+    assert_eq!(asked[0].error.as_deref(), Some("missing_scope"));
+    let posts = h.fake.calls_of("chat.postMessage");
+    assert!(
+        posts
+            .iter()
+            .all(|c| !c.params["text"].as_str().unwrap().starts_with("Welcome"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -55,6 +55,7 @@ pub struct SlackPlatform {
     profiles: moka::future::Cache<String, Arc<Profile>>,
     /// Which channels are the workspace's general channel (`conversations.info`).
     general: Mutex<HashMap<String, bool>>,
+    asking: tokio::sync::Mutex<()>,
 }
 
 pub fn user_id(id: &str) -> Result<UserId, PlatformError> {
@@ -113,6 +114,7 @@ impl SlackPlatform {
                 .time_to_live(PROFILE_TTL)
                 .build(),
             general: Mutex::default(),
+            asking: tokio::sync::Mutex::default(),
         }
     }
 
@@ -124,6 +126,11 @@ impl SlackPlatform {
             let map = general.lock().unwrap_or_else(PoisonError::into_inner);
             map.get(channel).copied()
         };
+        if let Some(general) = known(&self.general) {
+            return general;
+        }
+        // One question at a time: joins that arrive together wait for the first answer.
+        let _asking = self.asking.lock().await;
         if let Some(general) = known(&self.general) {
             return general;
         }
