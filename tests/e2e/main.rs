@@ -23,5 +23,6 @@ mod lifecycle;
 mod load;
 mod scheduler;
 mod slack;
+mod slack_signature;
 mod telegram;
 mod update;
