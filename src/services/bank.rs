@@ -937,4 +937,23 @@ mod tests {
             "someone the bank never saw has nothing stored, not a balance of 0"
         );
     }
+
+    #[tokio::test]
+    async fn a_daily_delivered_twice_is_answered_the_same_both_times() {
+        let (bank, clock) = bank();
+        daily(&bank, "d1", 1).await.unwrap();
+        clock.advance(Duration::from_secs(24 * 3600));
+        let first = daily(&bank, "d2", 1).await.unwrap();
+        let again = daily(&bank, "d2", 1).await.unwrap();
+        assert!(!first.replayed && again.replayed);
+        assert_eq!(
+            (again.amount, again.streak, again.payee_balance),
+            (110, 2, Some(210)),
+            "the answer to the retry tells the same streak"
+        );
+        assert_eq!(
+            (first.amount, first.streak, first.payee_balance),
+            (again.amount, again.streak, again.payee_balance)
+        );
+    }
 }

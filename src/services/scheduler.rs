@@ -1054,4 +1054,45 @@ mod tests {
         assert_eq!(s.forget("console:2", "remind").await.unwrap(), 1);
         assert_eq!(s.counts().await.unwrap(), (0, 0));
     }
+
+    #[tokio::test]
+    async fn every_expiry_hook_runs_and_the_error_names_each_that_failed() {
+        let h = Harness::fresh();
+        let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
+        for (name, fails) in [("warnings", false), ("bans", true), ("mutes", true)] {
+            let ran = Arc::clone(&ran);
+            h.scheduler().on_expiry(name, move |_, payload| {
+                let ran = Arc::clone(&ran);
+                async move {
+                    ran.lock().unwrap().push((name, payload));
+                    if fails {
+                        Err(JobError::Failed("platform down".into()))
+                    } else {
+                        Ok(())
+                    }
+                }
+            });
+        }
+        let ctx = JobContext {
+            services: Arc::clone(&h.services),
+            id: JobId(1),
+            attempt: 1,
+            due: h.at(0),
+        };
+        assert_eq!(
+            h.scheduler().run_expiries(&ctx).await,
+            Err(JobError::Failed(
+                "bans: platform down; mutes: platform down".into()
+            ))
+        );
+        assert_eq!(
+            *ran.lock().unwrap(),
+            [
+                ("warnings", Value::Null),
+                ("bans", Value::Null),
+                ("mutes", Value::Null)
+            ],
+            "a failing hook does not stop the others"
+        );
+    }
 }
