@@ -402,4 +402,78 @@ mod tests {
         cancel.cancel();
         task.await.unwrap();
     }
+
+    #[test]
+    fn a_leftover_partial_copy_is_replaced_and_one_that_cannot_be_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("cogbox.db");
+        drop(Store::open(&db).unwrap());
+        // An earlier `cogbox backup` to the same name, interrupted.
+        std::fs::write(dir.path().join("copy.db.partial"), "half a copy").unwrap();
+        let copy = dir.path().join("copy.db");
+        snapshot(&db, &copy).unwrap();
+        assert_eq!(verify(&copy).unwrap(), LATEST_SCHEMA);
+        assert!(!dir.path().join("copy.db.partial").exists());
+
+        // One that cannot be removed: the error names it, rather than SQLite's "unable to
+        // open database file".
+        let stuck = dir.path().join("stuck.db.partial");
+        std::fs::create_dir(&stuck).unwrap();
+        std::fs::write(stuck.join("x"), "x").unwrap();
+        let err = snapshot(&db, &dir.path().join("stuck.db")).unwrap_err();
+        assert!(
+            matches!(&err, BackupError::Io { path, .. } if *path == stuck),
+            "{err}"
+        );
+        assert!(!dir.path().join("stuck.db").exists());
+    }
+
+    #[test]
+    fn only_a_database_about_to_be_migrated_is_copied_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("cogbox.db");
+        let backups = dir.path().join("backups");
+        assert!(
+            before_migrating(&db, &backups).unwrap().is_none(),
+            "no database yet"
+        );
+        drop(Store::open(&db).unwrap());
+        assert!(
+            before_migrating(&db, &backups).unwrap().is_none(),
+            "a current database is not copied at every start"
+        );
+        assert!(!backups.exists());
+        let older = LATEST_SCHEMA - 1;
+        Connection::open(&db)
+            .unwrap()
+            .pragma_update(None, "user_version", older)
+            .unwrap();
+        let copy = before_migrating(&db, &backups)
+            .unwrap()
+            .expect("a copy before migrating");
+        assert!(copy.starts_with(&backups), "{}", copy.display());
+        assert_eq!(verify(&copy).unwrap(), older, "the database as it was");
+    }
+
+    #[test]
+    fn a_stale_wal_that_cannot_be_removed_stops_the_restore() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("cogbox.db");
+        drop(Store::open(&db).unwrap());
+        let backup = dir.path().join("backup.db");
+        snapshot(&db, &backup).unwrap();
+        let target = dir.path().join("restored.db");
+        let wal = dir.path().join("restored.db-wal");
+        std::fs::create_dir(&wal).unwrap();
+        std::fs::write(wal.join("x"), "x").unwrap();
+        let err = restore(&backup, &target).unwrap_err();
+        assert!(
+            matches!(&err, BackupError::Io { path, .. } if *path == wal),
+            "{err}"
+        );
+        assert!(
+            !target.exists(),
+            "not restored beside a WAL that SQLite would read with it"
+        );
+    }
 }

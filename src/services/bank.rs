@@ -905,4 +905,55 @@ mod tests {
         assert!(done > 500, "most transfers find money: {done}");
         assert_eq!(ledger_agrees(&bank.store).await, USERS + done);
     }
+
+    #[tokio::test]
+    async fn mydata_shows_every_movement_of_an_emptied_account_and_nothing_for_a_stranger() {
+        let (bank, _) = bank();
+        grant(&bank, "g", 1, 50).await.unwrap();
+        pay(&bank, "p", 1, 2, 50).await.unwrap();
+        let (one, two) = (member(1).id.raw_text(), member(2).id.raw_text());
+        let at = start().timestamp();
+        assert_eq!(
+            bank.export_of(GUILD, member(1).id).await.unwrap(),
+            [
+                "balance 0".to_owned(),
+                format!("ledger #2: pay out 50 at {at} (unix), from {one} to {two}"),
+                format!("ledger #1: grant in 50 at {at} (unix)"),
+            ],
+            "an account paid down to 0 still has its history"
+        );
+        assert_eq!(
+            bank.export_of(GUILD, member(2).id).await.unwrap(),
+            [
+                "balance 50".to_owned(),
+                format!("ledger #2: pay in 50 at {at} (unix), from {one} to {two}"),
+            ]
+        );
+        assert!(
+            bank.export_of(GUILD, member(3).id)
+                .await
+                .unwrap()
+                .is_empty(),
+            "someone the bank never saw has nothing stored, not a balance of 0"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_daily_delivered_twice_is_answered_the_same_both_times() {
+        let (bank, clock) = bank();
+        daily(&bank, "d1", 1).await.unwrap();
+        clock.advance(Duration::from_secs(24 * 3600));
+        let first = daily(&bank, "d2", 1).await.unwrap();
+        let again = daily(&bank, "d2", 1).await.unwrap();
+        assert!(!first.replayed && again.replayed);
+        assert_eq!(
+            (again.amount, again.streak, again.payee_balance),
+            (110, 2, Some(210)),
+            "the answer to the retry tells the same streak"
+        );
+        assert_eq!(
+            (first.amount, first.streak, first.payee_balance),
+            (again.amount, again.streak, again.payee_balance)
+        );
+    }
 }

@@ -948,6 +948,7 @@ mod tests {
         assert_eq!(boom.last_error.as_deref(), Some("panicked: handler bug"));
         let unknown = settled(h.scheduler(), unknown).await.unwrap();
         assert_eq!(unknown.state, JobState::Failed);
+        assert_eq!(unknown.attempts, 1, "its one try is counted");
         assert_eq!(
             unknown.last_error.as_deref(),
             Some("no handler for jobs of kind \"gone\"")
@@ -1053,5 +1054,193 @@ mod tests {
         assert!(s.cancel_owned("console:1", alice).await.unwrap());
         assert_eq!(s.forget("console:2", "remind").await.unwrap(), 1);
         assert_eq!(s.counts().await.unwrap(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn every_expiry_hook_runs_and_the_error_names_each_that_failed() {
+        let h = Harness::fresh();
+        let ran = Arc::new(std::sync::Mutex::new(Vec::new()));
+        for (name, fails) in [("warnings", false), ("bans", true), ("mutes", true)] {
+            let ran = Arc::clone(&ran);
+            h.scheduler().on_expiry(name, move |_, payload| {
+                let ran = Arc::clone(&ran);
+                async move {
+                    ran.lock().unwrap().push((name, payload));
+                    if fails {
+                        Err(JobError::Failed("platform down".into()))
+                    } else {
+                        Ok(())
+                    }
+                }
+            });
+        }
+        let ctx = JobContext {
+            services: Arc::clone(&h.services),
+            id: JobId(1),
+            attempt: 1,
+            due: h.at(0),
+        };
+        assert_eq!(
+            h.scheduler().run_expiries(&ctx).await,
+            Err(JobError::Failed(
+                "bans: platform down; mutes: platform down".into()
+            ))
+        );
+        assert_eq!(
+            *ran.lock().unwrap(),
+            [
+                ("warnings", Value::Null),
+                ("bans", Value::Null),
+                ("mutes", Value::Null)
+            ],
+            "a failing hook does not stop the others"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_id_is_shown_as_the_number_its_owner_types_to_cancel_it() {
+        let h = Harness::fresh();
+        let s = h.scheduler();
+        s.schedule("remind", h.at(30), json!("someone else's"))
+            .await
+            .unwrap();
+        let id = s
+            .schedule_for("console:1", "remind", h.at(60), json!("a"))
+            .await
+            .unwrap();
+        // What `/remind` answers ("reminder #2") and `/unremind 2` reads back.
+        let shown = id.to_string();
+        assert_eq!(shown, "2");
+        let typed = JobId(shown.parse().unwrap());
+        assert!(s.cancel_owned("console:1", typed).await.unwrap());
+        assert_eq!(s.counts().await.unwrap(), (1, 0));
+    }
+
+    async fn woken(s: &Scheduler) -> bool {
+        tokio::time::timeout(Duration::from_millis(50), s.wake.notified())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn the_runner_is_woken_only_for_a_job_due_before_it_would_wake_anyway() {
+        let h = Harness::fresh();
+        let s = h.scheduler();
+        // A runner asleep until the job due in ten minutes.
+        s.next_due
+            .store(h.at(600).timestamp_millis(), Ordering::SeqCst);
+        s.woken_for(h.at(600));
+        assert!(!woken(s).await, "due just when it wakes");
+        s.woken_for(h.at(3600));
+        assert!(!woken(s).await, "due later");
+        s.woken_for(h.at(599));
+        assert!(woken(s).await, "due earlier");
+        // Between reading the earliest job and going to sleep it knows no time yet: the wake
+        // is kept for its sleep, or the new job would wait for the old one.
+        s.next_due.store(BUSY, Ordering::SeqCst);
+        s.woken_for(h.at(3600));
+        assert!(woken(s).await, "told while deciding");
+    }
+
+    #[tokio::test]
+    async fn cancel_removes_a_job_in_any_state_and_says_whether_there_was_one() {
+        let h = Harness::fresh();
+        let s = h.scheduler();
+        let id = s.schedule("remind", h.at(60), json!("a")).await.unwrap();
+        h.services
+            .store
+            .call(move |c| c.execute("UPDATE jobs SET state = 'failed' WHERE id = ?1", [id.0]))
+            .await
+            .unwrap();
+        assert!(s.cancel(id).await.unwrap());
+        assert_eq!(s.get(id).await.unwrap(), None);
+        assert!(!s.cancel(id).await.unwrap(), "nothing left to cancel");
+    }
+
+    #[tokio::test]
+    async fn a_failing_periodic_job_counts_its_failures_and_tries_again_at_its_next_time() {
+        let mut h = Harness::fresh();
+        h.scheduler().register("tidy", |_, _| async {
+            Err(JobError::Failed("disk full".into()))
+        });
+        h.scheduler()
+            .set_periodic("tidy", Some(Duration::from_secs(3600)))
+            .await
+            .unwrap();
+        let id = h.scheduler().list("tidy", None, 1).await.unwrap()[0].id;
+        h.start();
+        let mut ran = None;
+        for _ in 0..1000 {
+            let job = settled(h.scheduler(), id).await.unwrap();
+            if job.attempts > 0 {
+                ran = Some(job);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let job = ran.expect("the periodic job ran and its failure was counted");
+        assert_eq!(
+            (job.state, job.attempts, job.last_error.as_deref()),
+            (JobState::Pending, 1, Some("disk full")),
+            "never given up"
+        );
+        assert_eq!(job.due, h.at(3600), "tried again at its next time");
+        h.stop().await;
+    }
+
+    #[tokio::test]
+    async fn no_more_than_max_running_jobs_run_at_once() {
+        let mut h = Harness::fresh();
+        let running = Arc::new(AtomicI64::new(0));
+        let done = Arc::new(AtomicI64::new(0));
+        let release = Arc::new(tokio::sync::Semaphore::new(0));
+        {
+            let (running, done, release) = (running.clone(), done.clone(), release.clone());
+            h.scheduler().register("slow", move |_, _| {
+                let (running, done, release) = (running.clone(), done.clone(), release.clone());
+                async move {
+                    running.fetch_add(1, Ordering::SeqCst);
+                    release.acquire().await.unwrap().forget();
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    done.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+            });
+        }
+        let until = |counter: &Arc<AtomicI64>, n: usize| {
+            let counter = Arc::clone(counter);
+            async move {
+                for _ in 0..2000 {
+                    if counter.load(Ordering::SeqCst) == n as i64 {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                panic!("{} of {n}", counter.load(Ordering::SeqCst));
+            }
+        };
+        for _ in 0..MAX_RUNNING {
+            h.scheduler()
+                .schedule("slow", h.at(0), json!(null))
+                .await
+                .unwrap();
+        }
+        h.start();
+        until(&running, MAX_RUNNING).await;
+        for _ in 0..8 {
+            h.scheduler()
+                .schedule("slow", h.at(0), json!(null))
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            running.load(Ordering::SeqCst),
+            MAX_RUNNING as i64,
+            "due jobs wait for a free slot"
+        );
+        release.add_permits(MAX_RUNNING + 8);
+        until(&done, MAX_RUNNING + 8).await;
+        h.stop().await;
     }
 }

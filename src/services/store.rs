@@ -293,4 +293,51 @@ mod tests {
             .unwrap();
         assert_eq!(row, ("economy_daily".into(), "250".into()));
     }
+
+    #[tokio::test]
+    async fn after_a_checkpoint_the_file_alone_is_the_database_and_its_size_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cogbox.db");
+        let store = Store::open(&path).unwrap();
+        store
+            .call(|c| {
+                c.execute_batch(
+                    "CREATE TABLE kept (x); INSERT INTO kept VALUES (zeroblob(100000));",
+                )
+            })
+            .await
+            .unwrap();
+        store.checkpoint().await.unwrap();
+        // What a copy of the file (without the WAL beside it) holds.
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&path, &copy).unwrap();
+        let rows: i64 = Connection::open(&copy)
+            .unwrap()
+            .query_row("SELECT count(*) FROM kept", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1, "the write was folded into the file");
+        let size = store.size().await.unwrap();
+        assert_eq!(size, std::fs::metadata(&path).unwrap().len());
+        assert!(size > 100_000, "{size}");
+    }
+
+    #[test]
+    fn the_schema_on_disk_is_read_without_creating_or_changing_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cogbox.db");
+        assert_eq!(schema_on_disk(&path).unwrap(), None);
+        assert!(!path.exists(), "nothing is created");
+        let conn = Connection::open(&path).unwrap();
+        for version in [3, LATEST_SCHEMA] {
+            conn.pragma_update(None, "user_version", version).unwrap();
+            assert_eq!(schema_on_disk(&path).unwrap(), Some(version));
+        }
+        conn.pragma_update(None, "user_version", LATEST_SCHEMA + 1)
+            .unwrap();
+        assert!(matches!(
+            schema_on_disk(&path),
+            Err(StoreError::TooNew { found, .. }) if found == LATEST_SCHEMA + 1
+        ));
+        assert_eq!(user_version(&conn).unwrap(), LATEST_SCHEMA + 1);
+    }
 }

@@ -25,5 +25,6 @@ mod lifecycle;
 mod load;
 mod scheduler;
 mod slack;
+mod slack_signature;
 mod telegram;
 mod update;

@@ -556,6 +556,14 @@ async fn forged_webhook_requests_are_rejected_before_any_handler() {
     };
     assert_eq!(raw(b"not json".to_vec()).await.unwrap().status(), 400);
     assert_eq!(raw(vec![b' '; 300 * 1024]).await.unwrap().status(), 413);
+    assert_eq!(
+        raw(vec![b' '; 256 * 1024]).await.unwrap().status(),
+        400,
+        "a body of exactly the 256 KiB cap is read (and is no update)"
+    );
+    // Telegram's own updates run to kilobytes: 4096 characters of text, with entities.
+    let long = message_update(&text_message(&dm, &h.alice, &"long ".repeat(800)));
+    assert_eq!(h.fake.post_webhook(&url, Some(SECRET), &long).await, 200);
     assert_eq!(client.get(&url).send().await.unwrap().status(), 405);
 
     let real = h.say(&dm, &h.alice, "/roll 1d1").await;

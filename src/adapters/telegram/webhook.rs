@@ -197,4 +197,75 @@ mod tests {
         assert_eq!(public_path("https://bot.example.com"), "");
         assert_eq!(public_path("https://bot.example.com/tg"), "/tg");
     }
+
+    /// A hook in front of a bot with no commands, whose Telegram is nowhere.
+    fn hook(cancel: CancellationToken) -> Arc<Hook<NoCommands>> {
+        let quota = crate::core::RateQuota {
+            commands: std::num::NonZeroU32::new(10).unwrap(),
+            window: std::time::Duration::from_secs(1),
+        };
+        let dispatcher = crate::core::Dispatcher::new(vec![], Arc::new(NoCommands), quota).unwrap();
+        let bot = Bot::new("1:test").set_api_url("http://127.0.0.1:9".parse().unwrap());
+        let platform =
+            super::super::platform::TelegramPlatform::new(bot, teloxide::types::UserId(1));
+        let secret: SecretString = "hook-secret".into();
+        Arc::new(Hook {
+            path_token: path_token(&secret),
+            secret,
+            inbox: Arc::new(Inbox::new(
+                Arc::new(dispatcher),
+                Arc::new(platform),
+                "bot".into(),
+            )),
+            intake: Intake::new("telegram", 4),
+            tracker: TaskTracker::new(),
+            cancel,
+        })
+    }
+
+    struct NoCommands;
+
+    #[async_trait::async_trait]
+    impl State for NoCommands {
+        fn is_owner(&self, _: crate::core::UserId) -> bool {
+            false
+        }
+        async fn cog_enabled(
+            &self,
+            _: crate::core::CommunityId,
+            _: &str,
+        ) -> Result<bool, crate::core::BoxError> {
+            Ok(true)
+        }
+    }
+
+    async fn post(hook: &Arc<Hook<NoCommands>>) -> Response {
+        let update = r#"{"update_id": 7, "message": {"message_id": 1, "date": 0,
+            "chat": {"id": 5, "type": "private", "first_name": "A"},
+            "from": {"id": 5, "is_bot": false, "first_name": "A"}, "text": "hello"}}"#;
+        let request = Request::builder()
+            .method("POST")
+            .header(SECRET_HEADER, "hook-secret")
+            .body(Body::from(update))
+            .unwrap();
+        let token = hook.path_token.clone();
+        receive(AxumState(Arc::clone(hook)), Path(token), request).await
+    }
+
+    #[tokio::test]
+    async fn once_the_bot_is_stopping_updates_are_left_with_telegram() {
+        let cancel = CancellationToken::new();
+        let hook = hook(cancel.clone());
+        assert_eq!(post(&hook).await.status(), StatusCode::OK);
+        cancel.cancel();
+        let refused = post(&hook).await;
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            refused.headers()[RETRY_AFTER],
+            "1",
+            "Telegram sends it again"
+        );
+        hook.tracker.close();
+        hook.tracker.wait().await;
+    }
 }
