@@ -25,6 +25,5 @@ mod lifecycle;
 mod load;
 mod scheduler;
 mod slack;
-mod slack_signature;
 mod telegram;
 mod update;
