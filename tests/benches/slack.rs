@@ -148,14 +148,7 @@ async fn events_mode() {
         .env("COGBOX_SLACK__SIGNING_SECRET", fake_slack::SIGNING_SECRET)
         .env("COGBOX_SLACK__EVENTS__LISTEN", format!("127.0.0.1:{port}"));
     let bot = Bot(command.spawn().unwrap());
-    let deadline = Instant::now() + WAIT;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the events listener never opened"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    fake_slack::wait_for_listener(port, WAIT).await;
     let url = Arc::new(format!("http://127.0.0.1:{port}/slack/events"));
     let event = Arc::new(slack.event_callback(json!({
         "type": "member_joined_channel", "user": ids::MEMBER, "channel": ids::RANDOM,

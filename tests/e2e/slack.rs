@@ -455,17 +455,12 @@ async fn a_ban_keeps_the_member_out_of_every_channel_until_unbanned_and_mute_is_
         .await;
     assert_eq!(dm.status, 200);
 
-    let kicked = h.fake.calls_of("conversations.kick").len();
+    let joined = Instant::now();
     h.fake.send_member_joined(ids::TARGET, ids::RANDOM);
-    let deadline = Instant::now() + WAIT;
-    while h.fake.calls_of("conversations.kick").len() == kicked {
-        assert!(
-            Instant::now() < deadline,
-            "the banned member was not removed again"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let again = h.fake.calls_of("conversations.kick").pop().unwrap();
+    let again = h
+        .fake
+        .wait_for_call("conversations.kick", |c| c.at >= joined, WAIT)
+        .await;
     assert_eq!((again.status, again.error), (200, None));
     assert_eq!(again.params["user"], ids::TARGET);
     assert!(
@@ -596,26 +591,13 @@ async fn the_bot_reconnects_after_refresh_requested_and_after_a_dropped_connecti
     let h = Harness::start().await;
     h.fake.disconnect("refresh_requested");
     h.fake.wait_for_connections(1, WAIT).await;
-    let deadline = Instant::now() + WAIT;
-    while h.fake.connects() < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "no new connection after refresh_requested"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    h.fake.wait_for_connects(2, WAIT).await;
     h.fake.wait_for_connections(1, WAIT).await;
     h.slash(ids::MEMBER, ids::RANDOM, "roll 1d1");
     h.posted(ids::RANDOM, |t| t == "1d1: [1] = 1").await;
 
     h.fake.drop_connections();
-    while h.fake.connects() < 3 {
-        assert!(
-            Instant::now() < deadline,
-            "no new connection after the drop"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    h.fake.wait_for_connects(3, WAIT).await;
     h.fake.wait_for_connections(1, WAIT).await;
     h.slash(ids::MEMBER, ids::RANDOM, "roll 2d1");
     h.posted(ids::RANDOM, |t| t == "2d1: [1, 1] = 2").await;
@@ -682,14 +664,7 @@ async fn in_events_mode_only_signed_fresh_well_formed_requests_reach_a_handler()
     let base = format!("http://127.0.0.1:{port}/slack");
     let slack = SignedSender::new(fake_slack::SIGNING_SECRET);
     let events = format!("{base}/events");
-    let deadline = Instant::now() + WAIT;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the events listener never opened"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    fake_slack::wait_for_listener(port, WAIT).await;
     let challenge = json!({"type": "url_verification", "token": "x", "challenge": "c-4f2a"});
     let (status, body) = slack.post_json(&events, &challenge).await;
     assert_eq!(status, 200);
@@ -783,12 +758,10 @@ async fn in_events_mode_only_signed_fresh_well_formed_requests_reach_a_handler()
         "coinflip",
     );
     assert_eq!(slack.post_form(&commands, &flip).await.0, 200);
-    fake.wait_for_call(
-        "chat.postMessage",
-        |c| c.params["blocks"].to_string().contains("Flip again"),
-        WAIT,
-    )
-    .await;
+    let flip_again = |c: &Call| c.params["blocks"].to_string().contains("Flip again");
+    let flipped = fake
+        .wait_for_call("chat.postMessage", flip_again, WAIT)
+        .await;
     let message = fake.messages(ids::RANDOM).pop().unwrap();
     let press = fake_slack::block_action(
         &fake.response_url(),
@@ -805,17 +778,12 @@ async fn in_events_mode_only_signed_fresh_well_formed_requests_reach_a_handler()
             .0,
         200
     );
-    let deadline = Instant::now() + WAIT;
-    while fake
-        .calls_of("chat.postMessage")
-        .iter()
-        .filter(|c| c.params["blocks"].to_string().contains("Flip again"))
-        .count()
-        < 2
-    {
-        assert!(Instant::now() < deadline, "the press was not answered");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    fake.wait_for_call(
+        "chat.postMessage",
+        |c| c.at > flipped.at && flip_again(c),
+        WAIT,
+    )
+    .await;
     // Of all those requests, only the three valid ones and the press were handled.
     assert_eq!(fake.calls_of("chat.postMessage").len(), 4);
 }

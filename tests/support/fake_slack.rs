@@ -28,6 +28,7 @@
 //!   .connections() -> usize              open connections now
 //!   .connects() -> usize                 connections ever opened
 //!   .wait_for_connections(n, Duration)   (async; panics on timeout)
+//!   .wait_for_connects(n, Duration)      until n were ever opened (async; panics on timeout)
 //!   .send_envelope(kind, payload, accepts_response_payload) -> envelope id
 //!   .send_slash_command / .send_app_mention / .send_direct_message / .send_button_press
 //!   .send_member_joined(user, channel)   adds the member and sends member_joined_channel
@@ -38,6 +39,7 @@
 //!   .drop_connections()                  ends every connection without a close frame
 //! Events mode
 //!   SignedSender::new(secret).post_json / post_form / post_interactive / post_raw / sign
+//!   wait_for_listener(port, Duration)    until the bot's listener takes connections (async)
 //! Payload builders (pure): slash_command, app_mention, direct_message, block_action, user_json
 //! ```
 //!
@@ -454,6 +456,19 @@ impl FakeSlack {
             reached.is_some(),
             "{} Socket Mode connection(s) after {timeout:?}, wanted {n}",
             self.connections()
+        );
+    }
+
+    /// Waits until `n` connections have been opened in all, closed ones included.
+    pub async fn wait_for_connects(&self, n: usize, timeout: Duration) {
+        let reached = self
+            .shared
+            .wait_until(timeout, |w| (w.connects >= n).then_some(()))
+            .await;
+        assert!(
+            reached.is_some(),
+            "{} Socket Mode connection(s) ever opened after {timeout:?}, wanted {n}",
+            self.connects()
         );
     }
 
@@ -1671,6 +1686,18 @@ pub fn block_action(
             "value": value, "type": "button", "action_ts": format!("{}.000300", unix_now()),
         }],
     })
+}
+
+/// Waits until the bot's events-mode listener on loopback `port` takes connections.
+pub async fn wait_for_listener(port: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the events listener never opened"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A sender of signed requests to a bot's events-mode listener, as Slack signs them.

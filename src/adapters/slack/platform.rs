@@ -122,16 +122,16 @@ impl SlackPlatform {
     /// where they are welcomed. Unknown (Slack not answering) counts as no until the answers
     /// are forgotten.
     pub async fn is_general(&self, channel: &str) -> bool {
-        let known = |general: &Mutex<HashMap<String, bool>>| {
-            let map = general.lock().unwrap_or_else(PoisonError::into_inner);
+        let known = || {
+            let map = self.general.lock().unwrap_or_else(PoisonError::into_inner);
             map.get(channel).copied()
         };
-        if let Some(general) = known(&self.general) {
+        if let Some(general) = known() {
             return general;
         }
         // One question at a time: joins that arrive together wait for the first answer.
         let _asking = self.asking.lock().await;
-        if let Some(general) = known(&self.general) {
+        if let Some(general) = known() {
             return general;
         }
         let answer = match self
@@ -221,13 +221,8 @@ impl SlackPlatform {
 
     /// Posts `reply` in `channel` (a channel id, or a DM channel).
     pub async fn post(&self, channel: &str, reply: &Reply) -> Result<Value, ApiError> {
-        let rendered = render(reply);
-        let blocks = rendered.blocks.map(|b| Value::Array(b).to_string());
-        let mut params = vec![("channel", channel), ("text", rendered.text.as_str())];
-        if let Some(blocks) = &blocks {
-            params.push(("blocks", blocks));
-        }
-        self.api.call("chat.postMessage", &params).await
+        self.send_rendered("chat.postMessage", &[("channel", channel)], reply)
+            .await
     }
 
     /// Shows `reply` to `user` alone in `channel`.
@@ -237,17 +232,27 @@ impl SlackPlatform {
         user: &str,
         reply: &Reply,
     ) -> Result<(), ApiError> {
+        let to = [("channel", channel), ("user", user)];
+        self.send_rendered("chat.postEphemeral", &to, reply)
+            .await
+            .map(drop)
+    }
+
+    /// Calls `method` with `to` and `reply` as text, and as blocks when it has structure.
+    async fn send_rendered(
+        &self,
+        method: &'static str,
+        to: &[(&str, &str)],
+        reply: &Reply,
+    ) -> Result<Value, ApiError> {
         let rendered = render(reply);
         let blocks = rendered.blocks.map(|b| Value::Array(b).to_string());
-        let mut params = vec![
-            ("channel", channel),
-            ("user", user),
-            ("text", rendered.text.as_str()),
-        ];
+        let mut params = to.to_vec();
+        params.push(("text", rendered.text.as_str()));
         if let Some(blocks) = &blocks {
             params.push(("blocks", blocks));
         }
-        self.api.call("chat.postEphemeral", &params).await.map(drop)
+        self.api.call(method, &params).await
     }
 
     /// Replaces the bot's message `ts` in `channel` (a poll's counts).

@@ -37,19 +37,27 @@ enum End {
     Stopped,
 }
 
-/// Opens a Socket Mode URL with the app token; a rejected token is a config error.
+/// A Socket Mode URL from `apps.connections.open`, asked with the app token.
+async fn connection_url(api: &Api, app_token: &SecretString) -> Result<String, ApiError> {
+    let answer = api.call_as(app_token, "apps.connections.open", &[]).await?;
+    answer["url"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::Network("apps.connections.open", "no URL in the answer".into()))
+}
+
+/// The first Socket Mode URL, at start-up: a rejected token is a config error.
 pub async fn open(api: &Api, app_token: &SecretString) -> Result<String, StartError> {
-    match api.call_as(app_token, "apps.connections.open", &[]).await {
-        Ok(answer) => answer["url"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| StartError::Failed("slack: apps.connections.open gave no URL".into())),
-        Err(e) if e.is_auth() => Err(StartError::Config(format!(
-            "slack.app_token was rejected by Slack ({}): create an app-level token with the connections:write scope (xapp-...)",
-            e.code().unwrap_or_default()
-        ))),
-        Err(e) => Err(StartError::Failed(format!("slack: {e}"))),
-    }
+    connection_url(api, app_token).await.map_err(|e| {
+        if e.is_auth() {
+            StartError::Config(format!(
+                "slack.app_token was rejected by Slack ({}): create an app-level token with the connections:write scope (xapp-...)",
+                e.code().unwrap_or_default()
+            ))
+        } else {
+            StartError::Failed(format!("slack: {e}"))
+        }
+    })
 }
 
 pub struct Socket<S> {
@@ -69,7 +77,7 @@ impl<S: State> Socket<S> {
         loop {
             let url_now = match url.take() {
                 Some(url) => url,
-                None => match self.reopen().await {
+                None => match connection_url(&self.api, &self.app_token).await {
                     Ok(url) => url,
                     Err(e) if e.is_auth() => {
                         return Err(format!("slack: the app token stopped working: {e}"));
@@ -97,16 +105,6 @@ impl<S: State> Socket<S> {
                 }
             }
         }
-    }
-
-    async fn reopen(&self) -> Result<String, ApiError> {
-        let answer = self
-            .api
-            .call_as(&self.app_token, "apps.connections.open", &[])
-            .await?;
-        answer["url"].as_str().map(str::to_owned).ok_or_else(|| {
-            ApiError::Network("apps.connections.open", "no URL in the answer".into())
-        })
     }
 
     /// Waits out `pause` (then doubles it); true when the app stopped meanwhile.
