@@ -2,6 +2,7 @@
 //! tests move a [`ManualClock`] instead of sleeping, so "a 10-minute mute ends" takes no time.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -56,6 +57,7 @@ impl Clock for OffsetClock {
 pub struct ManualClock {
     now: Mutex<DateTime<Utc>>,
     moved: watch::Sender<DateTime<Utc>>,
+    reads: AtomicU64,
 }
 
 impl ManualClock {
@@ -63,7 +65,14 @@ impl ManualClock {
         Self {
             now: Mutex::new(start),
             moved: watch::channel(start).0,
+            reads: AtomicU64::new(0),
         }
+    }
+
+    /// How often [`Clock::now`] has been read: a count that stops growing tells a test that
+    /// whoever reads the clock is asleep, not polling it in a loop.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::SeqCst)
     }
 
     /// Moves the clock forward by `by`.
@@ -77,6 +86,7 @@ impl ManualClock {
 #[async_trait]
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
         *self.now.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -791,6 +791,21 @@ mod tests {
         fn advance(&self, secs: u64) {
             self.clock.advance(Duration::from_secs(secs));
         }
+
+        /// Waits until the runner stops reading the clock for 50 ms: it is asleep. A runner
+        /// that polls in a loop (a busy loop on the appliance's CPU) never gets there.
+        async fn asleep(&self) {
+            let mut reads = self.clock.reads();
+            for _ in 0..40 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let now = self.clock.reads();
+                if now == reads {
+                    return;
+                }
+                reads = now;
+            }
+            panic!("the runner read the clock {reads} times and never went to sleep");
+        }
     }
 
     async fn next(rx: &mut mpsc::UnboundedReceiver<Value>) -> Value {
@@ -849,8 +864,7 @@ mod tests {
             .await
             .unwrap();
         h.start();
-        // Let the runner settle into its sleep until the hour.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        h.asleep().await;
         h.scheduler()
             .schedule("remind", h.at(60), json!("early"))
             .await
@@ -1233,7 +1247,8 @@ mod tests {
                 .await
                 .unwrap();
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // With every slot busy the runner waits for a job to finish, not for the due ones.
+        h.asleep().await;
         assert_eq!(
             running.load(Ordering::SeqCst),
             MAX_RUNNING as i64,
