@@ -887,6 +887,385 @@ mod tests {
         assert!(shown.contains(MASK));
     }
 
+    /// The keys `problems` names for a default config changed by `change`.
+    fn problem_keys(change: fn(&mut Config)) -> Vec<&'static str> {
+        let mut config = Config::default();
+        change(&mut config);
+        config.problems().into_iter().map(|(key, _)| key).collect()
+    }
+
+    fn secret(text: &str) -> Option<SecretString> {
+        Some(text.into())
+    }
+
+    /// Each rule names its own key and nothing else, and a value just inside a limit passes:
+    /// the boundaries are where an off-by-one would refuse a good config or let a bad one run.
+    #[test]
+    fn each_rule_names_its_key_and_the_limits_themselves_pass() {
+        type Change = fn(&mut Config);
+        let webhook: Change = |c| {
+            c.telegram.mode = TelegramMode::Webhook;
+            c.telegram.webhook.public_url = Some("https://bot.example.com/tg".into());
+            c.telegram.webhook.secret_token = secret("s3cret_-");
+        };
+        let cases: &[(&str, Change, Option<&str>)] = &[
+            ("the defaults", |_| {}, None),
+            ("prefix commands off", |c| c.discord.prefix.clear(), None),
+            (
+                "a spaced prefix",
+                |c| c.discord.prefix = "a b".into(),
+                Some("discord.prefix"),
+            ),
+            (
+                "guild 0",
+                |c| c.discord.guild_ids = vec![1, 0],
+                Some("discord.guild_ids"),
+            ),
+            (
+                "7 days of messages",
+                |c| c.discord.ban_delete_message_days = 7,
+                None,
+            ),
+            (
+                "8 days of messages",
+                |c| c.discord.ban_delete_message_days = 8,
+                Some("discord.ban_delete_message_days"),
+            ),
+            (
+                "no data dir",
+                |c| c.bot.data_dir = PathBuf::new(),
+                Some("bot.data_dir"),
+            ),
+            (
+                "a bad secret",
+                |c| c.telegram.webhook.secret_token = secret("a b"),
+                Some("telegram.webhook.secret_token"),
+            ),
+            ("a whole webhook", webhook, None),
+            (
+                "a secret without webhook mode",
+                |c| c.telegram.webhook.secret_token = secret("s3cret"),
+                None,
+            ),
+            (
+                "webhook without its URL",
+                |c| {
+                    c.telegram.mode = TelegramMode::Webhook;
+                    c.telegram.webhook.secret_token = secret("s3cret");
+                },
+                Some("telegram.webhook.public_url"),
+            ),
+            (
+                "webhook without a secret",
+                |c| {
+                    c.telegram.mode = TelegramMode::Webhook;
+                    c.telegram.webhook.public_url = Some("https://bot.example.com".into());
+                },
+                Some("telegram.webhook.secret_token"),
+            ),
+            (
+                "a webhook over http",
+                |c| {
+                    c.telegram.mode = TelegramMode::Webhook;
+                    c.telegram.webhook.public_url = Some("http://bot.example.com".into());
+                    c.telegram.webhook.secret_token = secret("s3cret");
+                },
+                Some("telegram.webhook.public_url"),
+            ),
+            (
+                "a webhook path with braces",
+                |c| {
+                    c.telegram.mode = TelegramMode::Webhook;
+                    c.telegram.webhook.public_url = Some("https://bot.example.com/{x}".into());
+                    c.telegram.webhook.secret_token = secret("s3cret");
+                },
+                Some("telegram.webhook.public_url"),
+            ),
+            (
+                "a repository",
+                |c| c.update.repository = Some("someone/cogbox".into()),
+                None,
+            ),
+            (
+                "no repository",
+                |c| c.update.repository = Some("cogbox".into()),
+                Some("update.repository"),
+            ),
+            (
+                "a log filter",
+                |c| c.log.level = "cogbox=debug,info".into(),
+                None,
+            ),
+            (
+                "a bare word as log filter",
+                |c| c.log.level = "cogbox".into(),
+                Some("log.level"),
+            ),
+            ("one log file", |c| c.log.keep = 1, None),
+            ("no log files", |c| c.log.keep = 0, Some("log.keep")),
+            (
+                "a 10 s job",
+                |c| c.schedule.audit_purge = Interval(Some(MIN_INTERVAL)),
+                None,
+            ),
+            (
+                "a 9 s job",
+                |c| c.schedule.optimize = Interval(Some(Duration::from_secs(9))),
+                Some("schedule.optimize"),
+            ),
+            (
+                "a job turned off",
+                |c| c.schedule.expiries = Interval(None),
+                None,
+            ),
+            (
+                "a day of audit log",
+                |c| c.retention.audit_log_days = 1,
+                None,
+            ),
+            (
+                "no audit log",
+                |c| c.retention.audit_log_days = 0,
+                Some("retention.audit_log_days"),
+            ),
+            (
+                "errors to the console",
+                |c| c.bot.error_channel = Some(ChannelId::new(PlatformKind::Console, 1)),
+                None,
+            ),
+            (
+                "errors to Discord without a token",
+                |c| c.bot.error_channel = Some(ChannelId::new(PlatformKind::Discord, 1)),
+                Some("bot.error_channel"),
+            ),
+            (
+                "errors to Discord",
+                |c| {
+                    c.bot.error_channel = Some(ChannelId::new(PlatformKind::Discord, 1));
+                    c.discord.token = secret("t");
+                },
+                None,
+            ),
+            (
+                "errors to Telegram without a token",
+                |c| c.bot.error_channel = Some(ChannelId::new(PlatformKind::Telegram, -1)),
+                Some("bot.error_channel"),
+            ),
+            (
+                "errors to Slack without a token",
+                |c| c.bot.error_channel = Some(ChannelId::word(PlatformKind::Slack, "C1").unwrap()),
+                Some("bot.error_channel"),
+            ),
+            (
+                "a backup a minute",
+                |c| c.backup.every = HumanDuration(Duration::from_secs(60)),
+                None,
+            ),
+            (
+                "a backup every 59 s",
+                |c| c.backup.every = HumanDuration(Duration::from_secs(59)),
+                Some("backup.every"),
+            ),
+            (
+                "a token file alone",
+                |c| c.telegram.token_file = Some("tg.token".into()),
+                None,
+            ),
+            (
+                "a token and a token file",
+                |c| {
+                    c.telegram.token = secret("t");
+                    c.telegram.token_file = Some("tg.token".into());
+                },
+                Some("telegram.token_file"),
+            ),
+            (
+                "a Discord token and file",
+                |c| {
+                    c.discord.token = secret("t");
+                    c.discord.token_file = Some("d.token".into());
+                },
+                Some("discord.token_file"),
+            ),
+            (
+                "a bad API URL",
+                |c| c.update.api_url = "api.github.com".into(),
+                Some("update.api_url"),
+            ),
+        ];
+        for (what, change, expected) in cases {
+            assert_eq!(problem_keys(*change), Vec::from_iter(*expected), "{what}");
+        }
+    }
+
+    #[test]
+    fn slack_needs_the_right_tokens_for_its_mode_and_a_command_it_accepts() {
+        type Change = fn(&mut SlackConfig);
+        let socket: Change = |s| {
+            s.bot_token = secret("xoxb-1");
+            s.app_token = secret("xapp-1");
+        };
+        let cases: &[(&str, Change, &[&str])] = &[
+            ("Slack off", |_| {}, &[]),
+            ("socket mode", socket, &[]),
+            (
+                "events mode",
+                |s| {
+                    s.bot_token = secret("xoxb-1");
+                    s.mode = SlackMode::Events;
+                    s.signing_secret = secret("abc");
+                },
+                &[],
+            ),
+            (
+                "a user token",
+                |s| {
+                    s.bot_token = secret("xoxp-1");
+                    s.app_token = secret("xapp-1");
+                },
+                &["slack.bot_token"],
+            ),
+            (
+                "a bot token as app token",
+                |s| {
+                    s.bot_token = secret("xoxb-1");
+                    s.app_token = secret("xoxb-2");
+                },
+                &["slack.app_token"],
+            ),
+            (
+                "socket mode without app token",
+                |s| s.bot_token = secret("xoxb-1"),
+                &["slack.app_token"],
+            ),
+            (
+                "events mode without secret",
+                |s| {
+                    s.bot_token = secret("xoxb-1");
+                    s.mode = SlackMode::Events;
+                },
+                &["slack.signing_secret"],
+            ),
+            (
+                "an app token alone",
+                |s| s.app_token = secret("xapp-1"),
+                &["slack.bot_token"],
+            ),
+            (
+                "a signing secret alone",
+                |s| s.signing_secret = secret("abc"),
+                &["slack.bot_token"],
+            ),
+            (
+                "a trailing slash",
+                |s| s.api_url.push('/'),
+                &["slack.api_url"],
+            ),
+        ];
+        for (what, change, expected) in cases {
+            let mut slack = SlackConfig::default();
+            change(&mut slack);
+            let keys: Vec<_> = slack.problems().into_iter().map(|(key, _)| key).collect();
+            assert_eq!(keys, *expected, "{what}");
+        }
+        let longest = format!("/{}", "a".repeat(31));
+        for good in ["/cogbox", "/my-bot_2", "/c", longest.as_str()] {
+            assert_eq!(check_slash_command(good), Ok(()), "{good}");
+        }
+        let too_long = format!("/{}", "a".repeat(32));
+        for bad in [
+            "cogbox",
+            "/",
+            "/Cogbox",
+            "/co gbox",
+            "/cog.box",
+            too_long.as_str(),
+        ] {
+            assert!(
+                check_slash_command(bad).unwrap_err().contains("must be /"),
+                "{bad}"
+            );
+        }
+        assert!(
+            check_slash_command("/remind")
+                .unwrap_err()
+                .contains("built-in")
+        );
+    }
+
+    #[test]
+    fn paths_are_anchored_to_the_config_folder_and_derived_from_the_data_dir() {
+        let mut config = Config::default();
+        config.bot.data_dir = "data".into();
+        config.log.dir = Some("logs-here".into());
+        config.discord.token_file = Some("/etc/cogbox/discord.token".into());
+        config.telegram.token_file = Some("tg.token".into());
+        config.anchor_paths(Path::new("/srv/bot"));
+        assert_eq!(config.database_path(), Path::new("/srv/bot/data/cogbox.db"));
+        assert_eq!(config.backup_dir(), Path::new("/srv/bot/data/backups"));
+        assert_eq!(config.log_dir(), Path::new("/srv/bot/logs-here"));
+        assert_eq!(
+            config.discord.token_file.as_deref(),
+            Some(Path::new("/etc/cogbox/discord.token")),
+            "an absolute path is kept"
+        );
+        assert_eq!(
+            config.telegram.token_file.as_deref(),
+            Some(Path::new("/srv/bot/tg.token"))
+        );
+        config.backup.dir = Some("/mnt/usb".into());
+        config.log.dir = None;
+        assert_eq!(config.backup_dir(), Path::new("/mnt/usb"));
+        assert_eq!(config.log_dir(), Path::new("/srv/bot/data/logs"));
+    }
+
+    #[test]
+    fn any_platform_token_turns_the_console_off() {
+        assert!(!Config::default().has_platforms());
+        let cases: [fn(&mut Config); 3] = [
+            |c| c.discord.token = secret("d"),
+            |c| c.telegram.token = secret("t"),
+            |c| c.slack.bot_token = secret("xoxb-1"),
+        ];
+        for change in cases {
+            let mut config = Config::default();
+            change(&mut config);
+            assert!(config.has_platforms());
+        }
+    }
+
+    #[test]
+    fn the_test_clock_is_refused_for_any_platform_that_reaches_a_real_service() {
+        let mut config = Config::default();
+        assert_eq!(config.clock_offset_refusal(), None, "no platform at all");
+        config.telegram.token = secret("t");
+        config.telegram.api_url = "http://127.0.0.1:8081".into();
+        config.slack.api_url = "https://slack.com/api".into();
+        assert_eq!(config.clock_offset_refusal(), None, "Slack has no token");
+        config.slack.bot_token = secret("xoxb-1");
+        let refusal = config.clock_offset_refusal().unwrap();
+        assert!(
+            refusal.contains("slack talks to https://slack.com/api, not a local test server"),
+            "{refusal}"
+        );
+        for local in [
+            "http://localhost:9/api",
+            "https://[::1]:8443",
+            "http://127.0.0.1/x?y",
+        ] {
+            assert!(is_loopback_url(local), "{local}");
+        }
+        for remote in [
+            "https://slack.com/api",
+            "http://127.0.0.1.example.com/",
+            "http://localhost@evil.example/",
+            "ftp://127.0.0.1/",
+            "127.0.0.1",
+        ] {
+            assert!(!is_loopback_url(remote), "{remote}");
+        }
+    }
+
     #[test]
     fn a_webhook_path_the_router_cannot_take_literally_is_refused() {
         for good in [
