@@ -1267,6 +1267,38 @@ mod tests {
     }
 
     #[test]
+    fn repositories_and_api_urls_must_have_the_shape_their_service_takes() {
+        for good in ["someone/cogbox", "some-one2/co_g.box-2", "a/b"] {
+            assert_eq!(check_repository(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "cogbox",
+            "/cogbox",
+            "someone/",
+            "some_one/cogbox",
+            "some one/cogbox",
+            "someone/cog box",
+            "someone/.",
+            "someone/..",
+            "someone/cogbox/releases",
+        ] {
+            assert!(check_repository(bad).is_err(), "{bad}");
+        }
+        for good in ["https://discord.com/api/v10", "http://127.0.0.1:8080"] {
+            assert_eq!(check_base_url(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "https://",
+            "http://",
+            "https://dis cord.com",
+            "discord.com",
+            "ftp://x",
+        ] {
+            assert!(check_base_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn a_webhook_path_the_router_cannot_take_literally_is_refused() {
         for good in [
             "https://bot.example.com",
