@@ -263,3 +263,49 @@ fn check_syntax(path: &Path) -> Result<(), String> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_of_up_to_1_mib_is_read_and_a_larger_one_is_refused_unparsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let mut text = "# padding\n".repeat(MAX_FILE_BYTES as usize / 10);
+        text.push_str(&"#".repeat(MAX_FILE_BYTES as usize - text.len() - 1));
+        text.push('\n');
+        std::fs::write(&path, &text).unwrap();
+        let (_, source) = load(&path).expect("a 1 MiB file of comments is a config");
+        assert!(source.found);
+        text.insert(0, '#');
+        std::fs::write(&path, &text).unwrap();
+        let error = load(&path).unwrap_err().to_string();
+        assert!(
+            error.ends_with("is 1.0 MB; a config file is at most 1 MiB, so this is not one"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn only_a_missing_file_means_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, source) = load(&dir.path().join("config.toml")).unwrap();
+        assert!(!source.found, "no file: the defaults");
+
+        let error = load(dir.path()).unwrap_err().to_string();
+        assert!(
+            error.ends_with(": is a folder, not a config file"),
+            "{error}"
+        );
+
+        // A path through a file cannot be read (ENOTDIR): an error, not the defaults.
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let error = load(&file.join("config.toml")).unwrap_err().to_string();
+        assert!(
+            error.contains("config.toml: cannot read: Not a directory"),
+            "{error}"
+        );
+    }
+}

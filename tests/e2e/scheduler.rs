@@ -124,6 +124,15 @@ fn the_test_clock_offset_is_refused_when_a_platform_is_real_and_shown_by_check()
         out.stdout
     );
 
+    // Set but empty, as a unit file or compose file leaves it: the same as unset.
+    let mut empty = sandbox.command(&["check"]);
+    empty
+        .env("COGBOX_TEST_CLOCK_OFFSET", "")
+        .env("COGBOX_TELEGRAM__TOKEN", "123:abc");
+    let out = sandbox.run_with(empty, "");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stdout.contains("clock:"), "{}", out.stdout);
+
     let mut bad = sandbox.command(&["check"]);
     bad.env("COGBOX_TEST_CLOCK_OFFSET", "soon");
     let out = sandbox.run_with(bad, "");
