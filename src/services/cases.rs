@@ -881,6 +881,133 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_action_and_outcome_reads_back_as_it_was_stored() {
+        let cases = Cases::new(Store::in_memory().unwrap());
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let actions = [
+            CaseAction::Warn,
+            CaseAction::Mute,
+            CaseAction::Unmute,
+            CaseAction::Kick,
+            CaseAction::Ban,
+            CaseAction::Unban,
+        ];
+        let outcomes = [
+            Outcome::Pending,
+            Outcome::Done,
+            Outcome::Incomplete("unban failed".into()),
+            Outcome::Failed("missing rights".into()),
+        ];
+        let mut stored = Vec::new();
+        for (n, action) in actions.into_iter().enumerate() {
+            let outcome = outcomes[n % outcomes.len()].clone();
+            let id = cases
+                .open(
+                    NewCase {
+                        action,
+                        ..warning(2)
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+            cases.finish(id, outcome.clone()).await.unwrap();
+            stored.push((id, action, outcome));
+        }
+        let mut listed: Vec<_> = cases
+            .list(GROUP, None, false, now)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.id, c.action, c.outcome))
+            .collect();
+        listed.reverse();
+        assert_eq!(listed, stored);
+        let (id, action, outcome) = stored[3].clone();
+        let got = cases
+            .get(GROUP, id)
+            .await
+            .unwrap()
+            .expect("the case is found");
+        assert_eq!((got.action, got.outcome), (action, outcome));
+        let elsewhere = CommunityId::new(PlatformKind::Telegram, -200);
+        assert_eq!(
+            cases.get(elsewhere, id).await.unwrap(),
+            None,
+            "another group's"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_warning_that_reaches_a_threshold_opens_the_action_it_caused_with_its_end() {
+        let cases = Cases::new(Store::in_memory().unwrap());
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let day = Duration::from_secs(86_400);
+        // Whatever the caller's case says, `warn` stores a warning.
+        let kick = NewCase {
+            action: CaseAction::Kick,
+            ..warning(2)
+        };
+        for _ in 0..2 {
+            cases
+                .warn(kick.clone(), DEFAULTS, Some(day), now)
+                .await
+                .unwrap();
+        }
+        let third = cases.warn(kick, DEFAULTS, Some(day), now).await.unwrap();
+        let (automatic, action) = third.escalation.expect("the third warning mutes");
+        assert_eq!(action, ModAction::Mute(DEFAULTS.mute_for));
+        let warned = cases.get(GROUP, third.case).await.unwrap().unwrap();
+        assert_eq!(warned.action, CaseAction::Warn);
+        assert_eq!(warned.reason.as_deref(), Some("spam"));
+        assert_eq!(warned.expires, Some(now + chrono::Duration::days(1)));
+        let mute = cases.get(GROUP, automatic).await.unwrap().unwrap();
+        assert_eq!(mute.action, CaseAction::Mute);
+        assert_eq!(mute.reason.as_deref(), Some("automatic: 3 warnings"));
+        assert_eq!(
+            mute.expires,
+            Some(now + chrono::Duration::hours(1)),
+            "the mute ends after mute_for, not when the warning expires"
+        );
+        assert_eq!(
+            (mute.cause, mute.outcome),
+            (Some(third.case), Outcome::Pending)
+        );
+        for _ in 0..2 {
+            cases.warn(warning(2), DEFAULTS, None, now).await.unwrap();
+        }
+        let kicked = cases.list(GROUP, None, false, now).await.unwrap()[0].clone();
+        assert_eq!((kicked.action, kicked.expires), (CaseAction::Kick, None));
+    }
+
+    #[tokio::test]
+    async fn mydata_lists_every_case_about_the_member_and_only_theirs() {
+        let cases = Cases::new(Store::in_memory().unwrap());
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let warned = cases.warn(warning(2), DEFAULTS, None, now).await.unwrap();
+        let kick = NewCase {
+            action: CaseAction::Kick,
+            reason: None,
+            ..warning(2)
+        };
+        let kicked = cases.open(kick, now).await.unwrap();
+        cases.warn(warning(3), DEFAULTS, None, now).await.unwrap();
+        let bob = UserId::new(PlatformKind::Telegram, 2);
+        assert_eq!(
+            cases.export_of(GROUP, bob).await.unwrap(),
+            [
+                format!("case #{kicked}: kick by @mod at 1700000000 (unix), pending"),
+                format!(
+                    "case #{}: warn by @mod at 1700000000 (unix), done, reason: spam",
+                    warned.case
+                ),
+            ]
+        );
+        let elsewhere = CommunityId::new(PlatformKind::Telegram, -200);
+        assert!(cases.export_of(elsewhere, bob).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
     async fn a_pending_case_is_finished_with_the_platform_outcome() {
         let cases = Cases::new(Store::in_memory().unwrap());
         let now = Utc::now();
