@@ -190,17 +190,14 @@ fn section<T: DeserializeOwned + Default>(
     }
 }
 
-/// Names the file, or the environment variable, a value came from.
+/// Names the file, or the environment variable, a value came from: the only two providers.
 fn origin(meta: &Metadata, shown: &str, key: &str) -> String {
     match &meta.source {
         Some(Source::File(_)) => shown.to_owned(),
-        _ if meta.name.contains("environment") => {
-            format!(
-                "environment {ENV_PREFIX}{}",
-                key.replace('.', "__").to_uppercase()
-            )
-        }
-        _ => meta.name.to_string(),
+        _ => format!(
+            "environment {ENV_PREFIX}{}",
+            key.replace('.', "__").to_uppercase()
+        ),
     }
 }
 
