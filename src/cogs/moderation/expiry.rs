@@ -176,3 +176,65 @@ async fn lift(ctx: JobContext, payload: Value) -> Result<(), JobError> {
     done.finish(services, &result).await?;
     result.map(drop).map_err(JobError::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cogs::moderation::audited;
+    use crate::core::{ManualClock, PlatformKind, Platforms};
+    use crate::services::Store;
+
+    fn member(raw: i64, name: &str) -> Member {
+        Member {
+            id: UserId::new(PlatformKind::Discord, raw),
+            name: name.into(),
+            is_bot: false,
+        }
+    }
+
+    /// A timed mute or ban is lifted by a job due at its end: the periodic catch-up would lift
+    /// it too, but only at its next run, so without the job a 10-minute mute could last hours.
+    #[tokio::test]
+    async fn a_timed_mute_or_ban_schedules_its_lift_at_its_end_and_other_actions_none() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let services = Services::new(
+            Store::in_memory().unwrap(),
+            Vec::new(),
+            Arc::new(ManualClock::new(now)),
+            Arc::new(Platforms::default()),
+        );
+        let end = now + chrono::Duration::minutes(10);
+        let ten = Duration::from_secs(600);
+        let actions = [
+            (ModAction::Mute(ten), Some("unmute")),
+            (ModAction::Ban(Some(ten)), Some("unban")),
+            (ModAction::Ban(None), None),
+            (ModAction::Kick, None),
+        ];
+        for (n, (action, lift)) in actions.into_iter().enumerate() {
+            let case = NewCase {
+                community: CommunityId::new(PlatformKind::Discord, 10),
+                action: CaseAction::of(&action),
+                actor: member(1, "@mod"),
+                target: member(2 + n as i64, "@bob"),
+                reason: None,
+                duration: None,
+            };
+            let done = audited(&services, case).await.unwrap();
+            schedule(&services, &done, &action, end).await.unwrap();
+            let jobs = services.scheduler.list(LIFT, None, 10).await.unwrap();
+            let scheduled = jobs.iter().find(|j| j.payload["case"] == done.case);
+            match lift {
+                Some(verb) => {
+                    let job = scheduled.unwrap_or_else(|| panic!("no lift for {action:?}"));
+                    assert_eq!((job.due, job.payload["action"].as_str()), (end, Some(verb)));
+                    assert_eq!(job.payload["target"], (2 + n).to_string());
+                }
+                None => assert!(scheduled.is_none(), "{action:?} ends by itself or never"),
+            }
+        }
+    }
+}
