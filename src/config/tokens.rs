@@ -108,4 +108,22 @@ mod tests {
         assert!(problems[1].1.contains("cannot read"), "{}", problems[1].1);
         assert!(config.discord.token.is_none() && config.telegram.token.is_none());
     }
+
+    #[test]
+    fn a_token_of_4_kib_is_read_whole_and_a_larger_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        let long = "t".repeat(MAX_TOKEN_BYTES as usize);
+        std::fs::write(&path, &long).unwrap();
+        assert_eq!(
+            read_token(&path).unwrap().expose_secret(),
+            long,
+            "not cut short"
+        );
+        std::fs::write(&path, format!("{long}\n")).unwrap();
+        assert_eq!(
+            read_token(&path).unwrap_err(),
+            "is larger than 4 KiB, so it does not hold just a token"
+        );
+    }
 }

@@ -125,6 +125,7 @@ fn each_bad_config_names_its_file_key_and_problem() {
         ("bad url", b"[discord]\napi_url = \"discord.com\"\n", "config.toml: discord.api_url: \"discord.com\" is not an http(s) URL"),
         ("backups too often", b"[backup]\nevery = \"30s\"\n", "config.toml: backup.every: must be at least 1m"),
         ("missing token file", b"[discord]\ntoken_file = \"nowhere.token\"\n", "config.toml: discord.token_file: ./nowhere.token: cannot read: No such file"),
+        ("token not text", b"[discord]\ntoken = true\n", "config.toml: discord.token: expected a string, found bool true"),
         ("bad prefix", b"[discord]\nprefix = \"a b\"\n", "config.toml: discord.prefix: \"a b\" must be 1-5 characters without spaces and not \"/\", or \"\" to turn prefix commands off"),
         ("bad presence", b"[discord]\npresence = \"dancing\"\n", "config.toml: discord.presence: \"dancing\" must start with playing, watching, listening to or competing in"),
         ("bad ban window", b"[discord]\nban_delete_message_days = 8\n", "config.toml: discord.ban_delete_message_days: 8 is more than Discord allows; use 0 to 7"),
