@@ -186,6 +186,9 @@ mod tests {
     use crate::cogs::moderation::audited;
     use crate::core::{ManualClock, PlatformKind, Platforms};
     use crate::services::Store;
+    use crate::services::cases::Outcome;
+    use crate::services::scheduler::JobId;
+    use serde_json::json;
 
     fn member(raw: i64, name: &str) -> Member {
         Member {
@@ -195,17 +198,49 @@ mod tests {
         }
     }
 
+    fn services(now: DateTime<Utc>) -> Arc<Services> {
+        Arc::new(Services::new(
+            Store::in_memory().unwrap(),
+            Vec::new(),
+            Arc::new(ManualClock::new(now)),
+            Arc::new(Platforms::default()),
+        ))
+    }
+
+    fn case(action: CaseAction, target: i64) -> NewCase {
+        NewCase {
+            community: CommunityId::new(PlatformKind::Discord, 10),
+            action,
+            actor: member(1, "@mod"),
+            target: member(target, "@bob"),
+            reason: None,
+            duration: Some(Duration::from_secs(600)),
+        }
+    }
+
+    /// The lift jobs waiting, as (case, action, due).
+    async fn lifts(services: &Services) -> Vec<(i64, String, DateTime<Utc>)> {
+        let jobs = services.scheduler.list(LIFT, None, 10).await.unwrap();
+        let mut lifts: Vec<_> = jobs
+            .into_iter()
+            .map(|j| {
+                (
+                    j.payload["case"].as_i64().unwrap(),
+                    j.payload["action"].to_string(),
+                    j.due,
+                )
+            })
+            .collect();
+        lifts.sort();
+        lifts
+    }
+
     /// A timed mute or ban is lifted by a job due at its end: the periodic catch-up would lift
     /// it too, but only at its next run, so without the job a 10-minute mute could last hours.
     #[tokio::test]
     async fn a_timed_mute_or_ban_schedules_its_lift_at_its_end_and_other_actions_none() {
         let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let services = Services::new(
-            Store::in_memory().unwrap(),
-            Vec::new(),
-            Arc::new(ManualClock::new(now)),
-            Arc::new(Platforms::default()),
-        );
+        let services = services(now);
         let end = now + chrono::Duration::minutes(10);
         let ten = Duration::from_secs(600);
         let actions = [
@@ -215,14 +250,7 @@ mod tests {
             (ModAction::Kick, None),
         ];
         for (n, (action, lift)) in actions.into_iter().enumerate() {
-            let case = NewCase {
-                community: CommunityId::new(PlatformKind::Discord, 10),
-                action: CaseAction::of(&action),
-                actor: member(1, "@mod"),
-                target: member(2 + n as i64, "@bob"),
-                reason: None,
-                duration: None,
-            };
+            let case = case(CaseAction::of(&action), 2 + n as i64);
             let done = audited(&services, case).await.unwrap();
             schedule(&services, &done, &action, end).await.unwrap();
             let jobs = services.scheduler.list(LIFT, None, 10).await.unwrap();
@@ -236,5 +264,56 @@ mod tests {
                 None => assert!(scheduled.is_none(), "{action:?} ends by itself or never"),
             }
         }
+    }
+
+    /// The catch-up lifts what ended without a lift (its job lost, or the action from before
+    /// cogbox scheduled lifts): only within [`CATCH_UP_FOR`], and never twice.
+    #[tokio::test]
+    async fn the_catch_up_lifts_each_timed_action_that_ended_unlifted_once() {
+        let start = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let now = start + chrono::Duration::days(4);
+        let services = services(now);
+        let cases = &services.cases;
+        let mut opened = Vec::new();
+        for (n, (action, at)) in [
+            (CaseAction::Mute, now - chrono::Duration::hours(1)),
+            (CaseAction::Ban, now - chrono::Duration::days(2)),
+            (CaseAction::Mute, now - chrono::Duration::hours(2)),
+            (CaseAction::Ban, start),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let id = cases.open(case(action, 2 + n as i64), at).await.unwrap();
+            cases.finish(id, Outcome::Done).await.unwrap();
+            opened.push(id);
+        }
+        // The third is being lifted already.
+        let waiting = now + chrono::Duration::minutes(5);
+        let job = json!({"case": opened[2], "action": "unmute"});
+        services
+            .scheduler
+            .schedule(LIFT, waiting, job)
+            .await
+            .unwrap();
+        let ctx = || JobContext {
+            services: Arc::clone(&services),
+            id: JobId(0),
+            attempt: 1,
+            due: now,
+        };
+        catch_up(ctx(), Value::Null).await.unwrap();
+        let expected = [
+            (opened[0], "\"unmute\"".to_owned(), now),
+            (opened[1], "\"unban\"".to_owned(), now),
+            (opened[2], "\"unmute\"".to_owned(), waiting),
+        ];
+        assert_eq!(
+            lifts(&services).await,
+            expected,
+            "the 4-day-old ban is left"
+        );
+        catch_up(ctx(), Value::Null).await.unwrap();
+        assert_eq!(lifts(&services).await, expected, "nothing is lifted twice");
     }
 }
