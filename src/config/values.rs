@@ -203,6 +203,7 @@ impl Serialize for Presence {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::PlatformKind;
 
     #[test]
     fn presence_phrases_round_trip() {
@@ -243,5 +244,47 @@ mod tests {
         }
         let long = format!("playing {}", "x".repeat(129));
         assert!(long.parse::<Presence>().unwrap_err().contains("128"));
+        let longest = format!("playing {}", "é".repeat(128));
+        assert!(longest.parse::<Presence>().is_ok(), "128 characters fit");
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Keys {
+        #[serde(default, deserialize_with = "de_secret")]
+        secret: Option<SecretString>,
+        #[serde(default, deserialize_with = "de_channel")]
+        channel: Option<ChannelId>,
+    }
+
+    fn keys(value: serde_json::Value) -> Result<Keys, String> {
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
+    /// The environment gives numbers for values of digits only (`COGBOX_…_SECRET=12345`).
+    #[test]
+    fn secrets_are_text_even_when_the_environment_makes_them_numbers() {
+        use secrecy::ExposeSecret;
+        for (value, text) in [
+            (serde_json::json!("abc"), Some("abc")),
+            (serde_json::json!(12345), Some("12345")),
+            (serde_json::json!(-12345), Some("-12345")),
+            (serde_json::json!(""), None),
+        ] {
+            let secret = keys(serde_json::json!({ "secret": value })).unwrap().secret;
+            assert_eq!(secret.as_ref().map(|s| s.expose_secret()), text);
+        }
+        let error = keys(serde_json::json!({"secret": true})).unwrap_err();
+        assert!(error.contains("expected a string"), "{error}");
+    }
+
+    #[test]
+    fn a_channel_is_platform_and_id_and_empty_is_none() {
+        let channel = |text: &str| keys(serde_json::json!({ "channel": text })).map(|k| k.channel);
+        assert_eq!(
+            channel(" telegram:-100123 "),
+            Ok(Some(ChannelId::new(PlatformKind::Telegram, -100_123)))
+        );
+        assert_eq!(channel(""), Ok(None));
+        assert!(channel("nowhere").is_err());
     }
 }
