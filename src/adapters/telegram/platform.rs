@@ -16,15 +16,15 @@ use teloxide::payloads::{
 use teloxide::requests::Requester;
 use teloxide::types::{
     CallbackQuery, ChatId, ChatMember, ChatMemberKind, ChatPermissions, InlineKeyboardButton,
-    InlineKeyboardMarkup, LinkPreviewOptions, Message, MessageEntityKind, MessageId, ParseMode,
-    ReplyParameters, UserId as TgUserId,
+    InlineKeyboardMarkup, LinkPreviewOptions, Message, MessageId, ParseMode, ReplyParameters,
+    UserId as TgUserId,
 };
 use teloxide::{ApiError, Bot, RequestError};
 
 use super::history::History;
 use super::outbox::{Delivery, Draft, Outbox, Outgoing, Pushed};
 use super::render;
-use super::updates::{display_name, entities};
+use super::updates::display_name;
 use crate::core::ids::Id;
 use crate::core::{
     Capability, ChannelId, CommunityId, Member, ModAction, ModOutcome, Platform, PlatformError,
@@ -67,21 +67,16 @@ impl TelegramPlatform {
         }
     }
 
-    /// Learns the @usernames of a message's author, the author replied to, and mentioned users.
+    /// Learns the @usernames of a message's author and of the author replied to. (A member
+    /// mentioned by a link, a `text_mention`, is one without a @username: the parser reads them
+    /// by id instead.)
     pub fn remember(&self, message: &Message) {
-        let mentioned = entities(message)
-            .into_iter()
-            .flatten()
-            .filter_map(|e| match e.kind() {
-                MessageEntityKind::TextMention { user } => Some(user.clone()),
-                _ => None,
-            });
         if !message.chat.is_private() {
             self.history
                 .record(message.chat.id, message.id, message.date);
         }
         let replied = message.reply_to_message().and_then(|m| m.from.clone());
-        for user in message.from.iter().cloned().chain(replied).chain(mentioned) {
+        for user in message.from.iter().cloned().chain(replied) {
             if let Some(name) = &user.username {
                 self.usernames
                     .insert(name.to_lowercase(), (user.id, display_name(&user)));
