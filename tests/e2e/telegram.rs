@@ -1116,3 +1116,30 @@ async fn a_vote_storm_edits_the_poll_at_the_chats_pace() {
     }
     assert_eq!(h.fake.throttled(), 0);
 }
+
+/// `/mydata` is answered by a direct message, and the group is told whether it went: a member
+/// who never started the bot cannot be written to first (Telegram's 403).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mydata_arrives_by_direct_message_or_the_member_is_told_why_not() {
+    let h = Harness::start(Mode::Polling).await;
+    let dm = private_chat(&h.alice);
+    assert_eq!(h.ask(&dm, &h.alice, "/ping").await, "Pong!");
+    assert_eq!(
+        h.ask(&h.group, &h.alice, "/mydata").await,
+        "I sent you your data by direct message."
+    );
+    let alice = h.alice["id"].clone();
+    // Panics unless the report reaches alice's private chat.
+    h.fake
+        .wait_for_call(
+            "sendmessage",
+            |p| p["chat_id"] == alice && p["text"].to_string().contains("Your data"),
+            WAIT,
+        )
+        .await;
+    let refused = h.ask(&h.group, &h.spammer, "/mydata").await;
+    assert!(
+        refused.starts_with("/mydata: I could not message you directly"),
+        "{refused}"
+    );
+}
