@@ -898,16 +898,18 @@ mod tests {
         Some(text.into())
     }
 
+    /// Webhook mode with the given public URL and secret token.
+    fn webhook(c: &mut Config, url: Option<&str>, secret_token: Option<&str>) {
+        c.telegram.mode = TelegramMode::Webhook;
+        c.telegram.webhook.public_url = url.map(Into::into);
+        c.telegram.webhook.secret_token = secret_token.and_then(secret);
+    }
+
     /// Each rule names its own key and nothing else, and a value just inside a limit passes:
     /// the boundaries are where an off-by-one would refuse a good config or let a bad one run.
     #[test]
     fn each_rule_names_its_key_and_the_limits_themselves_pass() {
         type Change = fn(&mut Config);
-        let webhook: Change = |c| {
-            c.telegram.mode = TelegramMode::Webhook;
-            c.telegram.webhook.public_url = Some("https://bot.example.com/tg".into());
-            c.telegram.webhook.secret_token = secret("s3cret_-");
-        };
         let cases: &[(&str, Change, Option<&str>)] = &[
             ("the defaults", |_| {}, None),
             ("prefix commands off", |c| c.discord.prefix.clear(), None),
@@ -941,7 +943,11 @@ mod tests {
                 |c| c.telegram.webhook.secret_token = secret("a b"),
                 Some("telegram.webhook.secret_token"),
             ),
-            ("a whole webhook", webhook, None),
+            (
+                "a whole webhook",
+                |c| webhook(c, Some("https://bot.example.com/tg"), Some("s3cret_-")),
+                None,
+            ),
             (
                 "a secret without webhook mode",
                 |c| c.telegram.webhook.secret_token = secret("s3cret"),
@@ -949,36 +955,22 @@ mod tests {
             ),
             (
                 "webhook without its URL",
-                |c| {
-                    c.telegram.mode = TelegramMode::Webhook;
-                    c.telegram.webhook.secret_token = secret("s3cret");
-                },
+                |c| webhook(c, None, Some("s3cret")),
                 Some("telegram.webhook.public_url"),
             ),
             (
                 "webhook without a secret",
-                |c| {
-                    c.telegram.mode = TelegramMode::Webhook;
-                    c.telegram.webhook.public_url = Some("https://bot.example.com".into());
-                },
+                |c| webhook(c, Some("https://bot.example.com"), None),
                 Some("telegram.webhook.secret_token"),
             ),
             (
                 "a webhook over http",
-                |c| {
-                    c.telegram.mode = TelegramMode::Webhook;
-                    c.telegram.webhook.public_url = Some("http://bot.example.com".into());
-                    c.telegram.webhook.secret_token = secret("s3cret");
-                },
+                |c| webhook(c, Some("http://bot.example.com"), Some("s3cret")),
                 Some("telegram.webhook.public_url"),
             ),
             (
                 "a webhook path with braces",
-                |c| {
-                    c.telegram.mode = TelegramMode::Webhook;
-                    c.telegram.webhook.public_url = Some("https://bot.example.com/{x}".into());
-                    c.telegram.webhook.secret_token = secret("s3cret");
-                },
+                |c| webhook(c, Some("https://bot.example.com/{x}"), Some("s3cret")),
                 Some("telegram.webhook.public_url"),
             ),
             (

@@ -226,7 +226,7 @@ mod tests {
             .map(|j| {
                 (
                     j.payload["case"].as_i64().unwrap(),
-                    j.payload["action"].to_string(),
+                    j.payload["action"].as_str().unwrap().to_owned(),
                     j.due,
                 )
             })
@@ -304,9 +304,9 @@ mod tests {
         };
         catch_up(ctx(), Value::Null).await.unwrap();
         let expected = [
-            (opened[0], "\"unmute\"".to_owned(), now),
-            (opened[1], "\"unban\"".to_owned(), now),
-            (opened[2], "\"unmute\"".to_owned(), waiting),
+            (opened[0], "unmute".to_owned(), now),
+            (opened[1], "unban".to_owned(), now),
+            (opened[2], "unmute".to_owned(), waiting),
         ];
         assert_eq!(
             lifts(&services).await,
