@@ -37,11 +37,12 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// Slack's ranks: primary owner above owners, owners above admins, admins above members.
+    /// Slack's ranks: owners above admins, admins above members. The primary owner is one
+    /// more owner here (nobody may act on any owner); Slack marks them `is_owner` too, and
+    /// either flag is enough.
     fn rank(&self) -> u8 {
         match self {
-            p if p.is_primary_owner => 3,
-            p if p.is_owner => 2,
+            p if p.is_owner || p.is_primary_owner => 2,
             p if p.is_admin => 1,
             _ => 0,
         }
@@ -530,5 +531,30 @@ impl SlackPlatform {
                 false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Profile;
+
+    fn profile(is_admin: bool, is_owner: bool, is_primary_owner: bool) -> Profile {
+        Profile {
+            name: "@someone".into(),
+            is_admin,
+            is_owner,
+            is_primary_owner,
+            is_bot: false,
+        }
+    }
+
+    #[test]
+    fn each_owner_flag_alone_makes_an_owner_and_admins_rank_between_owners_and_members() {
+        assert_eq!(profile(false, false, false).rank(), 0);
+        assert_eq!(profile(true, false, false).rank(), 1);
+        assert_eq!(profile(true, true, false).rank(), 2);
+        assert_eq!(profile(false, true, false).rank(), 2);
+        assert_eq!(profile(false, false, true).rank(), 2);
+        assert_eq!(profile(true, true, true).rank(), 2);
     }
 }
