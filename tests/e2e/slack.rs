@@ -493,6 +493,52 @@ async fn a_ban_keeps_the_member_out_of_every_channel_until_unbanned_and_mute_is_
     );
 }
 
+/// Slack's refusals of a kick reach the moderator in words they can act on, and tom stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slacks_refusals_of_a_kick_are_told_in_words_a_moderator_can_act_on() {
+    let kick = format!("kick <@{}|tom>", ids::TARGET);
+    let mut config = FakeSlackConfig::default();
+    config.scopes.retain(|s| s != "channels:manage");
+    let h = Harness::start_with(config).await;
+    h.slash(ids::ADMIN, ids::RANDOM, &kick);
+    let told = h.ephemeral_response(|t| t.contains("scope")).await;
+    assert!(
+        told.contains("I need the channels:manage scope to kick @tom"),
+        "{told}"
+    );
+
+    let h = Harness::start().await;
+    for (code, expected) in [
+        ("not_in_channel", "@tom is not in this channel"),
+        (
+            "restricted_action",
+            "this workspace's settings don't let apps kick members",
+        ),
+        (
+            "method_not_supported_for_channel_type",
+            "I can't kick anyone from a direct message",
+        ),
+        ("user_not_found", "I can't find @tom here"),
+    ] {
+        h.fake
+            .fail_next("conversations.kick", Failure::Error(code.into()));
+        let asked = Instant::now();
+        h.slash(ids::ADMIN, ids::RANDOM, &kick);
+        let answer = h
+            .fake
+            .wait_for_call("response_url", |c| c.at >= asked, WAIT)
+            .await;
+        let told = answer.params["text"].as_str().unwrap_or_default();
+        assert!(told.contains(expected), "{code}: {told}");
+        assert_eq!(answer.params["response_type"], "ephemeral", "{code}");
+    }
+    assert!(
+        h.fake
+            .members(ids::RANDOM)
+            .contains(&ids::TARGET.to_owned())
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_joining_the_general_channel_is_welcomed_there_only() {
     let h = Harness::start().await;

@@ -92,7 +92,6 @@ fn refused(e: ApiError, verb: &str, target: &str) -> PlatformError {
         Some("cant_kick_from_general") => {
             "Slack never removes anyone from the workspace's general channel".into()
         }
-        Some("cant_kick_self") => format!("I won't {verb} myself"),
         Some("restricted_action") => {
             format!("this workspace's settings don't let apps {verb} members")
         }
