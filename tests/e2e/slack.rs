@@ -384,14 +384,18 @@ async fn kick_is_refused_for_a_member_and_done_for_an_admin() {
     );
     h.posted(ids::RANDOM, |t| t.contains("tom")).await;
 
-    // An admin cannot kick the workspace owner, and nobody is kicked from #general.
+    // An admin cannot kick the workspace owner, and nobody is kicked from #general. Members
+    // are named by their display name where they set one (olivia did), else by username.
     h.slash(
         ids::ADMIN,
         ids::RANDOM,
         &format!("kick <@{}|olivia>", ids::OWNER),
     );
     let refusal = h.ephemeral_response(|t| t.contains("owner")).await;
-    assert!(refusal.contains("workspace owner"), "{refusal}");
+    assert!(
+        refusal.contains("@Olivia is a workspace owner"),
+        "{refusal}"
+    );
     h.slash(
         ids::OWNER,
         ids::GENERAL,
@@ -553,12 +557,55 @@ async fn a_member_joining_the_general_channel_is_welcomed_there_only() {
     h.fake.send_member_joined(ids::TARGET, ids::GENERAL);
     h.posted(ids::GENERAL, |t| t == "Welcome, @tom! Read the rules.")
         .await;
+    h.fake.send_member_joined(ids::MEMBER, ids::RANDOM);
+    h.fake.send_member_joined(ids::MEMBER, ids::GENERAL);
+    h.posted(ids::GENERAL, |t| t == "Welcome, @mia! Read the rules.")
+        .await;
     h.settle().await;
     let welcomes = h.fake.calls_of("chat.postMessage");
     let welcomes = welcomes
         .iter()
         .filter(|c| c.params["text"].as_str().unwrap().starts_with("Welcome"));
-    assert_eq!(welcomes.count(), 1, "joining #random is no arrival");
+    assert_eq!(welcomes.count(), 2, "joining #random is no arrival");
+    // Which channel is the general one is asked once per channel, then remembered.
+    let asked = h.fake.calls_of("conversations.info");
+    let channels: Vec<&str> = asked
+        .iter()
+        .map(|c| c.params["channel"].as_str().unwrap())
+        .collect();
+    assert_eq!(channels, [ids::RANDOM, ids::GENERAL]);
+}
+
+/// A member Slack does not know is "not found"; Slack failing to answer is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_member_is_not_found_but_a_failing_lookup_is_an_error() {
+    let h = Harness::start().await;
+    h.slash(ids::ADMIN, ids::RANDOM, "kick <@U0NOBODY1|ghost>");
+    let told = h.ephemeral_response(|_| true).await;
+    assert!(told.contains("can't find"), "{told}");
+
+    h.fake
+        .fail_next("users.info", Failure::Error("fatal_error".into()));
+    let asked = Instant::now();
+    h.slash(
+        ids::ADMIN,
+        ids::RANDOM,
+        &format!("kick <@{}|tom>", ids::TARGET),
+    );
+    let answer = h
+        .fake
+        .wait_for_call("response_url", |c| c.at >= asked, WAIT)
+        .await;
+    let told = answer.params["text"].as_str().unwrap_or_default();
+    assert!(
+        told.contains("went wrong") && !told.contains("can't find"),
+        "{told}"
+    );
+    assert!(
+        h.fake
+            .members(ids::RANDOM)
+            .contains(&ids::TARGET.to_owned())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -195,7 +195,10 @@ pub struct Ack {
 #[derive(Clone, Debug)]
 pub struct FakeUser {
     pub id: String,
+    /// The username (`name`), which Slack keeps for every account.
     pub name: String,
+    /// `profile.display_name`: empty, as for most real members, unless they set one.
+    pub display_name: String,
     pub is_owner: bool,
     pub is_admin: bool,
     pub is_bot: bool,
@@ -657,13 +660,16 @@ fn default_world() -> World {
     let user = |id: &str, name: &str, is_owner: bool, is_admin: bool, is_bot: bool| FakeUser {
         id: id.into(),
         name: name.into(),
+        display_name: String::new(),
         is_owner,
         is_admin,
         is_bot,
     };
+    let mut owner = user(ids::OWNER, "olivia", true, true, false);
+    owner.display_name = "Olivia".into();
     let users = vec![
         user(ids::BOT_USER, "cogbox", false, false, true),
-        user(ids::OWNER, "olivia", true, true, false),
+        owner,
         user(ids::ADMIN, "adam", false, true, false),
         user(ids::MEMBER, "mia", false, false, false),
         user(ids::TARGET, "tom", false, false, false),
@@ -1601,7 +1607,7 @@ pub fn user_json(user: &FakeUser) -> Value {
     json!({
         "id": user.id, "team_id": ids::TEAM, "name": user.name, "deleted": false,
         "real_name": user.name, "tz": "Europe/Berlin", "tz_offset": 3600,
-        "profile": {"real_name": user.name, "display_name": user.name, "team": ids::TEAM},
+        "profile": {"real_name": user.name, "display_name": user.display_name, "team": ids::TEAM},
         "is_admin": user.is_admin, "is_owner": user.is_owner, "is_primary_owner": user.is_owner,
         "is_restricted": false, "is_ultra_restricted": false, "is_bot": user.is_bot,
         "is_app_user": false, "updated": 1_700_000_000,
