@@ -147,3 +147,100 @@ impl Platforms {
         kinds
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A platform that knows only its kind: enough for [`Platforms`] and the trait's default.
+    struct Bare(PlatformKind);
+
+    #[async_trait]
+    impl Platform for Bare {
+        fn kind(&self) -> PlatformKind {
+            self.0
+        }
+        fn capability_name(&self, _: Capability) -> &'static str {
+            unreachable!("not asked in these tests")
+        }
+        async fn has_capability(
+            &self,
+            _: CommunityId,
+            _: UserId,
+            _: Capability,
+        ) -> Result<bool, PlatformError> {
+            unreachable!("not asked in these tests")
+        }
+        async fn resolve_user(
+            &self,
+            _: Option<CommunityId>,
+            _: &UserRef,
+        ) -> Result<Option<Member>, PlatformError> {
+            unreachable!("not asked in these tests")
+        }
+        async fn moderate(
+            &self,
+            _: CommunityId,
+            _: Option<ChannelId>,
+            _: UserId,
+            _: &Member,
+            _: &ModAction,
+            _: Option<&str>,
+            _: Option<&Reply>,
+        ) -> Result<ModOutcome, PlatformError> {
+            unreachable!("not asked in these tests")
+        }
+        async fn purge(
+            &self,
+            _: CommunityId,
+            _: ChannelId,
+            _: UserId,
+            _: u32,
+        ) -> Result<u32, PlatformError> {
+            unreachable!("not asked in these tests")
+        }
+        async fn direct_message(&self, _: UserId, _: &Reply) -> Result<(), PlatformError> {
+            unreachable!("not asked in these tests")
+        }
+        async fn send(&self, _: ChannelId, _: &Reply) -> Result<(), PlatformError> {
+            unreachable!("not asked in these tests")
+        }
+    }
+
+    #[test]
+    fn a_registered_platform_is_found_by_its_kind_and_listed_once_in_order() {
+        use PlatformKind::{Discord, Slack, Telegram};
+        let platforms = Platforms::default();
+        assert!(platforms.get(Discord).is_none());
+        assert!(platforms.kinds().is_empty());
+        for kind in [Telegram, Discord, Telegram] {
+            platforms.register(Arc::new(Bare(kind)));
+        }
+        for kind in [Discord, Telegram] {
+            assert_eq!(platforms.get(kind).map(|p| p.kind()), Some(kind));
+        }
+        assert!(platforms.get(Slack).is_none(), "not running");
+        assert_eq!(platforms.kinds(), [Discord, Telegram]);
+    }
+
+    /// Nobody is warned on ranks nobody checked.
+    #[tokio::test]
+    async fn a_platform_that_does_not_say_how_its_ranks_work_refuses_to_rank() {
+        let target = Member {
+            id: UserId::new(PlatformKind::Discord, 2),
+            name: "@bob".into(),
+            is_bot: false,
+        };
+        let actor = UserId::new(PlatformKind::Discord, 1);
+        let community = CommunityId::new(PlatformKind::Discord, 3);
+        let answer = Bare(PlatformKind::Discord)
+            .check_rank(community, actor, &target, "warn")
+            .await;
+        match answer {
+            Err(PlatformError::Refused(why)) => {
+                assert_eq!(why, "I can't tell here whether you may warn @bob");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

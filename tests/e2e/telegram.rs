@@ -955,6 +955,15 @@ async fn a_429_on_any_method_is_waited_out_for_its_retry_after() {
         .message(GROUP, poll["message_id"].as_i64().unwrap())
         .unwrap();
     assert!(poll["text"].as_str().unwrap().ends_with("1 vote"), "{poll}");
+
+    // Not forever: a call still limited after three waits is given up, and the moderator told.
+    let before = h.fake.calls_of("restrictchatmember").len();
+    h.fake
+        .fail_times("restrictchatmember", 4, Failure::RetryAfter(1));
+    let answer = h.ask(&h.group, &h.moderator, "/mute @spammer_x 5m").await;
+    assert!(answer.contains("went wrong"), "{answer}");
+    let tries = h.fake.calls_of("restrictchatmember").len() - before;
+    assert_eq!(tries, 4, "one call and three retries");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
