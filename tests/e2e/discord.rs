@@ -750,11 +750,16 @@ async fn purge_deletes_recent_messages_in_chunks_and_keeps_old_ones() {
     let old = bot
         .fake
         .seed_message(ids::GENERAL, Duration::from_secs(15 * 24 * 3600));
-    for age in (1..=100).rev() {
+    // Thirteen days old: still within the two weeks Discord bulk-deletes.
+    let oldest_deletable = bot
+        .fake
+        .seed_message(ids::GENERAL, Duration::from_secs(13 * 24 * 3600));
+    for age in (1..=99).rev() {
         bot.fake
             .seed_message(ids::GENERAL, Duration::from_secs(age));
     }
-    // 100 seeded and the command itself: a bulk delete of 100 and a single delete of 1.
+    // 100 seeded and the command itself: a bulk delete of 100 and a single delete of 1 (the
+    // thirteen-day-old message).
     let (seen, command) = bot.say(ids::MODERATOR, "!purge 1000");
     let reply = bot.message_in(ids::GENERAL, seen).await;
     assert_eq!(reply.body["content"], "Deleted 101 messages.");
@@ -769,6 +774,7 @@ async fn purge_deletes_recent_messages_in_chunks_and_keeps_old_ones() {
     assert_eq!(deleted[0], command.to_string(), "newest first");
     let single: Vec<&RecordedCall> = calls.iter().filter(|c| c.method == "DELETE").collect();
     assert_eq!(single.len(), 1);
+    assert!(single[0].path.ends_with(&oldest_deletable.to_string()));
     assert!(!calls.iter().any(
         |c| c.body.to_string().contains(&old.to_string()) || c.path.ends_with(&old.to_string())
     ));
