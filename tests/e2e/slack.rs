@@ -193,12 +193,28 @@ async fn slash_mention_and_direct_message_commands_are_answered_and_acked_in_tim
         ids::RANDOM,
         &format!("thanks <@{}> roll 4d1", ids::BOT_USER),
     );
+    // A mistake in a mention has no response URL: it is shown to its author alone.
+    h.fake.send_app_mention(
+        ids::MEMBER,
+        ids::RANDOM,
+        &format!("<@{}> rol 5d1", ids::BOT_USER),
+    );
+    let private = h
+        .fake
+        .wait_for_call("chat.postEphemeral", |c| c.status == 200, WAIT)
+        .await;
+    assert_eq!(
+        (&private.params["channel"], &private.params["user"]),
+        (&json!(ids::RANDOM), &json!(ids::MEMBER))
+    );
+    let told = private.params["text"].as_str().unwrap_or_default();
+    assert!(told.contains("Unknown command /rol"), "{told}");
     h.settle().await;
     assert!(
         h.fake
             .calls_of("chat.postMessage")
             .iter()
-            .all(|c| c.params["text"] != "4d1: [1, 1, 1, 1] = 4")
+            .all(|c| c.params["text"] != "4d1: [1, 1, 1, 1] = 4" && c.params["text"] != told)
     );
 
     for envelope in [slash, mention, direct] {
