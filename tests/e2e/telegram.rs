@@ -1031,13 +1031,33 @@ async fn members_who_join_are_welcomed_with_the_groups_message() {
     h.deliver(message_update(&members_joined(&h.group, &[&newcomer])))
         .await;
     h.ask(&h.group, &h.alice, "/ping").await;
-    let set = h
-        .ask(
-            &h.group,
-            &owner,
-            "/settings set welcome_message Welcome, {user}! Read the rules.",
-        )
-        .await;
+    // Settings take the Change Group Info right: the owner holds it, an administrator only if
+    // granted it.
+    let set_welcome = "/settings set welcome_message Welcome, {user}! Read the rules.";
+    let pinner = user(1007, "Pinner", Some("pinner"));
+    let pin_only = AdminRights {
+        can_pin_messages: true,
+        ..AdminRights::default()
+    };
+    h.fake
+        .set_member(&h.group, &pinner, ChatMemberStatus::Administrator(pin_only));
+    assert_eq!(
+        h.ask(&h.group, &pinner, set_welcome).await,
+        "/settings: you need the Change Group Info permission"
+    );
+    let editor = user(1008, "Editor", Some("editor"));
+    let change_info = AdminRights {
+        can_change_info: true,
+        ..AdminRights::default()
+    };
+    h.fake.set_member(
+        &h.group,
+        &editor,
+        ChatMemberStatus::Administrator(change_info),
+    );
+    let set = h.ask(&h.group, &editor, set_welcome).await;
+    assert!(set.contains("welcome_message is now"), "{set}");
+    let set = h.ask(&h.group, &owner, set_welcome).await;
     assert!(set.contains("welcome_message is now"), "{set}");
     h.deliver(message_update(&members_joined(
         &h.group,
