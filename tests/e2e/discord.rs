@@ -715,10 +715,12 @@ async fn a_refusal_by_discord_is_told_and_audited_as_failed() {
     let bot = ready(FakeDiscordConfig::default(), "").await;
     // A role set above the bot's after cogbox last looked: Discord itself refuses.
     bot.fake.fail_next("PATCH", "/guilds/", Failure::Forbidden);
-    let mute = command("mute", ids::MODERATOR)
-        .option("user", OptionValue::User(ids::ALICE))
-        .option("duration", text("10m"));
-    let (_, sent) = bot.slash(mute);
+    let mute = || {
+        command("mute", ids::MODERATOR)
+            .option("user", OptionValue::User(ids::ALICE))
+            .option("duration", text("10m"))
+    };
+    let (_, sent) = bot.slash(mute());
     let answer = bot.callback(&sent).await;
     let told = answer["data"]["embeds"][0]["description"]
         .as_str()
@@ -741,6 +743,18 @@ async fn a_refusal_by_discord_is_told_and_audited_as_failed() {
         (audit[0].0.as_str(), audit[0].1.as_str()),
         ("mute", "failed"),
         "{audit:?}"
+    );
+
+    // Only a 403 is Discord saying no; any other error is ours, and not told as a refusal.
+    bot.fake.fail_next("PATCH", "/guilds/", Failure::NotFound);
+    let (_, sent) = bot.slash(mute());
+    let answer = bot.callback(&sent).await;
+    let told = answer["data"]["embeds"][0]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        told.contains("went wrong") && !told.contains("refused"),
+        "{answer}"
     );
 }
 
