@@ -412,6 +412,17 @@ async fn kick_is_refused_for_a_member_and_done_for_an_admin() {
         refusal.contains("@Olivia is a workspace owner"),
         "{refusal}"
     );
+    // Nor warn them: a warning goes by the same ranks.
+    h.slash(
+        ids::ADMIN,
+        ids::RANDOM,
+        &format!("warn <@{}|olivia> rude", ids::OWNER),
+    );
+    let refusal = h.ephemeral_response(|t| t.contains("warn")).await;
+    assert!(
+        refusal.contains("@Olivia is a workspace owner: nobody can warn them"),
+        "{refusal}"
+    );
     h.slash(
         ids::OWNER,
         ids::GENERAL,
