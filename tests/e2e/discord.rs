@@ -988,6 +988,14 @@ async fn a_typed_name_is_searched_for_and_an_ambiguous_one_is_refused() {
         reply.body["embeds"][0]["description"],
         "/mute: I can't find @nobody here"
     );
+    // A mention of someone who is not in the server: Discord answers 404, which is "not here"
+    // rather than a failure.
+    let (seen, _) = bot.say(ids::MODERATOR, "!mute <@424242424242> 10m");
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_eq!(
+        reply.body["embeds"][0]["description"],
+        "/mute: I can't find user 424242424242 here"
+    );
 }
 
 /// Discord bans have no end date of their own: a timed one is a ban now, and its end a durable
