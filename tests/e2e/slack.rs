@@ -441,7 +441,8 @@ async fn kick_is_refused_for_a_member_and_done_for_an_admin() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ban_keeps_the_member_out_of_every_channel_until_unbanned_and_mute_is_refused() {
+async fn a_ban_keeps_the_member_out_of_every_channel_until_unbanned_and_mute_and_purge_are_refused()
+{
     let h = Harness::start().await;
     const OTHER: &str = "C0OTHER01";
     h.fake.add_channel(OTHER, "other");
@@ -453,6 +454,13 @@ async fn a_ban_keeps_the_member_out_of_every_channel_until_unbanned_and_mute_is_
     let refusal = h.ephemeral_response(|t| t.contains("mute")).await;
     assert!(
         refusal.contains("Slack gives apps no way to mute"),
+        "{refusal}"
+    );
+    // Nor to delete other people's messages.
+    h.slash(ids::ADMIN, ids::RANDOM, "purge 5");
+    let refusal = h.ephemeral_response(|t| t.contains("purge")).await;
+    assert!(
+        refusal.contains("Slack lets apps delete only their own messages"),
         "{refusal}"
     );
 
