@@ -468,10 +468,14 @@ async fn moderation_acts_with_audit_reasons_and_tells_the_member_first() {
     let member = format!("/guilds/{}/members/{}", ids::GUILD, ids::ALICE);
     let patch = bot.call(|c| c.is("PATCH", &member)).await;
     assert_eq!(patch.audit_log_reason.as_deref(), Some("spam"));
+    let until = patch.body["communication_disabled_until"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .unwrap_or_else(|| panic!("{}", patch.body));
+    let ahead = (until.to_utc() - chrono::Utc::now()).num_seconds();
     assert!(
-        patch.body["communication_disabled_until"].is_string(),
-        "{}",
-        patch.body
+        (540..=600).contains(&ahead),
+        "a 10-minute timeout ends in {ahead} s"
     );
     assert!(
         bot.fake
