@@ -850,6 +850,43 @@ async fn moderating_harness() -> Harness {
     h
 }
 
+/// Someone Telegram does not know is "not found"; Telegram failing to answer is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_member_is_not_found_but_a_failing_lookup_is_an_error() {
+    let h = moderating_harness().await;
+    assert_eq!(
+        h.ask(&h.group, &h.moderator, "/mute 987654321 10m").await,
+        "/mute: I can't find user 987654321 here"
+    );
+    h.fake.fail_next(
+        "getchatmember",
+        Failure::BadRequest("member list is inaccessible".into()),
+    );
+    let answer = h.ask(&h.group, &h.moderator, "/mute 987654322 10m").await;
+    assert!(
+        answer.contains("went wrong") && !answer.contains("can't find"),
+        "{answer}"
+    );
+}
+
+/// A warning is refused for an administrator, as a mute or ban would be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_cannot_be_warned() {
+    let h = moderating_harness().await;
+    let editor = user(1005, "Editor", Some("editor"));
+    let rights = AdminRights {
+        can_change_info: true,
+        ..AdminRights::default()
+    };
+    h.fake
+        .set_member(&h.group, &editor, ChatMemberStatus::Administrator(rights));
+    h.say(&h.group, &editor, "hello").await;
+    assert_eq!(
+        h.ask(&h.group, &h.moderator, "/warn @editor rude").await,
+        "/warn: @editor is an administrator here, and administrators can't be moderated by the bot"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_by_telegram_is_told_and_audited_as_failed() {
     let h = moderating_harness().await;
