@@ -611,6 +611,26 @@ async fn a_member_joining_the_general_channel_is_welcomed_there_only() {
     assert_eq!(channels, [ids::RANDOM, ids::GENERAL]);
 }
 
+/// A reminder is posted where it was set; where the bot cannot post (a channel it was never
+/// invited to), it reaches its author by direct message instead of being retried there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_is_posted_where_it_was_set_or_else_by_direct_message() {
+    let h = Harness::start().await;
+    h.slash(ids::MEMBER, ids::RANDOM, "remind 1s stretch");
+    h.posted(ids::RANDOM, |t| t.ends_with(": stretch")).await;
+    h.slash(ids::MEMBER, ids::QUIET, "remind 1s water");
+    h.posted(ids::DM, |t| t.ends_with(": water")).await;
+    let tried = h.fake.calls_of("chat.postMessage");
+    let in_quiet = tried.iter().filter(|c| {
+        c.params["channel"] == ids::QUIET && c.params["text"].as_str().unwrap().ends_with(": water")
+    });
+    assert_eq!(
+        in_quiet.count(),
+        1,
+        "tried once where it was set, not again"
+    );
+}
+
 /// A member Slack does not know is "not found"; Slack failing to answer is not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_member_is_not_found_but_a_failing_lookup_is_an_error() {

@@ -437,12 +437,19 @@ impl Platform for SlackPlatform {
             .map_err(|e| PlatformError::Failed(e.into()))
     }
 
+    /// A channel the bot cannot post in (never invited to it, archived, deleted) is a refusal,
+    /// not a failure to retry: a reminder set there goes to its author by direct message.
     async fn send(&self, channel: ChannelId, reply: &Reply) -> Result<(), PlatformError> {
         let channel = word(channel.raw, "channel")?;
         self.post(&channel, reply)
             .await
             .map(drop)
-            .map_err(|e| PlatformError::Failed(e.into()))
+            .map_err(|e| match e.code() {
+                Some("not_in_channel" | "channel_not_found" | "is_archived") => {
+                    PlatformError::Refused(format!("I can't post in {channel}: {e}"))
+                }
+                _ => PlatformError::Failed(e.into()),
+            })
     }
 }
 
