@@ -631,18 +631,22 @@ async fn rest_answers_parse_as_serenity_models() {
     assert_eq!(status_of(guild.unban(&http, ids::ALICE).await), 404);
 
     let general = ChannelId::new(ids::GENERAL);
-    let ids = [
-        MessageId::new(1_200_000_000_000_000_001),
-        MessageId::new(1_200_000_000_000_000_002),
-    ];
+    let message =
+        |age: u64| MessageId::new(fake.seed_message(ids::GENERAL, Duration::from_secs(age)));
+    let recent = [message(60), message(30)];
     general
-        .delete_messages(&http, ids)
+        .delete_messages(&http, recent)
         .await
         .expect("bulk delete");
     let call = fake
         .wait_for_call(|c| c.route().ends_with("/messages/bulk-delete"), WAIT)
         .await;
     assert_eq!(call.body["messages"].as_array().map(Vec::len), Some(2));
+    // One message of two weeks or more refuses the whole bulk delete.
+    let mixed = [message(20), message(14 * 24 * 3600)];
+    let refused = general.delete_messages(&http, mixed).await;
+    assert_eq!(refusal(refused), (400, 50034));
+    assert_eq!(fake.channel_messages(ids::GENERAL).len(), 2, "none deleted");
     let empty = general.send_message(&http, CreateMessage::new()).await;
     assert_eq!(status_of(empty), 400, "Discord refuses an empty message");
 

@@ -768,7 +768,10 @@ async fn purge_deletes_recent_messages_in_chunks_and_keeps_old_ones() {
     let old = bot
         .fake
         .seed_message(ids::GENERAL, Duration::from_secs(15 * 24 * 3600));
-    // Thirteen days old: still within the two weeks Discord bulk-deletes.
+    // Within a minute of two weeks: left, kept clear of the edge of what Discord bulk-deletes
+    // (which the fake enforces). Thirteen days old: still deleted.
+    bot.fake
+        .seed_message(ids::GENERAL, Duration::from_secs(14 * 24 * 3600 - 30));
     let oldest_deletable = bot
         .fake
         .seed_message(ids::GENERAL, Duration::from_secs(13 * 24 * 3600));
@@ -797,8 +800,12 @@ async fn purge_deletes_recent_messages_in_chunks_and_keeps_old_ones() {
         |c| c.body.to_string().contains(&old.to_string()) || c.path.ends_with(&old.to_string())
     ));
     let left = bot.fake.channel_messages(ids::GENERAL);
-    assert_eq!(left.len(), 2, "the reply and the old message: {left:?}");
-    assert_eq!(left[1], old);
+    assert_eq!(
+        left.len(),
+        3,
+        "the reply and the two old messages: {left:?}"
+    );
+    assert_eq!(left[2], old);
 
     let (seen, _) = bot.say(ids::ALICE, "!purge 5");
     let reply = bot.message_in(ids::GENERAL, seen).await;

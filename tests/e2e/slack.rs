@@ -469,7 +469,13 @@ async fn a_ban_keeps_the_member_out_of_every_channel_until_unbanned_and_mute_and
         ids::RANDOM,
         &format!("ban <@{}|tom> spam", ids::TARGET),
     );
-    h.posted(ids::RANDOM, |t| t.contains("tom")).await;
+    // Whole: the channels Slack keeps tom in, or the bot is not in, are no failure.
+    let banned = h.posted(ids::RANDOM, |t| t.contains("tom")).await;
+    let told = banned.params["text"].as_str().unwrap_or_default();
+    assert!(
+        told.starts_with("Banned @tom") && !told.contains("not from"),
+        "{told}"
+    );
     // Out of every channel the bot is in with tom; Slack keeps everyone in #general, and the
     // bot cannot act where it is not (#quiet).
     let kicked = |h: &Harness| -> Vec<String> {
@@ -532,9 +538,9 @@ async fn a_ban_keeps_the_member_out_of_every_channel_until_unbanned_and_mute_and
     );
 }
 
-/// Slack's refusals of a kick reach the moderator in words they can act on, and tom stays.
+/// Slack's refusals of a kick or ban reach the moderator in words they can act on, and tom stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slacks_refusals_of_a_kick_are_told_in_words_a_moderator_can_act_on() {
+async fn slacks_refusals_of_a_kick_or_ban_are_told_in_words_a_moderator_can_act_on() {
     let kick = format!("kick <@{}|tom>", ids::TARGET);
     let mut config = FakeSlackConfig::default();
     config.scopes.retain(|s| s != "channels:manage");
@@ -571,6 +577,19 @@ async fn slacks_refusals_of_a_kick_are_told_in_words_a_moderator_can_act_on() {
         assert!(told.contains(expected), "{code}: {told}");
         assert_eq!(answer.params["response_type"], "ephemeral", "{code}");
     }
+    // A ban that every channel refuses is refused, not told as done.
+    let refusal = Failure::Error("restricted_action".into());
+    h.fake.fail_times("conversations.kick", refusal, 10);
+    h.slash(
+        ids::ADMIN,
+        ids::RANDOM,
+        &format!("ban <@{}|tom>", ids::TARGET),
+    );
+    let told = h.ephemeral_response(|t| t.contains("ban")).await;
+    assert!(
+        told.contains("this workspace's settings don't let apps ban members"),
+        "{told}"
+    );
     assert!(
         h.fake
             .members(ids::RANDOM)

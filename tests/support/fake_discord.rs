@@ -44,8 +44,8 @@
 //! Messages sent through the gateway or by the bot are kept per channel, so `GET
 //! /channels/{c}/messages` lists them (newest first, `limit` and `before`) and deletes remove
 //! them. Deleting an unknown message answers 404 (10008 Unknown Message) as Discord does; bulk
-//! deletes skip unknown ids, and the two-week bulk-delete rule is not enforced: a client's own
-//! filtering is asserted on the calls it makes.
+//! deletes skip unknown ids, and refuse the whole request with 400 (50034) if any id is two
+//! weeks old or older, as Discord does.
 //!
 //! Acting on a member (timeout, kick, ban, role or nickname change) is refused with 403 (50013
 //! Missing Permissions) as on Discord: without the permission, on the owner, on a member whose
@@ -877,7 +877,6 @@ impl State {
 
     /// A snowflake for unix time `ms`, unique among those made here.
     fn snowflake_at(&mut self, ms: u64) -> u64 {
-        const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
         self.snowflake_seq += 1;
         ((ms - DISCORD_EPOCH_MS) << 22) | (self.snowflake_seq & 0x3f_ffff)
     }
@@ -1693,6 +1692,14 @@ fn route_authenticated(
                 .iter()
                 .filter_map(|m| m.as_str().and_then(id))
                 .collect();
+            let two_weeks_ago = now().saturating_sub(Duration::from_secs(14 * 24 * 3600));
+            if doomed.iter().any(|m| created_at(*m) <= two_weeks_ago) {
+                return Reply::error(
+                    StatusCode::BAD_REQUEST,
+                    50034,
+                    "You can only bulk delete messages that are under 14 days old.",
+                );
+            }
             if let Some(ids) = id(channel).and_then(|c| state.messages.get_mut(&c)) {
                 ids.retain(|m| !doomed.contains(m));
             }
@@ -2470,6 +2477,14 @@ impl FakeDiscordConfig {
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers (kept here so the module needs no extra crates)
+
+/// Where snowflakes count their milliseconds from: the first second of 2015.
+const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
+
+/// When the object with snowflake `id` was made, as time since the Unix epoch.
+fn created_at(id: u64) -> Duration {
+    Duration::from_millis((id >> 22) + DISCORD_EPOCH_MS)
+}
 
 fn now() -> Duration {
     SystemTime::now()
