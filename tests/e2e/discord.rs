@@ -815,6 +815,54 @@ async fn purge_deletes_recent_messages_in_chunks_and_keeps_old_ones() {
     );
 }
 
+/// Purge takes exactly what was asked across pages, stops at a short page, and lists no
+/// further than the first old message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_takes_exactly_what_was_asked_and_lists_no_further_than_needed() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let purge = |channel: u64, count: u32| {
+        let since = Instant::now();
+        let text = format!("!purge {count}");
+        let spec = MessageSpec::in_channel(channel, ids::MODERATOR, &text);
+        bot.fake.send_message_create(spec);
+        since
+    };
+    let listed = |channel: u64, since: Instant| {
+        let route = format!("/channels/{channel}/messages");
+        let calls = bot.calls_since(since);
+        calls.iter().filter(|c| c.is("GET", &route)).count()
+    };
+    for age in (1..=150).rev() {
+        bot.fake
+            .seed_message(ids::GENERAL, Duration::from_secs(age));
+    }
+    // Across two pages: the command and 119 of the 150, no more.
+    let since = purge(ids::GENERAL, 120);
+    let reply = bot.message_in(ids::GENERAL, since).await;
+    assert_eq!(reply.body["content"], "Deleted 120 messages.");
+    assert_eq!(bot.fake.channel_messages(ids::GENERAL).len(), 31 + 1);
+
+    // Fewer messages than asked: the short page is the last one listed.
+    for age in (1..=10).rev() {
+        bot.fake
+            .seed_message(ids::MOD_LOG, Duration::from_secs(age));
+    }
+    let since = purge(ids::MOD_LOG, 50);
+    let reply = bot.message_in(ids::MOD_LOG, since).await;
+    assert_eq!(reply.body["content"], "Deleted 11 messages.");
+    assert_eq!(listed(ids::MOD_LOG, since), 1);
+
+    // A full page that reaches old messages is the last one listed too.
+    for age in 0..150 {
+        let old = Duration::from_secs(15 * 24 * 3600 + age);
+        bot.fake.seed_message(ids::GENERAL, old);
+    }
+    let since = purge(ids::GENERAL, 1000);
+    let reply = bot.message_in(ids::GENERAL, since).await;
+    assert_eq!(reply.body["content"], "Deleted 33 messages.");
+    assert_eq!(listed(ids::GENERAL, since), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forced_disconnect_is_resumed_and_service_continues() {
     let mut bot = ready(FakeDiscordConfig::default(), "").await;
