@@ -633,11 +633,13 @@ mod tests {
             (at(now), false),
             (at(now - 10), true),
             (at(now - 20), false),
+            (at(oldest), false),
             (at(oldest - 1), false),
             (at(oldest - 2), false),
         ];
         let (ids, older) = deletable(page.into_iter(), oldest, 10);
-        assert_eq!((ids, older), (vec![at(now), at(now - 20)], true));
+        let expected = vec![at(now), at(now - 20), at(oldest)];
+        assert_eq!((ids, older), (expected, true));
         let (ids, older) = deletable(page.into_iter(), oldest, 1);
         assert_eq!((ids, older), (vec![at(now)], false));
     }
