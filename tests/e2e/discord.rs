@@ -1055,6 +1055,13 @@ async fn a_typed_name_is_searched_for_and_an_ambiguous_one_is_refused() {
         reply.body["embeds"][0]["description"],
         "/mute: I can't find user 424242424242 here"
     );
+    // An id no Discord user can have (a Slack one, pasted here) is nobody, not a failure.
+    let (seen, _) = bot.say(ids::MODERATOR, "!mute <@U0ABC123> 10m");
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_eq!(
+        reply.body["embeds"][0]["description"],
+        "/mute: I can't find user U0ABC123 here"
+    );
 }
 
 /// Discord bans have no end date of their own: a timed one is a ban now, and its end a durable
