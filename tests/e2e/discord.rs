@@ -1064,6 +1064,34 @@ async fn a_typed_name_is_searched_for_and_an_ambiguous_one_is_refused() {
     );
 }
 
+/// A warning goes by the same ranks as a timeout; an unban looks users up anywhere, and a user
+/// Discord does not know is "not found" while a refused lookup is told as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warnings_follow_ranks_and_unban_looks_users_up_beyond_the_server() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let told = refusal_to(&bot, &format!("!warn <@{}> rude", ids::OWNER)).await;
+    assert!(told.contains("nobody can warn a server owner"), "{told}");
+    let told = refusal_to(&bot, &format!("!warn <@{}> rude", ids::BOT)).await;
+    assert_eq!(told, "/warn: I won't warn myself");
+
+    let told = refusal_to(&bot, "!unban <@424242424242>").await;
+    assert_eq!(told, "/unban: I can't find user 424242424242 here");
+    bot.fake.fail_next("GET", "/users/", Failure::Forbidden);
+    let told = refusal_to(&bot, "!unban <@424242424243>").await;
+    assert!(
+        told.contains("Discord refused") && !told.contains("can't find"),
+        "{told}"
+    );
+}
+
+/// The moderator's prefix command `text`, and the refusal it is answered with.
+async fn refusal_to(bot: &Bot, text: &str) -> String {
+    let (seen, _) = bot.say(ids::MODERATOR, text);
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    let told = &reply.body["embeds"][0]["description"];
+    told.as_str().unwrap_or_default().to_owned()
+}
+
 /// Discord bans have no end date of their own: a timed one is a ban now, and its end a durable
 /// job (proven lifted across a restart on the console, where time can be moved).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
