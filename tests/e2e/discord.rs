@@ -440,7 +440,7 @@ async fn the_bot_names_the_permission_it_lacks_and_does_nothing() {
         .iter_mut()
         .find(|r| r.id == ids::ROLE_BOT)
         .unwrap();
-    role.permissions &= !perms::MODERATE_MEMBERS;
+    role.permissions &= !(perms::MODERATE_MEMBERS | perms::MANAGE_MESSAGES);
     let bot = ready(world, "").await;
     let mute = command("mute", ids::MODERATOR)
         .option("user", OptionValue::User(ids::BOB))
@@ -451,6 +451,11 @@ async fn the_bot_names_the_permission_it_lacks_and_does_nothing() {
         "/mute: I need Moderate Members to mute @bob",
     );
     assert_eq!(bot.changes_when_idle(seen).await.len(), 1);
+    let told = refusal_to(&bot, "!purge 5").await;
+    assert_eq!(
+        told,
+        "/purge: I need Manage Messages and Read Message History in this channel to purge it"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1062,6 +1067,24 @@ async fn a_typed_name_is_searched_for_and_an_ambiguous_one_is_refused() {
         reply.body["embeds"][0]["description"],
         "/mute: I can't find user U0ABC123 here"
     );
+}
+
+/// A reminder is posted in the channel where it was set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_is_posted_where_it_was_set() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let (seen, _) = bot.say(ids::ALICE, "!remind 1s stretch");
+    let route = format!("/channels/{}/messages", ids::GENERAL);
+    let reminded = bot
+        .call(|c| {
+            c.at >= seen
+                && c.is("POST", &route)
+                && c.body["content"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with(": stretch"))
+        })
+        .await;
+    assert_eq!(reminded.status, 200);
 }
 
 /// A warning goes by the same ranks as a timeout; an unban looks users up anywhere, and a user
