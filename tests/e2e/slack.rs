@@ -150,6 +150,16 @@ impl Harness {
         self.fake.send_slash_command(user, channel, "/cogbox", text)
     }
 
+    /// `user` runs `/cogbox <text>` in `channel`; the first answer through a response URL
+    /// after it, whatever it says.
+    async fn answer_to(&self, user: &str, channel: &str, text: &str) -> Call {
+        let asked = Instant::now();
+        self.slash(user, channel, text);
+        self.fake
+            .wait_for_call("response_url", |c| c.at >= asked, WAIT)
+            .await
+    }
+
     /// What the bot told the caller alone through a response URL, once it has.
     async fn ephemeral_response(&self, check: impl Fn(&str) -> bool) -> String {
         let call = self
@@ -566,12 +576,7 @@ async fn slacks_refusals_of_a_kick_or_ban_are_told_in_words_a_moderator_can_act_
     ] {
         h.fake
             .fail_next("conversations.kick", Failure::Error(code.into()));
-        let asked = Instant::now();
-        h.slash(ids::ADMIN, ids::RANDOM, &kick);
-        let answer = h
-            .fake
-            .wait_for_call("response_url", |c| c.at >= asked, WAIT)
-            .await;
+        let answer = h.answer_to(ids::ADMIN, ids::RANDOM, &kick).await;
         let told = answer.params["text"].as_str().unwrap_or_default();
         assert!(told.contains(expected), "{code}: {told}");
         assert_eq!(answer.params["response_type"], "ephemeral", "{code}");
@@ -688,16 +693,8 @@ async fn an_unknown_member_is_not_found_but_a_failing_lookup_is_an_error() {
 
     h.fake
         .fail_next("users.info", Failure::Error("fatal_error".into()));
-    let asked = Instant::now();
-    h.slash(
-        ids::ADMIN,
-        ids::RANDOM,
-        &format!("kick <@{}|tom>", ids::TARGET),
-    );
-    let answer = h
-        .fake
-        .wait_for_call("response_url", |c| c.at >= asked, WAIT)
-        .await;
+    let kick = format!("kick <@{}|tom>", ids::TARGET);
+    let answer = h.answer_to(ids::ADMIN, ids::RANDOM, &kick).await;
     let told = answer.params["text"].as_str().unwrap_or_default();
     assert!(
         told.contains("went wrong") && !told.contains("can't find"),
