@@ -30,7 +30,9 @@ async fn help(ctx: Ctx) -> CommandResult {
 
 /// Every command of every cog that is on here, one line each under its cog.
 async fn overview(ctx: &Ctx) -> CommandResult {
-    let mut reply = Reply::text("Type /help <command> for details.").title("Commands");
+    let prefix = ctx.platform.command_prefix();
+    let mut reply =
+        Reply::text(format!("Type {prefix}help <command> for details.")).title("Commands");
     for cog in &ctx.catalog.cogs {
         if let Some(community) = ctx.invocation.community {
             if !ctx
@@ -46,7 +48,7 @@ async fn overview(ctx: &Ctx) -> CommandResult {
             .commands
             .iter()
             .filter(|c| !c.buttons_only)
-            .map(|c| format!("{} - {}", c.usage(), c.description))
+            .map(|c| format!("{} - {}", c.usage(prefix), c.description))
             .collect();
         reply = reply.field(cog.name, lines.join("\n"));
     }
@@ -57,8 +59,8 @@ fn explain(ctx: &Ctx, name: &str) -> CommandResult {
     let (_, spec) = ctx
         .catalog
         .find(&name.to_lowercase())
-        .ok_or_else(|| CommandError::usage(format!("there is no command /{name}")))?;
-    let mut reply = Reply::text(spec.description).title(spec.usage());
+        .ok_or_else(|| CommandError::usage(format!("there is no command {}", ctx.typed(name))))?;
+    let mut reply = Reply::text(spec.description).title(spec.usage(ctx.platform.command_prefix()));
     for param in &spec.params {
         let optional = if param.required { "" } else { " (optional)" };
         reply = reply.field(

@@ -157,6 +157,12 @@ pub struct Ctx<S> {
 }
 
 impl<S> Ctx<S> {
+    /// A command line as a member types it on this platform, for hints: `typed("remind 10m
+    /// tea")` is `/remind 10m tea`, and `/cogbox remind 10m tea` on Slack.
+    pub fn typed(&self, line: &str) -> String {
+        format!("{}{line}", self.platform.command_prefix())
+    }
+
     /// Resolves a user argument to a member of this community, or tells the user it can't.
     pub async fn member(&self, user: &UserRef) -> Result<Member, CommandError> {
         self.find(self.invocation.community, user).await

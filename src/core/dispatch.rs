@@ -159,8 +159,9 @@ impl<S: State> Dispatcher<S> {
             if !owner && !self.rate_limit.first_unknown(request.author.id) {
                 return None;
             }
+            let prefix = platform.command_prefix();
             return Some(Reply::error(format!(
-                "Unknown command /{}. Try /help.",
+                "Unknown command {prefix}{}. Try {prefix}help.",
                 request.name
             )));
         };
@@ -172,7 +173,7 @@ impl<S: State> Dispatcher<S> {
                 CommandError::Usage(text)
                 | CommandError::Denied(text)
                 | CommandError::Platform(text),
-            ) => Reply::error(format!("/{name}: {text}")),
+            ) => Reply::error(format!("{}{name}: {text}", platform.command_prefix())),
             Err(CommandError::Internal(e)) => self.report(name, user, e.to_string()),
         };
         Some(reply)
@@ -206,8 +207,10 @@ impl<S: State> Dispatcher<S> {
         let for_reply = request.replied_to.as_ref().and_then(|_| spec.for_reply());
         let binding = for_reply.as_ref().unwrap_or(spec);
         let args = match request.args {
-            ArgInput::Text(text) => parse::bind(binding, &text),
-            ArgInput::Options(options) => parse::bind_options(binding, options),
+            ArgInput::Text(text) => parse::bind(binding, &text, platform.command_prefix()),
+            ArgInput::Options(options) => {
+                parse::bind_options(binding, options, platform.command_prefix())
+            }
         }
         .map_err(CommandError::Usage)?;
         match (spec.capability, request.community) {
@@ -319,15 +322,20 @@ mod tests {
         }
     }
 
-    /// Grants every capability to `moderator` and nothing to anyone else.
+    /// Grants every capability to `moderator` and nothing to anyone else; commands are typed
+    /// after `prefix`.
     struct TestPlatform {
         moderator: UserId,
+        prefix: &'static str,
     }
 
     #[async_trait]
     impl Platform for TestPlatform {
         fn kind(&self) -> PlatformKind {
             PlatformKind::Console
+        }
+        fn command_prefix(&self) -> &str {
+            self.prefix
         }
         fn capability_name(&self, _: Capability) -> &'static str {
             "Ban Members"
@@ -449,8 +457,19 @@ mod tests {
         community: Option<CommunityId>,
         line: &str,
     ) -> Option<Reply> {
+        send_typed_after(d, "/", user, community, line).await
+    }
+
+    async fn send_typed_after(
+        d: &Dispatcher<TestState>,
+        prefix: &'static str,
+        user: UserId,
+        community: Option<CommunityId>,
+        line: &str,
+    ) -> Option<Reply> {
         let platform: Arc<dyn Platform> = Arc::new(TestPlatform {
             moderator: MODERATOR,
+            prefix,
         });
         let (name, args) = line.split_once(' ').unwrap_or((line, ""));
         let request = Request {
@@ -558,6 +577,24 @@ mod tests {
         assert_eq!(
             text(&d, MEMBER, "who @ghost").await,
             "/who: I can't find @ghost here"
+        );
+    }
+
+    #[tokio::test]
+    async fn hints_name_commands_the_way_the_platform_has_them_typed() {
+        let d = dispatcher();
+        let mut told = Vec::new();
+        for line in ["nope", "ok extra", "ban"] {
+            let reply = send_typed_after(&d, "/cogbox ", MEMBER, Some(GROUP), line).await;
+            told.push(reply.expect("a reply").text);
+        }
+        assert_eq!(
+            told,
+            [
+                "Unknown command /cogbox nope. Try /cogbox help.",
+                "/cogbox ok: unexpected \"extra\" (usage: /cogbox ok)",
+                "/cogbox ban: you need the Ban Members permission",
+            ]
         );
     }
 

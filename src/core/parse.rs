@@ -100,8 +100,8 @@ fn tokenize(input: &str) -> Result<Vec<Token>, String> {
 }
 
 /// Binds the argument text to `spec`'s parameters. Errors are one sentence for the user, to be
-/// shown after the command name.
-pub fn bind(spec: &CommandSpec, input: &str) -> Result<Args, String> {
+/// shown after the command name; a usage line in one starts with `prefix`.
+pub fn bind(spec: &CommandSpec, input: &str, prefix: &str) -> Result<Args, String> {
     let tokens = tokenize(input)?;
     let mut values = Vec::with_capacity(spec.params.len());
     let mut next = 0;
@@ -111,7 +111,7 @@ pub fn bind(spec: &CommandSpec, input: &str) -> Result<Args, String> {
                 return Err(format!(
                     "missing <{}> (usage: {})",
                     param.name,
-                    spec.usage()
+                    spec.usage(prefix)
                 ));
             }
             continue;
@@ -136,7 +136,7 @@ pub fn bind(spec: &CommandSpec, input: &str) -> Result<Args, String> {
         return Err(format!(
             "unexpected \"{}\" (usage: {})",
             extra.text,
-            spec.usage()
+            spec.usage(prefix)
         ));
     }
     Ok(Args::new(values))
@@ -144,7 +144,11 @@ pub fn bind(spec: &CommandSpec, input: &str) -> Result<Args, String> {
 
 /// Binds options a platform already typed (Discord slash options) to `spec`, through the same
 /// checks as typed text: a client may enforce bounds, but nothing here trusts it to.
-pub fn bind_options(spec: &CommandSpec, mut options: Vec<(String, Value)>) -> Result<Args, String> {
+pub fn bind_options(
+    spec: &CommandSpec,
+    mut options: Vec<(String, Value)>,
+    prefix: &str,
+) -> Result<Args, String> {
     let mut values = Vec::with_capacity(spec.params.len());
     for param in &spec.params {
         match options.iter().position(|(name, _)| name == param.name) {
@@ -165,7 +169,7 @@ pub fn bind_options(spec: &CommandSpec, mut options: Vec<(String, Value)>) -> Re
                 return Err(format!(
                     "missing <{}> (usage: {})",
                     param.name,
-                    spec.usage()
+                    spec.usage(prefix)
                 ));
             }
             None => {}
@@ -174,7 +178,7 @@ pub fn bind_options(spec: &CommandSpec, mut options: Vec<(String, Value)>) -> Re
     if let Some((name, _)) = options.first() {
         return Err(format!(
             "unexpected option \"{name}\" (usage: {})",
-            spec.usage()
+            spec.usage(prefix)
         ));
     }
     Ok(Args::new(values))
@@ -229,20 +233,20 @@ mod tests {
 
     #[test]
     fn binds_typed_values_and_keeps_rest_verbatim() {
-        let args = bind(&mute(), "<@!42> 1h30m  spamming  links").unwrap();
+        let args = bind(&mute(), "<@!42> 1h30m  spamming  links", "/").unwrap();
         assert_eq!(args.user("user"), Some(&UserRef::Id(Raw::Number(42))));
         assert_eq!(args.duration("duration"), Some(Duration::from_secs(5400)));
         assert_eq!(args.text("reason"), Some("spamming  links"));
-        let args = bind(&mute(), "@alice 5m \"one phrase\"").unwrap();
+        let args = bind(&mute(), "@alice 5m \"one phrase\"", "/").unwrap();
         assert_eq!(args.user("user"), Some(&UserRef::Name("alice".into())));
         assert_eq!(args.text("reason"), Some("one phrase"));
-        assert_eq!(bind(&mute(), "123 5m").unwrap().text("reason"), None);
+        assert_eq!(bind(&mute(), "123 5m", "/").unwrap().text("reason"), None);
     }
 
     #[test]
     fn slack_mentions_name_members_by_their_word_ids() {
         for text in ["<@U024BE7LH|bob> 5m", "<@U024BE7LH> 5m"] {
-            let args = bind(&mute(), text).unwrap();
+            let args = bind(&mute(), text, "/").unwrap();
             let Some(UserRef::Id(id)) = args.user("user") else {
                 panic!("{text}: not an id");
             };
@@ -253,7 +257,7 @@ mod tests {
             "<#C024BE7LH|general> 5m",
             "<@u024be7lh> 5m",
         ] {
-            assert!(bind(&mute(), not_a_user).is_err(), "{not_a_user}");
+            assert!(bind(&mute(), not_a_user, "/").is_err(), "{not_a_user}");
         }
     }
 
@@ -265,7 +269,7 @@ mod tests {
             ("user".into(), Value::User(UserRef::Id(Raw::Number(7)))),
             ("duration".into(), text("10m")),
         ];
-        let args = bind_options(&mute(), options).unwrap();
+        let args = bind_options(&mute(), options, "/").unwrap();
         assert_eq!(args.user("user"), Some(&UserRef::Id(Raw::Number(7))));
         assert_eq!(args.duration("duration"), Some(Duration::from_secs(600)));
         assert_eq!(args.text("reason"), Some("spam"));
@@ -277,13 +281,13 @@ mod tests {
             ),
         ];
         assert!(
-            bind_options(&mute(), too_long)
+            bind_options(&mute(), too_long, "/")
                 .unwrap_err()
                 .contains("between 1s and 1d")
         );
         let missing = vec![("user".into(), Value::User(UserRef::Id(Raw::Number(7))))];
         assert!(
-            bind_options(&mute(), missing)
+            bind_options(&mute(), missing, "/")
                 .unwrap_err()
                 .starts_with("missing <duration>")
         );
@@ -293,14 +297,14 @@ mod tests {
             ("evil".into(), text("x")),
         ];
         assert!(
-            bind_options(&mute(), extra)
+            bind_options(&mute(), extra, "/")
                 .unwrap_err()
                 .starts_with("unexpected option \"evil\"")
         );
         let count =
             CommandSpec::new("n", "n").param("count", "c", ParamKind::Integer { min: 1, max: 10 });
         assert!(
-            bind_options(&count, vec![("count".into(), Value::Int(11))])
+            bind_options(&count, vec![("count".into(), Value::Int(11))], "/")
                 .unwrap_err()
                 .contains("not 11")
         );
@@ -318,27 +322,27 @@ mod tests {
                 },
             )
             .optional("reason", "Why", ParamKind::Rest);
-        let args = bind(&ban, "@a spamming links").unwrap();
+        let args = bind(&ban, "@a spamming links", "/").unwrap();
         assert_eq!(
             (args.duration("duration"), args.text("reason")),
             (None, Some("spamming links"))
         );
-        let args = bind(&ban, "@a 2h spamming").unwrap();
+        let args = bind(&ban, "@a 2h spamming", "/").unwrap();
         assert_eq!(
             (args.duration("duration"), args.text("reason")),
             (Some(Duration::from_secs(7200)), Some("spamming"))
         );
         assert!(
-            bind(&ban, "@a 2d spamming")
+            bind(&ban, "@a 2d spamming", "/")
                 .unwrap_err()
                 .contains("between 1s and 1d"),
             "a duration out of range is an error, never a reason"
         );
-        assert!(bind(&ban, "@a 0s").unwrap_err().contains("zero"));
+        assert!(bind(&ban, "@a 0s", "/").unwrap_err().contains("zero"));
         let last =
             CommandSpec::new("x", "x").optional("n", "n", ParamKind::Integer { min: 1, max: 9 });
         assert!(
-            bind(&last, "many")
+            bind(&last, "many", "/")
                 .unwrap_err()
                 .contains("not a whole number"),
             "nothing to skip to"
@@ -359,29 +363,31 @@ mod tests {
             .optional("reason", "Why", ParamKind::Rest)
             .targets_reply();
         assert!(
-            bind(&ban, "spam").unwrap_err().contains("is not a user"),
+            bind(&ban, "spam", "/")
+                .unwrap_err()
+                .contains("is not a user"),
             "not a reply"
         );
         let reply = ban.for_reply().unwrap();
-        let args = bind(&reply, "spam links").unwrap();
+        let args = bind(&reply, "spam links", "/").unwrap();
         assert_eq!(
             (args.user("user"), args.text("reason")),
             (None, Some("spam links"))
         );
-        let args = bind(&reply, "2h").unwrap();
+        let args = bind(&reply, "2h", "/").unwrap();
         assert_eq!(
             (args.user("user"), args.duration("duration")),
             (None, Some(Duration::from_secs(7200)))
         );
-        let args = bind(&reply, "@bob spam").unwrap();
+        let args = bind(&reply, "@bob spam", "/").unwrap();
         assert_eq!(args.user("user"), Some(&UserRef::Name("bob".into())));
-        assert!(bind(&reply, "").unwrap().user("user").is_none());
+        assert!(bind(&reply, "", "/").unwrap().user("user").is_none());
         let warn = CommandSpec::new("warn", "Warn")
             .param("user", "Who", ParamKind::User)
             .param("reason", "Why", ParamKind::Rest)
             .targets_reply();
         assert!(
-            bind(&warn.for_reply().unwrap(), "")
+            bind(&warn.for_reply().unwrap(), "", "/")
                 .unwrap_err()
                 .starts_with("missing <reason>"),
             "a required parameter after the left-out user is still required"
@@ -392,50 +398,53 @@ mod tests {
     #[test]
     fn errors_say_what_is_wrong() {
         assert_eq!(
-            bind(&mute(), "@a").unwrap_err(),
+            bind(&mute(), "@a", "/").unwrap_err(),
             "missing <duration> (usage: /mute <user> <duration> [reason])"
         );
         assert!(
-            bind(&mute(), "bob 5m")
+            bind(&mute(), "bob 5m", "/")
                 .unwrap_err()
                 .contains("\"bob\" is not a user")
         );
         assert!(
-            bind(&mute(), "@a 2d")
+            bind(&mute(), "@a 2d", "/")
                 .unwrap_err()
                 .contains("between 1s and 1d, not 2d")
         );
         assert!(
-            bind(&mute(), "@a \"5m")
+            bind(&mute(), "@a \"5m", "/")
                 .unwrap_err()
                 .contains("quote is not closed")
         );
         let count = CommandSpec::new("n", "n")
             .param("count", "c", ParamKind::Integer { min: 1, max: 100 })
             .optional("mode", "m", ParamKind::Choice(&["fast", "slow"]));
-        assert_eq!(bind(&count, "7 FAST").unwrap().text("mode"), Some("fast"));
+        assert_eq!(
+            bind(&count, "7 FAST", "/").unwrap().text("mode"),
+            Some("fast")
+        );
         assert!(
-            bind(&count, "x")
+            bind(&count, "x", "/")
                 .unwrap_err()
                 .contains("\"x\" is not a whole number")
         );
         assert!(
-            bind(&count, "101")
+            bind(&count, "101", "/")
                 .unwrap_err()
                 .contains("between 1 and 100, not 101")
         );
         assert!(
-            bind(&count, "99999999999999999999999")
+            bind(&count, "99999999999999999999999", "/")
                 .unwrap_err()
                 .contains("out of range")
         );
         assert!(
-            bind(&count, "5 medium")
+            bind(&count, "5 medium", "/")
                 .unwrap_err()
                 .contains("not one of: fast, slow")
         );
         assert!(
-            bind(&count, "5 fast extra")
+            bind(&count, "5 fast extra", "/")
                 .unwrap_err()
                 .contains("unexpected \"extra\"")
         );

@@ -38,6 +38,13 @@ pub struct ModOutcome {
 pub trait Platform: Send + Sync + 'static {
     fn kind(&self) -> PlatformKind;
 
+    /// What a member types before a command's name here, for every hint that names a command
+    /// ("Try /help"): `/` where each command is the platform's own slash command, and Slack's
+    /// one umbrella command and a space (`/cogbox `) there.
+    fn command_prefix(&self) -> &str {
+        "/"
+    }
+
     /// The platform's own name for the permission behind `capability` ("Ban Members" on
     /// Discord, "Ban users" on Telegram), used in every refusal.
     fn capability_name(&self, capability: Capability) -> &'static str;

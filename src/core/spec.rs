@@ -153,9 +153,10 @@ impl CommandSpec {
         Some(relaxed)
     }
 
-    /// `/mute <user> <duration> [reason]`
-    pub fn usage(&self) -> String {
-        let mut out = format!("/{}", self.name);
+    /// `/mute <user> <duration> [reason]`, after the platform's `prefix`
+    /// ([`Platform::command_prefix`](super::Platform::command_prefix)).
+    pub fn usage(&self, prefix: &str) -> String {
+        let mut out = format!("{prefix}{}", self.name);
         for p in &self.params {
             let _ = if p.required {
                 write!(out, " <{}>", p.name)
@@ -252,7 +253,11 @@ mod tests {
 
     #[test]
     fn usage_marks_optional_params() {
-        assert_eq!(spec().usage(), "/mute <user> <duration> [reason]");
+        assert_eq!(spec().usage("/"), "/mute <user> <duration> [reason]");
+        assert_eq!(
+            spec().usage("/cogbox "),
+            "/cogbox mute <user> <duration> [reason]"
+        );
     }
 
     #[test]

@@ -119,9 +119,16 @@ impl Harness {
     }
 
     async fn start_with(config: FakeSlackConfig) -> Self {
+        Self::launch(config, &[]).await
+    }
+
+    /// Starts with `env`'s `COGBOX_*` settings added.
+    async fn launch(config: FakeSlackConfig, env: &[(&str, &str)]) -> Self {
         let fake = FakeSlack::start(config).await;
         let sandbox = Sandbox::new();
-        let bot = sandbox.spawn(slack_command(&sandbox, &fake, None));
+        let mut command = slack_command(&sandbox, &fake, None);
+        command.envs(env.iter().copied());
+        let bot = sandbox.spawn(command);
         fake.wait_for_connections(1, WAIT).await;
         Self {
             fake,
@@ -183,6 +190,54 @@ impl Harness {
     }
 }
 
+/// Slack's `/help` and `/remind` are Slack's own: every hint names the umbrella command the
+/// app was configured with, in help, in mistakes and in cogs' own advice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hints_name_commands_the_way_they_are_typed_on_slack() {
+    let h = Harness::launch(
+        FakeSlackConfig::default(),
+        &[("COGBOX_SLACK__COMMAND", "/helper")],
+    )
+    .await;
+    let helper = |text: &str| {
+        let asked = Instant::now();
+        h.fake
+            .send_slash_command(ids::MEMBER, ids::RANDOM, "/helper", text);
+        asked
+    };
+
+    helper("help");
+    let help = h.posted(ids::RANDOM, |t| t.starts_with("Commands:")).await;
+    assert_eq!(
+        help.params["text"],
+        "Commands: Type /helper help &lt;command&gt; for details."
+    );
+    let blocks = help.params["blocks"].to_string();
+    assert!(blocks.contains("/helper roll &lt;dice&gt; - "), "{blocks}");
+    assert!(!blocks.contains(" /roll"), "{blocks}");
+
+    for (text, told) in [
+        ("rol 2d6", "Unknown command /helper rol. Try /helper help."),
+        (
+            "roll",
+            "/helper roll: missing &lt;dice&gt; (usage: /helper roll &lt;dice&gt;)",
+        ),
+    ] {
+        let asked = helper(text);
+        let answer = h
+            .fake
+            .wait_for_call("response_url", |c| c.at >= asked, WAIT)
+            .await;
+        assert_eq!(answer.params["text"], told);
+    }
+
+    helper("reminders");
+    h.posted(ids::RANDOM, |t| {
+        t == "You have no reminders here. Set one with /helper remind 10m tea."
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slash_mention_and_direct_message_commands_are_answered_and_acked_in_time() {
     let h = Harness::start().await;
@@ -218,7 +273,7 @@ async fn slash_mention_and_direct_message_commands_are_answered_and_acked_in_tim
         (&json!(ids::RANDOM), &json!(ids::MEMBER))
     );
     let told = private.params["text"].as_str().unwrap_or_default();
-    assert!(told.contains("Unknown command /rol"), "{told}");
+    assert_eq!(told, "Unknown command /cogbox rol. Try /cogbox help.");
     h.settle().await;
     assert!(
         h.fake

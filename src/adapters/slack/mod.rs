@@ -65,7 +65,11 @@ pub async fn start<S: State>(
     })?;
     let bot_user = me["user_id"].as_str().unwrap_or_default().to_owned();
     let team = me["team"].as_str().unwrap_or_default().to_owned();
-    let platform = Arc::new(SlackPlatform::new(Arc::clone(&api), bot_user));
+    let platform = Arc::new(SlackPlatform::new(
+        Arc::clone(&api),
+        bot_user,
+        &config.command,
+    ));
     let inbox = Arc::new(Inbox::new(Arc::clone(&launch.dispatcher), platform.clone()));
     let intake = launch.intake("slack");
     launch.watch(

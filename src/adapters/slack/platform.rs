@@ -53,6 +53,8 @@ pub struct SlackPlatform {
     pub api: Arc<Api>,
     /// The bot's own user id (`auth.test`).
     pub bot_user: String,
+    /// `slack.command` and a space: how every command is typed here.
+    command_prefix: String,
     profiles: moka::future::Cache<String, Arc<Profile>>,
     /// Which channels are the workspace's general channel (`conversations.info`).
     general: Mutex<HashMap<String, bool>>,
@@ -105,10 +107,11 @@ fn refused(e: ApiError, verb: &str, target: &str) -> PlatformError {
 }
 
 impl SlackPlatform {
-    pub fn new(api: Arc<Api>, bot_user: String) -> Self {
+    pub fn new(api: Arc<Api>, bot_user: String, command: &str) -> Self {
         Self {
             api,
             bot_user,
+            command_prefix: format!("{command} "),
             profiles: moka::future::Cache::builder()
                 .max_capacity(MAX_PROFILES)
                 .time_to_live(PROFILE_TTL)
@@ -307,6 +310,10 @@ impl SlackPlatform {
 impl Platform for SlackPlatform {
     fn kind(&self) -> PlatformKind {
         PlatformKind::Slack
+    }
+
+    fn command_prefix(&self) -> &str {
+        &self.command_prefix
     }
 
     fn capability_name(&self, capability: Capability) -> &'static str {

@@ -28,7 +28,11 @@ pub fn cog() -> Cog<Services> {
             Command::new(
                 CommandSpec::new("cog", "Turn a cog on or off in this community")
                     .param("action", "on or off", ParamKind::Choice(&["on", "off"]))
-                    .param("cog", "The cog's name, as /cogs shows it", ParamKind::Word)
+                    .param(
+                        "cog",
+                        "The cog's name, as the cogs command lists it",
+                        ParamKind::Word,
+                    )
                     .requires(Capability::ManageSettings)
                     .community_only(),
                 switch,
@@ -45,7 +49,7 @@ pub fn cog() -> Cog<Services> {
                 )
                 .optional(
                     "key",
-                    "The setting's name, as /settings shows it",
+                    "The setting's name, as the settings command lists it",
                     ParamKind::Word,
                 )
                 .optional("value", "The new value (for set)", ParamKind::Rest)

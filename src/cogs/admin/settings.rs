@@ -14,7 +14,7 @@ pub async fn settings(ctx: Ctx) -> CommandResult {
             .get(community)
             .await
             .map_err(|e| CommandError::Internal(e.to_string().into()))?;
-        return Ok(list(&current));
+        return Ok(list(&current, &ctx));
     };
     let user = ctx.invocation.author.id;
     let capability = Capability::ManageSettings;
@@ -30,7 +30,8 @@ pub async fn settings(ctx: Ctx) -> CommandResult {
     }
     let name = ctx.args.text("key").ok_or_else(|| {
         CommandError::usage(format!(
-            "which setting? (usage: /settings {action} <key>{})",
+            "which setting? (usage: {} <key>{})",
+            ctx.typed(&format!("settings {action}")),
             if action == "set" { " <value>" } else { "" }
         ))
     })?;
@@ -54,8 +55,8 @@ pub async fn settings(ctx: Ctx) -> CommandResult {
     }
     let value = ctx.args.text("value").ok_or_else(|| {
         CommandError::usage(format!(
-            "give a value (usage: /settings set {} <value>)",
-            key.name
+            "give a value (usage: {} <value>)",
+            ctx.typed(&format!("settings set {}", key.name))
         ))
     })?;
     let value = key.check(value).map_err(CommandError::Usage)?;
@@ -88,11 +89,14 @@ fn shown(value: &str) -> &str {
 }
 
 /// One field per key: its value, whether that is the default, and what it does.
-fn list(current: &CommunitySettings) -> Reply {
-    KEYS.iter().fold(
-        Reply::text("Change one with /settings set <key> <value>, or /settings reset <key>.")
-            .title("Settings"),
-        |reply, key| {
+fn list(current: &CommunitySettings, ctx: &Ctx) -> Reply {
+    let how = format!(
+        "Change one with {} <key> <value>, or {} <key>.",
+        ctx.typed("settings set"),
+        ctx.typed("settings reset")
+    );
+    KEYS.iter()
+        .fold(Reply::text(how).title("Settings"), |reply, key| {
             let value = if current.is_set(key.name) {
                 format!(
                     "{} (default: {})",
@@ -103,6 +107,5 @@ fn list(current: &CommunitySettings) -> Reply {
                 format!("{} (default)", shown(key.default))
             };
             reply.field(key.name, format!("{value} - {}", key.description))
-        },
-    )
+        })
 }

@@ -72,7 +72,7 @@ pub fn cog() -> Cog<Services> {
             Command::new(
                 CommandSpec::new("unremind", "Cancel one of your reminders").param(
                     "id",
-                    "The reminder's number, as /reminders shows it",
+                    "The reminder's number, as the reminders command lists it",
                     ParamKind::Integer {
                         min: 1,
                         max: i64::MAX,

@@ -38,7 +38,8 @@ pub async fn remind(ctx: Ctx) -> CommandResult {
         .map_err(stored)?;
     if waiting.len() >= MAX_PER_USER {
         return Err(CommandError::Denied(format!(
-            "you have {MAX_PER_USER} reminders waiting already; /unremind one first"
+            "you have {MAX_PER_USER} reminders waiting already; {} one first",
+            ctx.typed("unremind")
         )));
     }
     let reminder = Reminder {
@@ -82,9 +83,10 @@ pub async fn reminders(ctx: Ctx) -> CommandResult {
         })
         .collect();
     if lines.is_empty() {
-        return Ok(Reply::text(
-            "You have no reminders here. Set one with /remind 10m tea.",
-        ));
+        return Ok(Reply::text(format!(
+            "You have no reminders here. Set one with {}.",
+            ctx.typed("remind 10m tea")
+        )));
     }
     Ok(Reply::text(lines.join("\n")).title("Your reminders"))
 }

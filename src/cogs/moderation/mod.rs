@@ -134,7 +134,7 @@ pub fn cog() -> Cog<Services> {
                 CommandSpec::new("unwarn", "Remove a warning by its case number")
                     .param(
                         "case",
-                        "The case number, as /warnings shows it",
+                        "The case number, as the warnings command lists it",
                         ParamKind::Integer {
                             min: 1,
                             max: i64::MAX,
