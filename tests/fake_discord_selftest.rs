@@ -18,7 +18,7 @@ use serenity::all::{
     CommandInteraction, ComponentInteraction, Context, CreateAllowedMentions, CreateCommand,
     CreateCommandOption, CreateInteractionResponse, CreateInteractionResponseFollowup,
     CreateInteractionResponseMessage, CreateMessage, EditInteractionResponse, EditMember, Event,
-    EventHandler, GatewayError, GatewayIntents, Guild, GuildCreateEvent, GuildId,
+    EventHandler, GatewayError, GatewayIntents, GetMessages, Guild, GuildCreateEvent, GuildId,
     GuildMembersChunkEvent, Http, HttpBuilder, HttpError, Interaction, Message, MessageId,
     OnlineStatus, Permissions, RawEventHandler, Ready, ResolvedValue, ResumedEvent, Timestamp,
     UserId, async_trait,
@@ -1249,4 +1249,80 @@ async fn deleting_an_unknown_message_is_404_unknown_message() {
     assert!(fake.channel_messages(ids::GENERAL).is_empty());
     let again = general.delete_message(&http, seeded).await;
     assert_eq!(refusal(again), (404, 10008));
+}
+
+/// Channel permissions, overwrites included, bind the bot as on Discord: it hears nothing from
+/// a channel it cannot see and every call there is 403 Missing Access (50001); posting needs
+/// Send Messages and deleting another's message Manage Messages (403, 50013), its own message
+/// needs nothing, and without Read Message History the list of messages is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_permissions_bind_the_bot_with_discords_codes() {
+    use fake_discord::{FakeChannel, FakeOverwrite, perms};
+    const HIDDEN: u64 = ids::MOD_LOG + 1;
+    let mut world = FakeDiscordConfig::default();
+    let deny_bot = |deny: u64| FakeOverwrite {
+        id: ids::ROLE_BOT,
+        member: false,
+        allow: 0,
+        deny,
+    };
+    let mut hidden = FakeChannel::text(HIDDEN, "hidden");
+    hidden.overwrites = vec![FakeOverwrite {
+        id: ids::GUILD,
+        member: false,
+        allow: 0,
+        deny: perms::VIEW_CHANNEL,
+    }];
+    world.channels.push(hidden);
+    for (channel, deny) in [
+        (
+            ids::GENERAL,
+            perms::SEND_MESSAGES | perms::READ_MESSAGE_HISTORY,
+        ),
+        (ids::MOD_LOG, perms::MANAGE_MESSAGES),
+    ] {
+        let channel = world.channels.iter_mut().find(|c| c.id == channel);
+        channel.unwrap().overwrites.push(deny_bot(deny));
+    }
+    let fake = FakeDiscord::start(world).await;
+    let http = http_for(&fake, "fake-token");
+    let (general, mod_log, hidden) = (
+        ChannelId::new(ids::GENERAL),
+        ChannelId::new(ids::MOD_LOG),
+        ChannelId::new(HIDDEN),
+    );
+    let seed = |channel: u64| MessageId::new(fake.seed_message(channel, Duration::from_secs(60)));
+
+    assert_eq!(refusal(hidden.say(&http, "hi").await), (403, 50001));
+    let listed = hidden.messages(&http, GetMessages::new()).await;
+    assert_eq!(refusal(listed), (403, 50001));
+    let hidden_message = seed(HIDDEN);
+    let deleted = hidden.delete_message(&http, hidden_message).await;
+    assert_eq!(refusal(deleted), (403, 50001));
+
+    assert_eq!(refusal(general.say(&http, "hi").await), (403, 50013));
+    seed(ids::GENERAL);
+    let listed = general.messages(&http, GetMessages::new()).await;
+    assert!(listed.expect("listed").is_empty(), "no history to read");
+
+    let others = [seed(ids::MOD_LOG), seed(ids::MOD_LOG)];
+    let own = mod_log.say(&http, "posted").await.expect("may post");
+    let deleted = mod_log.delete_message(&http, others[0]).await;
+    assert_eq!(refusal(deleted), (403, 50013));
+    let bulk = mod_log.delete_messages(&http, others).await;
+    assert_eq!(refusal(bulk), (403, 50013));
+    mod_log
+        .delete_message(&http, own.id)
+        .await
+        .expect("its own message needs no permission");
+    assert_eq!(fake.channel_messages(ids::MOD_LOG).len(), 2);
+
+    // MESSAGE_CREATE from a channel the bot cannot see is not sent; the next one is.
+    let (client, mut events) = client_for(&fake, "fake-token", all_intents()).await;
+    let running = start(client);
+    fake.wait_identified(WAIT).await;
+    fake.send_message_create(MessageSpec::in_channel(HIDDEN, ids::ALICE, "unseen"));
+    fake.send_message_create(MessageSpec::in_channel(ids::GENERAL, ids::BOB, "seen"));
+    assert_eq!(events.message().await.content, "seen");
+    running.abort();
 }

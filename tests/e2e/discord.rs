@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::fake_discord::{
-    ButtonSpec, CommandSpec, Direction, Failure, FakeDiscord, FakeDiscordConfig, MessageSpec,
-    OptionValue, RecordedCall, SentInteraction, ids, intents, perms,
+    ButtonSpec, CommandSpec, Direction, Failure, FakeChannel, FakeDiscord, FakeDiscordConfig,
+    FakeOverwrite, MessageSpec, OptionValue, RecordedCall, SentInteraction, ids, intents, perms,
 };
 use crate::support::{Running, Sandbox};
 
@@ -454,7 +454,7 @@ async fn the_bot_names_the_permission_it_lacks_and_does_nothing() {
     let told = refusal_to(&bot, "!purge 5").await;
     assert_eq!(
         told,
-        "/purge: I need Manage Messages and Read Message History in this channel to purge it"
+        "/purge: I need View Channel, Manage Messages and Read Message History in this channel to purge it"
     );
 }
 
@@ -818,6 +818,63 @@ async fn purge_deletes_recent_messages_in_chunks_and_keeps_old_ones() {
         reply.body["embeds"][0]["description"],
         "/purge: you need the Manage Messages permission"
     );
+}
+
+/// A channel's permission overwrites decide a purge there, as Discord decides them: a
+/// moderator denied Manage Messages in one channel, a bot without Read Message History in
+/// another, and a channel the bot cannot see at all are refused, and nothing is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_overwrites_decide_where_a_purge_may_run() {
+    const BACKROOM: u64 = ids::MOD_LOG + 1;
+    let mut world = FakeDiscordConfig::default();
+    let overwrite = |id: u64, member: bool, allow: u64, deny: u64| FakeOverwrite {
+        id,
+        member,
+        allow,
+        deny,
+    };
+    let mut backroom = FakeChannel::text(BACKROOM, "backroom");
+    backroom.overwrites = vec![
+        overwrite(ids::GUILD, false, 0, perms::VIEW_CHANNEL),
+        overwrite(ids::ROLE_MODERATOR, false, perms::VIEW_CHANNEL, 0),
+    ];
+    world.channels.push(backroom);
+    for (channel, added) in [
+        (
+            ids::GENERAL,
+            overwrite(ids::MODERATOR, true, 0, perms::MANAGE_MESSAGES),
+        ),
+        (
+            ids::MOD_LOG,
+            overwrite(ids::ROLE_BOT, false, 0, perms::READ_MESSAGE_HISTORY),
+        ),
+    ] {
+        let channel = world.channels.iter_mut().find(|c| c.id == channel);
+        channel.unwrap().overwrites.push(added);
+    }
+    let bot = ready(world, "").await;
+
+    let bot_lacks = "/purge: I need View Channel, Manage Messages and Read Message History in this channel to purge it";
+    for (channel, told) in [
+        (
+            ids::GENERAL,
+            "/purge: you need Manage Messages in this channel",
+        ),
+        (ids::MOD_LOG, bot_lacks),
+        (BACKROOM, bot_lacks),
+    ] {
+        bot.fake.seed_message(channel, Duration::from_secs(60));
+        let purge = CommandSpec::new("purge", ids::MODERATOR, channel)
+            .option("count", OptionValue::Integer(5));
+        let (seen, sent) = bot.slash(purge);
+        assert_refusal(&bot.callback(&sent).await, told);
+        assert_eq!(
+            bot.changes_when_idle(seen).await.len(),
+            1,
+            "only the answer"
+        );
+        assert_eq!(bot.fake.channel_messages(channel).len(), 1);
+    }
 }
 
 /// Purge takes exactly what was asked across pages, stops at a short page, and lists no

@@ -47,6 +47,11 @@
 //! deletes skip unknown ids, and refuse the whole request with 400 (50034) if any id is two
 //! weeks old or older, as Discord does.
 //!
+//! Channel permissions, overwrites included, bind the bot as on Discord: a guild channel it
+//! cannot see sends it no MESSAGE_CREATE and answers every call 403 (50001 Missing Access);
+//! posting needs Send Messages, deleting another's message or a bulk delete Manage Messages
+//! (403, 50013), and without Read Message History the list of messages is empty.
+//!
 //! Acting on a member (timeout, kick, ban, role or nickname change) is refused with 403 (50013
 //! Missing Permissions) as on Discord: without the permission, on the owner, on a member whose
 //! highest role is at or above the bot's, and (timeouts) on an administrator. An interaction
@@ -299,6 +304,13 @@ impl Default for FakeDiscordConfig {
                             allow: VIEW_CHANNEL,
                             deny: 0,
                         },
+                        // The bot posts the moderation log here.
+                        FakeOverwrite {
+                            id: ids::ROLE_BOT,
+                            member: false,
+                            allow: VIEW_CHANNEL,
+                            deny: 0,
+                        },
                     ],
                 },
             ],
@@ -514,6 +526,8 @@ struct State {
     interactions: HashMap<u64, PendingInteraction>,
     /// Channel id -> message ids, oldest first.
     messages: HashMap<u64, Vec<u64>>,
+    /// The messages the bot posted, which it may delete without Manage Messages.
+    own_messages: HashSet<u64>,
     last_snowflake: u64,
     /// Makes snowflakes for the same millisecond differ.
     snowflake_seq: u64,
@@ -798,6 +812,11 @@ impl FakeDiscord {
         };
         if intents & needed == 0 {
             return id; // Discord sends nothing the client did not subscribe to.
+        }
+        let seen = bot_channel_permissions(&shared.config, &state, channel_id)
+            .is_none_or(|p| p & perms::VIEW_CHANNEL != 0);
+        if !seen {
+            return id; // Nor anything from a channel the bot cannot see.
         }
         let addressed = spec.direct || spec.mentions.contains(&shared.config.bot.id);
         if intents & intents::MESSAGE_CONTENT == 0 && !addressed {
@@ -1643,8 +1662,12 @@ fn route_authenticated(
             if let Some(problem) = message_body_problem(body) {
                 return problem;
             }
+            if let Some(refusal) = channel_refusal(config, state, channel, perms::SEND_MESSAGES) {
+                return refusal;
+            }
             let message_id = state.snowflake();
             state.messages.entry(channel).or_default().push(message_id);
+            state.own_messages.insert(message_id);
             let guild_id = (!direct).then_some(config.guild_id);
             let mut message = config.message_json(message_id, channel, guild_id, &config.bot, "");
             merge_message_fields(&mut message, body);
@@ -1660,6 +1683,14 @@ fn route_authenticated(
             let Some(limit @ 1..=100) = limit else {
                 return Reply::invalid_form("Invalid Form Body: limit must be 1 to 100");
             };
+            if let Some(refusal) = channel_refusal(config, state, channel, 0) {
+                return refusal;
+            }
+            let history = bot_channel_permissions(config, state, channel)
+                .is_some_and(|p| p & perms::READ_MESSAGE_HISTORY != 0);
+            if !history {
+                return Reply::json(json!([])); // Discord lists nothing, and says nothing.
+            }
             let before = call.query_value("before").and_then(id).unwrap_or(u64::MAX);
             let stored = state.messages.get(&channel).cloned().unwrap_or_default();
             let listed = stored.iter().rev().filter(|m| **m < before).take(limit);
@@ -1671,15 +1702,29 @@ fn route_authenticated(
             ))
         }
         ("DELETE", ["channels", channel, "messages", message]) if id(channel).is_some() => {
-            let ids = id(channel).and_then(|c| state.messages.get_mut(&c));
-            match ids.and_then(|ids| Some((ids.iter().position(|m| Some(*m) == id(message))?, ids)))
-            {
-                Some((at, ids)) => {
-                    ids.remove(at);
-                    Reply::no_content()
-                }
-                None => Reply::unknown("Message", 10008),
+            let channel = id(channel).unwrap_or(0);
+            let message = id(message).filter(|m| {
+                state
+                    .messages
+                    .get(&channel)
+                    .is_some_and(|ids| ids.contains(m))
+            });
+            let Some(message) = message else {
+                return Reply::unknown("Message", 10008);
+            };
+            // Anyone may delete their own message; another's takes Manage Messages.
+            let needed = if state.own_messages.contains(&message) {
+                0
+            } else {
+                perms::MANAGE_MESSAGES
+            };
+            if let Some(refusal) = channel_refusal(config, state, channel, needed) {
+                return refusal;
             }
+            if let Some(ids) = state.messages.get_mut(&channel) {
+                ids.retain(|m| *m != message);
+            }
+            Reply::no_content()
         }
         ("POST", ["channels", channel, "messages", "bulk-delete"]) => {
             let Some(doomed) = body["messages"]
@@ -1692,6 +1737,10 @@ fn route_authenticated(
                 .iter()
                 .filter_map(|m| m.as_str().and_then(id))
                 .collect();
+            let channel = id(channel).unwrap_or(0);
+            if let Some(refusal) = channel_refusal(config, state, channel, perms::MANAGE_MESSAGES) {
+                return refusal;
+            }
             let two_weeks_ago = now().saturating_sub(Duration::from_secs(14 * 24 * 3600));
             if doomed.iter().any(|m| created_at(*m) <= two_weeks_ago) {
                 return Reply::error(
@@ -1700,7 +1749,7 @@ fn route_authenticated(
                     "You can only bulk delete messages that are under 14 days old.",
                 );
             }
-            if let Some(ids) = id(channel).and_then(|c| state.messages.get_mut(&c)) {
+            if let Some(ids) = state.messages.get_mut(&channel) {
                 ids.retain(|m| !doomed.contains(m));
             }
             Reply::no_content()
@@ -1798,6 +1847,35 @@ fn expired_token() -> Reply {
 
 fn missing_permissions() -> Reply {
     Reply::error(StatusCode::FORBIDDEN, 50013, "Missing Permissions")
+}
+
+/// The bot's permissions in guild channel `channel` (`None` for a DM or an unknown channel),
+/// with Discord's implicit denial that serenity does not compute: a channel the bot cannot
+/// see grants it nothing.
+fn bot_channel_permissions(config: &FakeDiscordConfig, state: &State, channel: u64) -> Option<u64> {
+    let channel = config.channel(channel)?;
+    let bot = state.members.iter().find(|m| m.user.id == config.bot.id)?;
+    let permissions = config.permissions(bot, Some(channel));
+    Some(if permissions & perms::VIEW_CHANNEL == 0 {
+        0
+    } else {
+        permissions
+    })
+}
+
+/// Discord's refusal of a call in guild channel `channel`: 403 Missing Access (50001) when the
+/// bot cannot see it, 403 Missing Permissions (50013) when it lacks `needed` there.
+fn channel_refusal(
+    config: &FakeDiscordConfig,
+    state: &State,
+    channel: u64,
+    needed: u64,
+) -> Option<Reply> {
+    let permissions = bot_channel_permissions(config, state, channel)?;
+    if permissions & perms::VIEW_CHANNEL == 0 {
+        return Some(Reply::error(StatusCode::FORBIDDEN, 50001, "Missing Access"));
+    }
+    (permissions & needed != needed).then(missing_permissions)
 }
 
 /// The position of a member's highest role (0 for @everyone alone).

@@ -26,6 +26,10 @@ const BULK_DELETE_MAX_AGE: Duration = Duration::from_secs(14 * 24 * 3600);
 const AGE_MARGIN: Duration = Duration::from_secs(60);
 /// Messages per listing page and per bulk delete: Discord's maximum for both.
 const PAGE: usize = 100;
+/// What the bot needs in a channel to purge it.
+const PURGE_NEEDS: Permissions = Permissions::VIEW_CHANNEL
+    .union(Permissions::MANAGE_MESSAGES)
+    .union(Permissions::READ_MESSAGE_HISTORY);
 /// Discord's limit on an audit-log reason.
 const MAX_REASON: usize = 512;
 
@@ -485,7 +489,8 @@ impl Platform for DiscordPlatform {
     }
 
     /// Both the invoker and the bot need Manage Messages in this very channel (an overwrite
-    /// can take it away), and the bot Read Message History to list what to delete.
+    /// can take it away), and the bot Read Message History to list what to delete and View
+    /// Channel, without which Discord grants nothing there (serenity does not apply that rule).
     async fn purge(
         &self,
         community: CommunityId,
@@ -501,8 +506,7 @@ impl Platform for DiscordPlatform {
             g.channels.get(&channel).map(|c| {
                 (
                     g.user_permissions_in(c, &actor).manage_messages(),
-                    g.user_permissions_in(c, &bot)
-                        .contains(Permissions::MANAGE_MESSAGES | Permissions::READ_MESSAGE_HISTORY),
+                    g.user_permissions_in(c, &bot).contains(PURGE_NEEDS),
                 )
             })
         })?;
@@ -519,7 +523,7 @@ impl Platform for DiscordPlatform {
             }
             Some((true, false)) => {
                 return Err(PlatformError::Refused(
-                    "I need Manage Messages and Read Message History in this channel to purge it"
+                    "I need View Channel, Manage Messages and Read Message History in this channel to purge it"
                         .into(),
                 ));
             }
