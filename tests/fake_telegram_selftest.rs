@@ -893,6 +893,37 @@ async fn a_direct_message_needs_the_user_to_have_started_the_bot() {
     bot.send_message(ChatId(1001), "hi").await.unwrap();
 }
 
+/// A bot removed from a group cannot write there, and one restricted from writing is told it
+/// lacks the right, in Telegram's own words as teloxide reads them.
+#[tokio::test]
+async fn a_bot_removed_or_restricted_in_a_group_cannot_post_there() {
+    let (fake, bot) = start().await;
+    fake.add_chat(&group());
+    let me = fake.bot_user();
+    for (status, refusal) in [
+        (
+            ChatMemberStatus::Kicked { until_date: 0 },
+            ApiError::BotKickedFromSupergroup,
+        ),
+        (
+            ChatMemberStatus::Left,
+            ApiError::Unknown("Forbidden: bot is not a member of the supergroup chat".to_owned()),
+        ),
+        (
+            ChatMemberStatus::Restricted { until_date: 0 },
+            ApiError::Unknown(
+                "Bad Request: not enough rights to send text messages to the chat".to_owned(),
+            ),
+        ),
+    ] {
+        fake.set_member(&group(), &me, status);
+        let refused = bot.send_message(ChatId(GROUP), "hi").await;
+        assert_eq!(api_error(refused), refusal);
+    }
+    fake.set_member(&group(), &me, ChatMemberStatus::Member);
+    bot.send_message(ChatId(GROUP), "back").await.unwrap();
+}
+
 #[tokio::test]
 async fn privacy_mode_hides_group_chatter_unless_the_bot_is_an_administrator() {
     let (fake, bot) = start().await;

@@ -1209,3 +1209,33 @@ async fn mydata_arrives_by_direct_message_or_the_member_is_told_why_not() {
         "{refused}"
     );
 }
+
+/// A reminder that falls due after the bot was removed from its group reaches its author by
+/// direct message: Telegram's 403 there is a refusal, not a failure to retry into.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_for_a_group_the_bot_was_removed_from_arrives_by_direct_message() {
+    let h = Harness::start(Mode::Polling).await;
+    let dm = private_chat(&h.alice);
+    assert_eq!(h.ask(&dm, &h.alice, "/ping").await, "Pong!");
+    let set = h.ask(&h.group, &h.alice, "/remind 2s water").await;
+    assert!(set.starts_with("I'll remind you in"), "{set}");
+    let removed = ChatMemberStatus::Kicked { until_date: 0 };
+    h.fake.set_member(&h.group, &h.fake.bot_user(), removed);
+
+    let reminder = |p: &Value| p["text"].as_str().is_some_and(|t| t.ends_with(": water"));
+    let alice = h.alice["id"].clone();
+    h.fake
+        .wait_for_call(
+            "sendmessage",
+            |p| p["chat_id"] == alice && reminder(p),
+            WAIT,
+        )
+        .await;
+    let tried_group = h
+        .fake
+        .calls_of("sendmessage")
+        .iter()
+        .filter(|c| c.params["chat_id"] == GROUP && reminder(&c.params))
+        .count();
+    assert_eq!(tried_group, 1, "the group was tried once, first");
+}

@@ -34,7 +34,9 @@
 //! with `retry_after` when broken; `fake.throttled()` counts them), unknown chats, admin
 //! rights for moderation, HTML `parse_mode` syntax, "message is not modified", one answer per
 //! callback query, `getUpdates` conflicts (webhook set, a second poller) and `allowed_updates`
-//! (`chat_member` updates only reach bots that ask).
+//! (`chat_member` updates only reach bots that ask). sendMessage to a group the bot was kicked
+//! from or left is 403, as is a private chat with a user who never started the bot; a bot
+//! restricted from writing gets 400 "not enough rights".
 //! Like Telegram, setWebhook wants an https URL on port 443, 80, 88 or 8443; TLS ends at a
 //! reverse proxy, which `proxy_webhooks_to` stands for, and webhooks are only ever POSTed to
 //! loopback addresses. Privacy mode is on (`can_read_all_group_messages: false`): a group
@@ -1331,6 +1333,7 @@ impl ServerState {
         let chat = self
             .chat_param(params)
             .map_err(|err| self.never_started(params, err))?;
+        self.bot_may_post(&chat)?;
         let text = rendered_text(params)?;
         let chat_id = id_of(&chat);
         let at = Instant::now();
@@ -1358,6 +1361,27 @@ impl ServerState {
         self.messages.insert((chat_id, id), message.clone());
         self.record_send(chat_id, at);
         Ok(message)
+    }
+
+    /// Telegram's refusals to a bot that was removed from a group, or may not write there.
+    fn bot_may_post(&self, chat: &Value) -> Result<(), ApiError> {
+        if chat["type"] == "private" {
+            return Ok(());
+        }
+        let bot = self.member(id_of(chat), self.bot_id)?;
+        let kind = chat["type"].as_str().unwrap_or("group");
+        match status_of(&bot) {
+            "kicked" => {
+                Err(Failure::Forbidden(format!("bot was kicked from the {kind} chat")).into())
+            }
+            "left" => {
+                Err(Failure::Forbidden(format!("bot is not a member of the {kind} chat")).into())
+            }
+            "restricted" if bot["can_send_messages"] == false => {
+                Err(bad("not enough rights to send text messages to the chat"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A user's id is also their private chat's, but that chat exists only once they started

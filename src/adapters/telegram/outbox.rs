@@ -18,6 +18,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::adapters::Intake;
+use crate::core::PlatformError;
 
 /// Replies waiting per chat: a minute of a group's pace. Every waiting reply holds an intake
 /// slot, so all chats together hold at most `limits.max_in_flight` of them (4 KiB each at most).
@@ -55,7 +56,7 @@ pub struct Draft {
 pub struct Outgoing {
     pub draft: Draft,
     /// Told the outcome, for a caller that must know (a notice sent before a ban).
-    pub done: Option<oneshot::Sender<Result<(), String>>>,
+    pub done: Option<oneshot::Sender<Result<(), PlatformError>>>,
     /// The intake slots of the updates this answers: freed once it is sent (or given up).
     pub held: Vec<OwnedSemaphorePermit>,
     retries: u8,
@@ -106,6 +107,9 @@ pub enum Delivery {
     Sent,
     /// Telegram answered 429: wait this long before the chat's next message.
     RetryAfter(Duration),
+    /// Telegram answered, and said no (the bot was removed from the chat, the chat is gone):
+    /// sending again would not help, but the sender may go elsewhere.
+    Refused(String),
     Failed,
 }
 
@@ -402,9 +406,15 @@ impl Outbox {
                 self.inner.wake.notify_one();
                 return;
             }
+            Delivery::Refused(why) => {
+                self.lock().1.failed += 1;
+                Err(PlatformError::Refused(format!("Telegram refused: {why}")))
+            }
             Delivery::RetryAfter(_) | Delivery::Failed => {
                 self.lock().1.failed += 1;
-                Err("Telegram did not take the message".to_owned())
+                Err(PlatformError::Failed(
+                    "Telegram did not take the message".into(),
+                ))
             }
         };
         if let Some(done) = item.done.take() {

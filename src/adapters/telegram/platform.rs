@@ -125,8 +125,7 @@ impl TelegramPlatform {
             ));
         }
         match outcome.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(PlatformError::Failed(e.into())),
+            Ok(result) => result,
             Err(_) => Err(PlatformError::Failed("the bot is stopping".into())),
         }
     }
@@ -163,6 +162,10 @@ impl TelegramPlatform {
             }
             Err(RequestError::RetryAfter(wait)) => Delivery::RetryAfter(wait.duration()),
             // The user cannot be told about a message that could not be sent.
+            Err(RequestError::Api(e)) => {
+                tracing::warn!(chat = chat.0, "telegram: sendMessage refused: {e}");
+                Delivery::Refused(e.to_string())
+            }
             Err(e) => {
                 tracing::warn!(chat = chat.0, "telegram: sendMessage failed: {e}");
                 Delivery::Failed
