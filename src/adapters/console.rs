@@ -208,7 +208,9 @@ pub async fn run<S: State>(
             out.write_all(b"> ").await?;
             out.flush().await?;
         }
+        // Notices first: one a command caused is shown before the next line is read.
         let line = tokio::select! {
+            biased;
             _ = cancel.cancelled() => break,
             Some(notice) = notices.recv() => {
                 out.write_all(render(&notice).as_bytes()).await?;

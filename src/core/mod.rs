@@ -20,7 +20,7 @@ pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use command::{Author, Catalog, Cog, Command, CommandResult, Ctx, Invocation, State};
 pub use dispatch::{ArgInput, Dispatcher, ErrorReport, Request};
 pub use error::{BoxError, CommandError, ErrorId, PlatformError};
-pub use ids::{ChannelId, CommunityId, PlatformKind, Raw, UserId};
+pub use ids::{ChannelId, CommunityId, PlatformKind, Raw, UserId, Word};
 pub use moderation::ModAction;
 pub use platform::{Member, ModOutcome, Platform, Platforms};
 pub use ratelimit::RateQuota;

@@ -14,7 +14,7 @@ use moka::sync::Cache;
 use rusqlite::params;
 
 use super::store::{Store, StoreError};
-use crate::core::{CommunityId, duration};
+use crate::core::{CommunityId, Word, duration};
 
 /// One setting a community can change.
 #[derive(Debug)]
@@ -186,15 +186,17 @@ impl Key {
                 if value.eq_ignore_ascii_case("none") {
                     return Ok(String::new());
                 }
+                // A mention: Discord's `<#123>`, Slack's `<#C0123|general>`; or the bare id.
                 let id = value
                     .strip_prefix("<#")
                     .and_then(|v| v.strip_suffix('>'))
-                    .unwrap_or(value);
+                    .map_or(value, |v| v.split('|').next().unwrap_or(v));
                 match id.parse::<i64>() {
                     Ok(id) => Ok(id.to_string()),
+                    Err(_) if Word::new(id).is_ok() => Ok(id.to_owned()),
                     Err(_) => Err(format!(
-                        "{} takes a channel: #channel on Discord, the chat's id on Telegram \
-                         (such as -1001234567890), or none",
+                        "{} takes a channel: #channel on Discord or Slack, the chat's id on \
+                         Telegram (such as -1001234567890), or none",
                         self.name
                     )),
                 }
@@ -460,6 +462,8 @@ mod tests {
         assert!(text.check(&"x".repeat(25)).is_err());
         let channel = Key::find("log_channel").unwrap();
         assert_eq!(channel.check("<#123456>"), Ok("123456".into()));
+        assert_eq!(channel.check("<#C0123|mod-log>"), Ok("C0123".into()));
+        assert_eq!(channel.check("C0123"), Ok("C0123".into()));
         assert_eq!(channel.check("-1001234"), Ok("-1001234".into()));
         assert_eq!(channel.check("none"), Ok(String::new()));
         let prefix = Key::find("prefix").unwrap();

@@ -877,6 +877,60 @@ async fn channel_overwrites_decide_where_a_purge_may_run() {
     }
 }
 
+/// The log channel is taken only once the bot has posted there: a channel it cannot see, or an
+/// id that is no Discord channel, leaves the setting as it was; then every case is posted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_channel_is_set_only_where_the_bot_can_post() {
+    const BACKROOM: u64 = ids::MOD_LOG + 1;
+    let mut world = FakeDiscordConfig::default();
+    let mut backroom = FakeChannel::text(BACKROOM, "backroom");
+    backroom.overwrites = vec![FakeOverwrite {
+        id: ids::GUILD,
+        member: false,
+        allow: 0,
+        deny: perms::VIEW_CHANNEL,
+    }];
+    world.channels.push(backroom);
+    let bot = &ready(world, "").await;
+    let set = |channel: &str| {
+        let (seen, _) = bot.say(ids::OWNER, &format!("!settings set log_channel {channel}"));
+        seen
+    };
+    let told_in_general = |seen: Instant| async move {
+        let reply = bot.message_in(ids::GENERAL, seen).await;
+        let embed = &reply.body["embeds"][0]["description"];
+        embed.as_str().unwrap_or_default().to_owned()
+    };
+
+    let seen = set(&format!("<#{BACKROOM}>"));
+    assert_eq!(
+        told_in_general(seen).await,
+        "/settings: log_channel is unchanged: I can't see that channel: I need View Channel there"
+    );
+    let seen = set("C0MODLOG");
+    assert_eq!(
+        told_in_general(seen).await,
+        "/settings: log_channel: C0MODLOG is not a discord channel"
+    );
+
+    let seen = set(&format!("<#{}>", ids::MOD_LOG));
+    let note = bot.message_in(ids::MOD_LOG, seen).await;
+    assert_eq!(
+        note.body["content"],
+        "@owner set log_channel to this channel."
+    );
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_eq!(
+        reply.body["content"],
+        format!("log_channel is now {}.", ids::MOD_LOG)
+    );
+    let (seen, _) = bot.say(ids::MODERATOR, &format!("!warn <@{}> rude", ids::ALICE));
+    let case = bot.message_in(ids::MOD_LOG, seen).await;
+    let line = case.body["content"].as_str().unwrap_or_default();
+    assert!(line.starts_with("#1 warn @alice by @mod"), "{line}");
+    assert!(line.ends_with(": rude"), "{line}");
+}
+
 /// Purge takes exactly what was asked across pages, stops at a short page, and lists no
 /// further than the first old message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -94,6 +94,7 @@ fn settings_are_listed_set_reset_and_audited_by_those_allowed() {
     assert_eq!(
         out.stdout,
         "log_channel is now 42.\n\
+         owner set log_channel to this channel.\n\
          Settings\n\
          Change one with /settings set <key> <value>, or /settings reset <key>.\n\
          log_channel: 42 (default: off) - Where every moderation case is posted (#channel, or a chat id), none for nowhere\n\

@@ -238,6 +238,41 @@ async fn hints_name_commands_the_way_they_are_typed_on_slack() {
     .await;
 }
 
+/// Slack writes a channel as `<#C0123|name>`: the log channel takes it, but only once the bot
+/// has posted there, and every case is posted to it after that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_channel_takes_a_slack_channel_the_bot_is_in() {
+    let h = Harness::start().await;
+    let set = |channel: &str| format!("settings set log_channel <#{channel}|log>");
+
+    let refused = h.answer_to(ids::ADMIN, ids::RANDOM, &set(ids::QUIET)).await;
+    assert_eq!(
+        refused.params["text"],
+        "/cogbox settings: log_channel is unchanged: I'm not in that channel: invite me there first"
+    );
+    let asked = Instant::now();
+    h.slash(ids::ADMIN, ids::RANDOM, &set(ids::RANDOM));
+    let note = h
+        .posted(ids::RANDOM, |t| {
+            t.ends_with(" set log_channel to this channel.")
+        })
+        .await;
+    assert!(note.at >= asked);
+    h.posted(ids::RANDOM, |t| {
+        t == format!("log_channel is now {}.", ids::RANDOM)
+    })
+    .await;
+
+    h.slash(
+        ids::ADMIN,
+        ids::GENERAL,
+        &format!("warn <@{}|target> spam", ids::TARGET),
+    );
+    let case = h.posted(ids::RANDOM, |t| t.starts_with("#1 warn ")).await;
+    let line = case.params["text"].as_str().unwrap();
+    assert!(line.ends_with(": spam"), "{line}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slash_mention_and_direct_message_commands_are_answered_and_acked_in_time() {
     let h = Harness::start().await;

@@ -1022,6 +1022,21 @@ async fn every_settled_case_is_posted_to_the_log_channel() {
         .ask(&h.group, &owner, "/settings set log_channel #mod-log")
         .await;
     assert!(refused.contains("takes a channel"), "{refused}");
+    let old_log = supergroup(LOG - 1, "Old log");
+    let removed = ChatMemberStatus::Kicked { until_date: 0 };
+    h.fake.set_member(&old_log, &h.fake.bot_user(), removed);
+    let refused = h
+        .ask(
+            &h.group,
+            &owner,
+            &format!("/settings set log_channel {}", LOG - 1),
+        )
+        .await;
+    assert_eq!(
+        refused,
+        "/settings: log_channel is unchanged: Telegram refused: \
+         Forbidden: bot was kicked from the supergroup chat"
+    );
     let set = h
         .ask(
             &h.group,
@@ -1030,6 +1045,16 @@ async fn every_settled_case_is_posted_to_the_log_channel() {
         )
         .await;
     assert!(set.contains(&LOG.to_string()), "{set}");
+    let note = |p: &Value| {
+        p["chat_id"].as_i64() == Some(LOG)
+            && p["text"].as_str() == Some("@owner set log_channel to this channel.")
+    };
+    assert!(
+        h.fake
+            .calls_of("sendmessage")
+            .iter()
+            .any(|c| note(&c.params))
+    );
     let spam = h.say(&h.group, &h.spammer, "buy cheap stuff").await;
     h.reply(&h.moderator, "/warn links", &spam).await;
     h.reply(&h.moderator, "/mute 10m flooding", &spam).await;

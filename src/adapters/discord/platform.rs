@@ -100,6 +100,20 @@ fn refused_or_failed(e: serenity::Error) -> PlatformError {
     }
 }
 
+/// Discord's refusals of a post to a channel, in words a moderator can act on.
+fn post_refused(e: serenity::Error) -> PlatformError {
+    if let serenity::Error::Http(HttpError::UnsuccessfulRequest(response)) = &e {
+        let why = match (response.status_code.as_u16(), response.error.code) {
+            (403, 50001) => "I can't see that channel: I need View Channel there",
+            (403, 50013) => "I need Send Messages in that channel",
+            (404, 10003) => "there is no such channel",
+            _ => return refused_or_failed(e),
+        };
+        return PlatformError::Refused(why.into());
+    }
+    refused_or_failed(e)
+}
+
 impl DiscordPlatform {
     pub fn new(
         (http, cache, shard): (Arc<Http>, Arc<Cache>, ShardMessenger),
@@ -554,7 +568,7 @@ impl Platform for DiscordPlatform {
             .send_message(&*self.http, render(reply).message())
             .await
             .map(drop)
-            .map_err(refused_or_failed)
+            .map_err(post_refused)
     }
 }
 

@@ -448,15 +448,17 @@ impl Platform for SlackPlatform {
     /// not a failure to retry: a reminder set there goes to its author by direct message.
     async fn send(&self, channel: ChannelId, reply: &Reply) -> Result<(), PlatformError> {
         let channel = word(channel.raw, "channel")?;
-        self.post(&channel, reply)
-            .await
-            .map(drop)
-            .map_err(|e| match e.code() {
-                Some("not_in_channel" | "channel_not_found" | "is_archived") => {
-                    PlatformError::Refused(format!("I can't post in {channel}: {e}"))
+        self.post(&channel, reply).await.map(drop).map_err(|e| {
+            let why = match e.code() {
+                Some("not_in_channel") => "I'm not in that channel: invite me there first",
+                Some("channel_not_found") => {
+                    "there is no such channel, or it is private and I'm not in it"
                 }
-                _ => PlatformError::Failed(e.into()),
-            })
+                Some("is_archived") => "that channel is archived",
+                _ => return PlatformError::Failed(e.into()),
+            };
+            PlatformError::Refused(why.into())
+        })
     }
 }
 

@@ -2,8 +2,8 @@
 //! `reset` change one, for members with the Manage Settings capability.
 
 use super::super::{Ctx, community, stored};
-use crate::core::{Capability, CommandError, CommandResult, Reply};
-use crate::services::settings::{CommunitySettings, KEYS, Key, OFF};
+use crate::core::{Capability, ChannelId, CommandError, CommandResult, PlatformError, Reply};
+use crate::services::settings::{CommunitySettings, KEYS, Key, KeyKind, OFF};
 
 pub async fn settings(ctx: Ctx) -> CommandResult {
     let community = community(&ctx)?;
@@ -60,6 +60,9 @@ pub async fn settings(ctx: Ctx) -> CommandResult {
         ))
     })?;
     let value = key.check(value).map_err(CommandError::Usage)?;
+    if matches!(key.kind, KeyKind::Channel) && !value.is_empty() {
+        post_to(&ctx, key, &value).await?;
+    }
     settings
         .set(community, key, value.clone())
         .await
@@ -71,6 +74,26 @@ pub async fn settings(ctx: Ctx) -> CommandResult {
         key.name,
         shown(&value)
     )))
+}
+
+/// A channel setting is taken only once the bot has posted there: a channel the bot cannot
+/// see or write in is refused now, in the platform's words, not found out at the first case.
+async fn post_to(ctx: &Ctx, key: &Key, value: &str) -> Result<(), CommandError> {
+    let platform = ctx.invocation.platform();
+    let channel = ChannelId::from_raw_text(platform.as_str(), value).map_err(|_| {
+        CommandError::usage(format!("{}: {value} is not a {platform} channel", key.name))
+    })?;
+    let note = format!(
+        "{} set {} to this channel.",
+        ctx.invocation.author.name, key.name
+    );
+    let posted = ctx.platform.send(channel, &Reply::text(note)).await;
+    posted.map_err(|e| match e {
+        PlatformError::Refused(why) => {
+            CommandError::Platform(format!("{} is unchanged: {why}", key.name))
+        }
+        failed => failed.into(),
+    })
 }
 
 fn find(name: &str) -> Result<&'static Key, CommandError> {
