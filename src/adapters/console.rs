@@ -87,6 +87,7 @@ impl Platform for ConsolePlatform {
     async fn has_capability(
         &self,
         _: CommunityId,
+        _: ChannelId,
         user: UserId,
         _: Capability,
     ) -> Result<bool, PlatformError> {
@@ -139,13 +140,7 @@ impl Platform for ConsolePlatform {
     }
 
     /// As imaginary as the community: every requested message "goes".
-    async fn purge(
-        &self,
-        _: CommunityId,
-        _: ChannelId,
-        _: UserId,
-        count: u32,
-    ) -> Result<u32, PlatformError> {
+    async fn purge(&self, _: CommunityId, _: ChannelId, count: u32) -> Result<u32, PlatformError> {
         Ok(count)
     }
 

@@ -223,7 +223,11 @@ impl<S: State> Dispatcher<S> {
                 }
             }
             (Some(capability), Some(community)) => {
-                if !platform.has_capability(community, user, capability).await? {
+                let channel = request.channel;
+                if !platform
+                    .has_capability(community, channel, user, capability)
+                    .await?
+                {
                     return Err(CommandError::Denied(format!(
                         "you need the {} permission",
                         platform.capability_name(capability)
@@ -343,6 +347,7 @@ mod tests {
         async fn has_capability(
             &self,
             _: CommunityId,
+            _: ChannelId,
             user: UserId,
             _: Capability,
         ) -> Result<bool, PlatformError> {
@@ -380,7 +385,6 @@ mod tests {
             &self,
             _: CommunityId,
             _: ChannelId,
-            _: UserId,
             count: u32,
         ) -> Result<u32, PlatformError> {
             Ok(count)

@@ -49,11 +49,14 @@ pub trait Platform: Send + Sync + 'static {
     /// Discord, "Ban users" on Telegram), used in every refusal.
     fn capability_name(&self, capability: Capability) -> &'static str;
 
-    /// Whether `user` holds `capability` in `community` by the platform's permission system.
-    /// [`Capability::Owner`] never reaches this: owners come from cogbox's config.
+    /// Whether `user` holds `capability` in `community` by the platform's permission system,
+    /// in `channel` (where they asked) where the platform grants it channel by channel: a
+    /// Discord channel can give or take Manage Messages. [`Capability::Owner`] never reaches
+    /// this: owners come from cogbox's config.
     async fn has_capability(
         &self,
         community: CommunityId,
+        channel: ChannelId,
         user: UserId,
         capability: Capability,
     ) -> Result<bool, PlatformError>;
@@ -102,14 +105,14 @@ pub trait Platform: Send + Sync + 'static {
         notice: Option<&Reply>,
     ) -> Result<ModOutcome, PlatformError>;
 
-    /// Deletes up to `count` of the latest messages in `channel` on `actor`'s behalf, after
-    /// checking that both the actor and the bot may; messages the platform will not delete
-    /// (too old, pinned) are left. Returns how many were deleted.
+    /// Deletes up to `count` of the latest messages in `channel`, after checking that the bot
+    /// may (the member asking holds [`Capability::ManageMessages`] there, checked before);
+    /// messages the platform will not delete (too old, pinned) are left. Returns how many
+    /// were deleted.
     async fn purge(
         &self,
         community: CommunityId,
         channel: ChannelId,
-        actor: UserId,
         count: u32,
     ) -> Result<u32, PlatformError>;
 
@@ -173,6 +176,7 @@ mod tests {
         async fn has_capability(
             &self,
             _: CommunityId,
+            _: ChannelId,
             _: UserId,
             _: Capability,
         ) -> Result<bool, PlatformError> {
@@ -197,13 +201,7 @@ mod tests {
         ) -> Result<ModOutcome, PlatformError> {
             unreachable!("not asked in these tests")
         }
-        async fn purge(
-            &self,
-            _: CommunityId,
-            _: ChannelId,
-            _: UserId,
-            _: u32,
-        ) -> Result<u32, PlatformError> {
+        async fn purge(&self, _: CommunityId, _: ChannelId, _: u32) -> Result<u32, PlatformError> {
             unreachable!("not asked in these tests")
         }
         async fn direct_message(&self, _: UserId, _: &Reply) -> Result<(), PlatformError> {

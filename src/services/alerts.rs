@@ -143,6 +143,7 @@ mod tests {
         async fn has_capability(
             &self,
             _: CommunityId,
+            _: ChannelId,
             _: UserId,
             _: Capability,
         ) -> Result<bool, PlatformError> {
@@ -167,13 +168,7 @@ mod tests {
         ) -> Result<ModOutcome, PlatformError> {
             Err(PlatformError::Refused("not here".into()))
         }
-        async fn purge(
-            &self,
-            _: CommunityId,
-            _: ChannelId,
-            _: UserId,
-            _: u32,
-        ) -> Result<u32, PlatformError> {
+        async fn purge(&self, _: CommunityId, _: ChannelId, _: u32) -> Result<u32, PlatformError> {
             Ok(0)
         }
         async fn direct_message(&self, user: UserId, reply: &Reply) -> Result<(), PlatformError> {

@@ -820,9 +820,10 @@ async fn purge_deletes_recent_messages_in_chunks_and_keeps_old_ones() {
     );
 }
 
-/// A channel's permission overwrites decide a purge there, as Discord decides them: a
-/// moderator denied Manage Messages in one channel, a bot without Read Message History in
-/// another, and a channel the bot cannot see at all are refused, and nothing is deleted.
+/// A channel's permission overwrites decide a purge there, as Discord decides them: a member
+/// given Manage Messages in one channel may purge it; a moderator denied it there, a bot
+/// without Read Message History in another, and a channel the bot cannot see are refused,
+/// and nothing is deleted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channel_overwrites_decide_where_a_purge_may_run() {
     const BACKROOM: u64 = ids::MOD_LOG + 1;
@@ -845,6 +846,10 @@ async fn channel_overwrites_decide_where_a_purge_may_run() {
             overwrite(ids::MODERATOR, true, 0, perms::MANAGE_MESSAGES),
         ),
         (
+            ids::GENERAL,
+            overwrite(ids::ALICE, true, perms::MANAGE_MESSAGES, 0),
+        ),
+        (
             ids::MOD_LOG,
             overwrite(ids::ROLE_BOT, false, 0, perms::READ_MESSAGE_HISTORY),
         ),
@@ -853,20 +858,25 @@ async fn channel_overwrites_decide_where_a_purge_may_run() {
         channel.unwrap().overwrites.push(added);
     }
     let bot = ready(world, "").await;
+    let purge = |user: u64, channel: u64| {
+        bot.fake.seed_message(channel, Duration::from_secs(60));
+        let purge = CommandSpec::new("purge", user, channel);
+        bot.slash(purge.option("count", OptionValue::Integer(5)))
+    };
+
+    let (_, sent) = purge(ids::ALICE, ids::GENERAL);
+    assert_eq!(bot.answer_content(&sent).await, "Deleted 1 message.");
 
     let bot_lacks = "/purge: I need View Channel, Manage Messages and Read Message History in this channel to purge it";
     for (channel, told) in [
         (
             ids::GENERAL,
-            "/purge: you need Manage Messages in this channel",
+            "/purge: you need the Manage Messages permission",
         ),
         (ids::MOD_LOG, bot_lacks),
         (BACKROOM, bot_lacks),
     ] {
-        bot.fake.seed_message(channel, Duration::from_secs(60));
-        let purge = CommandSpec::new("purge", ids::MODERATOR, channel)
-            .option("count", OptionValue::Integer(5));
-        let (seen, sent) = bot.slash(purge);
+        let (seen, sent) = purge(ids::MODERATOR, channel);
         assert_refusal(&bot.callback(&sent).await, told);
         assert_eq!(
             bot.changes_when_idle(seen).await.len(),

@@ -370,10 +370,13 @@ impl Platform for DiscordPlatform {
     }
 
     /// A member who is timed out holds no capability: Discord takes their permissions away
-    /// for the timeout, which serenity's permission computation does not know.
+    /// for the timeout, which serenity's permission computation does not know. Manage
+    /// Messages is the one capability a channel's overwrites can give or take: it is judged
+    /// in `channel` (a thread, not in the cache's channels, by the server's permissions).
     async fn has_capability(
         &self,
         community: CommunityId,
+        channel: ChannelId,
         user: UserId,
         capability: Capability,
     ) -> Result<bool, PlatformError> {
@@ -384,7 +387,13 @@ impl Platform for DiscordPlatform {
         let timed_out = member
             .communication_disabled_until
             .is_some_and(|until| until.unix_timestamp() > Timestamp::now().unix_timestamp());
-        let permissions = self.guild(guild, |g| g.member_permissions(&member))?;
+        let channel: DChannelId = discord_id(channel.raw)?;
+        let permissions = self.guild(guild, |g| match g.channels.get(&channel) {
+            Some(c) if capability == Capability::ManageMessages => {
+                g.user_permissions_in(c, &member)
+            }
+            _ => g.member_permissions(&member),
+        })?;
         Ok(!timed_out && permissions.contains(permission(capability)))
     }
 
@@ -502,27 +511,21 @@ impl Platform for DiscordPlatform {
         })
     }
 
-    /// Both the invoker and the bot need Manage Messages in this very channel (an overwrite
-    /// can take it away), and the bot Read Message History to list what to delete and View
-    /// Channel, without which Discord grants nothing there (serenity does not apply that rule).
+    /// The bot needs Manage Messages in this very channel (an overwrite can take it away),
+    /// Read Message History to list what to delete, and View Channel, without which Discord
+    /// grants nothing there (serenity does not apply that rule).
     async fn purge(
         &self,
         community: CommunityId,
         channel: ChannelId,
-        actor: UserId,
         count: u32,
     ) -> Result<u32, PlatformError> {
         let guild: GuildId = discord_id(community.raw)?;
         let channel: DChannelId = discord_id(channel.raw)?;
-        let actor = self.present(guild, discord_id(actor.raw)?).await?;
         let bot = self.present(guild, self.me).await?;
         let allowed = self.guild(guild, |g| {
-            g.channels.get(&channel).map(|c| {
-                (
-                    g.user_permissions_in(c, &actor).manage_messages(),
-                    g.user_permissions_in(c, &bot).contains(PURGE_NEEDS),
-                )
-            })
+            let here = g.channels.get(&channel)?;
+            Some(g.user_permissions_in(here, &bot).contains(PURGE_NEEDS))
         })?;
         match allowed {
             None => {
@@ -530,18 +533,13 @@ impl Platform for DiscordPlatform {
                     "I can only purge a server's text channels".into(),
                 ));
             }
-            Some((false, _)) => {
-                return Err(PlatformError::Refused(
-                    "you need Manage Messages in this channel".into(),
-                ));
-            }
-            Some((true, false)) => {
+            Some(false) => {
                 return Err(PlatformError::Refused(
                     "I need View Channel, Manage Messages and Read Message History in this channel to purge it"
                         .into(),
                 ));
             }
-            Some((true, true)) => {}
+            Some(true) => {}
         }
         let ids = self.recent(channel, count as usize).await?;
         // serenity sends a chunk of one as a single delete, as bulk-delete takes 2 to 100.

@@ -326,6 +326,7 @@ impl Platform for SlackPlatform {
     async fn has_capability(
         &self,
         _community: CommunityId,
+        _: ChannelId,
         user: UserId,
         capability: Capability,
     ) -> Result<bool, PlatformError> {
@@ -422,7 +423,6 @@ impl Platform for SlackPlatform {
         &self,
         _community: CommunityId,
         _channel: ChannelId,
-        _actor: UserId,
         _count: u32,
     ) -> Result<u32, PlatformError> {
         Err(PlatformError::Refused(

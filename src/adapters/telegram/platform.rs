@@ -411,6 +411,7 @@ impl Platform for TelegramPlatform {
     async fn has_capability(
         &self,
         community: CommunityId,
+        _: ChannelId,
         user: UserId,
         capability: Capability,
     ) -> Result<bool, PlatformError> {
@@ -528,7 +529,6 @@ impl Platform for TelegramPlatform {
         &self,
         community: CommunityId,
         _: ChannelId,
-        _: UserId,
         count: u32,
     ) -> Result<u32, PlatformError> {
         let chat = chat(community);

@@ -20,7 +20,7 @@ pub async fn settings(ctx: Ctx) -> CommandResult {
     let capability = Capability::ManageSettings;
     if !ctx
         .platform
-        .has_capability(community, user, capability)
+        .has_capability(community, ctx.invocation.channel, user, capability)
         .await?
     {
         return Err(CommandError::Denied(format!(

@@ -35,12 +35,7 @@ pub async fn purge(ctx: Ctx) -> CommandResult {
     let invocation = &ctx.invocation;
     let deleted = ctx
         .platform
-        .purge(
-            community(&ctx)?,
-            invocation.channel,
-            invocation.author.id,
-            count,
-        )
+        .purge(community(&ctx)?, invocation.channel, count)
         .await?;
     let noun = if deleted == 1 { "message" } else { "messages" };
     Ok(Reply::text(format!("Deleted {deleted} {noun}.")))

@@ -65,7 +65,11 @@ pub async fn warn(ctx: Ctx) -> CommandResult {
         let platform = &ctx.platform;
         let needed = action.capability();
         let why = format!("automatic: {} warnings", warned.active);
-        let result = if platform.has_capability(community, author, needed).await? {
+        let here = ctx.invocation.channel;
+        let result = if platform
+            .has_capability(community, here, author, needed)
+            .await?
+        {
             let automatic = NewCase {
                 community,
                 action: CaseAction::of(&action),
