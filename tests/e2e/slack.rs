@@ -273,6 +273,55 @@ async fn the_log_channel_takes_a_slack_channel_the_bot_is_in() {
     assert!(line.ends_with(": spam"), "{line}");
 }
 
+/// Slack never sends a slash command again: one that finds the bot busy is answered at once,
+/// to its caller alone, and dropped, while a busy event is left for Slack to deliver again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_bot_answers_a_command_at_once_and_takes_an_event_when_it_comes_again() {
+    let one_slot = [("COGBOX_LIMITS__MAX_IN_FLIGHT", "1")];
+    let h = Harness::launch(FakeSlackConfig::default(), &one_slot).await;
+    // The one slot stays taken while the first answer waits out Slack's rate limit.
+    h.fake
+        .fail_next("chat.postMessage", Failure::RateLimited(3));
+    h.slash(ids::MEMBER, ids::RANDOM, "roll 1d1");
+    h.fake
+        .wait_for_call("chat.postMessage", |c| c.status == 429, WAIT)
+        .await;
+
+    let command = h.slash(ids::MEMBER, ids::RANDOM, "roll 2d1");
+    let ack = h.fake.wait_for_ack(&command, WAIT).await;
+    let busy = json!({
+        "response_type": "ephemeral",
+        "text": "I'm busy right now; try again in a moment.",
+    });
+    assert_eq!(ack.payload, Some(busy));
+    let mention = h.fake.send_app_mention(
+        ids::MEMBER,
+        ids::RANDOM,
+        &format!("<@{}> roll 3d1", ids::BOT_USER),
+    );
+    h.posted(ids::RANDOM, |t| t == "1d1: [1] = 1").await;
+    h.posted(ids::RANDOM, |t| t == "3d1: [1, 1, 1] = 3").await;
+    let deliveries = h.fake.deliveries();
+    let again = |id: &str| {
+        deliveries
+            .iter()
+            .any(|d| d.envelope_id == id && d.retry_attempt > 0)
+    };
+    assert!(again(&mention), "the event was delivered again");
+    assert!(!again(&command), "a command never is");
+    // Idle once a later command finds the slot free and is answered.
+    loop {
+        let later = h.slash(ids::OWNER, ids::GENERAL, "roll 7d1");
+        if h.fake.wait_for_ack(&later, WAIT).await.payload.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    h.posted(ids::GENERAL, |t| t.starts_with("7d1:")).await;
+    let posted = h.fake.calls_of("chat.postMessage");
+    assert!(posted.iter().all(|c| c.params["text"] != "2d1: [1, 1] = 2"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slash_mention_and_direct_message_commands_are_answered_and_acked_in_time() {
     let h = Harness::start().await;
@@ -413,6 +462,15 @@ async fn a_poll_button_is_pressed_by_the_member_who_pressed_it() {
         now["blocks"].to_string().contains("\"sushi\""),
         "the buttons are kept: {now}"
     );
+
+    // A press that fails is told to the presser alone, and the poll stays as it was.
+    h.fake
+        .send_button_press(ids::MEMBER, ids::RANDOM, &ts, action, "/vote 999 1");
+    let told = h.ephemeral_response(|t| t.contains("999")).await;
+    assert!(told.starts_with("/cogbox vote: "), "{told}");
+    let after = h.fake.messages(ids::RANDOM);
+    let poll = after.iter().find(|m| m["ts"] == ts.as_str()).unwrap();
+    assert_eq!(poll, &now, "the poll is unchanged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1068,4 +1126,49 @@ async fn in_events_mode_only_signed_fresh_well_formed_requests_reach_a_handler()
     .await;
     // Of all those requests, only the three valid ones and the press were handled.
     assert_eq!(fake.calls_of("chat.postMessage").len(), 4);
+}
+
+/// In events mode too, a busy bot answers a command at once (its caller alone sees it) and
+/// refuses an event with 503, which Slack delivers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_events_mode_a_busy_bot_answers_a_command_and_turns_an_event_away() {
+    let fake = FakeSlack::start(FakeSlackConfig::default()).await;
+    let sandbox = Sandbox::new();
+    let port = free_port();
+    let mut command = slack_command(&sandbox, &fake, Some(port));
+    command.env("COGBOX_LIMITS__MAX_IN_FLIGHT", "1");
+    let _bot = sandbox.spawn(command);
+    fake_slack::wait_for_listener(port, WAIT).await;
+    let base = format!("http://127.0.0.1:{port}/slack");
+    let slack = SignedSender::new(fake_slack::SIGNING_SECRET);
+    let roll = |dice: &str| {
+        let text = format!("roll {dice}");
+        slash_command(
+            &fake.response_url(),
+            ids::MEMBER,
+            ids::RANDOM,
+            "/cogbox",
+            &text,
+        )
+    };
+    // The one slot stays taken while the first answer waits out Slack's rate limit.
+    fake.fail_next("chat.postMessage", Failure::RateLimited(3));
+    let commands = format!("{base}/commands");
+    assert_eq!(slack.post_form(&commands, &roll("1d1")).await.0, 200);
+    fake.wait_for_call("chat.postMessage", |c| c.status == 429, WAIT)
+        .await;
+
+    let (status, body) = slack.post_form(&commands, &roll("2d1")).await;
+    assert_eq!(status, 200);
+    let body: Value = serde_json::from_str(&body).expect("a JSON answer");
+    assert_eq!(body["response_type"], "ephemeral");
+    assert_eq!(body["text"], "I'm busy right now; try again in a moment.");
+    let mention = json!({
+        "type": "event_callback",
+        "team_id": ids::TEAM,
+        "event": {"type": "app_mention", "user": ids::MEMBER, "channel": ids::RANDOM,
+                  "text": format!("<@{}> roll 3d1", ids::BOT_USER)},
+    });
+    let (status, _) = slack.post_json(&format!("{base}/events"), &mention).await;
+    assert_eq!(status, 503);
 }

@@ -48,9 +48,10 @@
 //! query string. A call without a token is `not_authed`, an unknown one `invalid_auth`, an app
 //! token on a bot method (or the reverse) `not_allowed_token_type`, a method whose scope the app
 //! lacks `missing_scope`. Errors are HTTP 200 `{"ok":false,"error":..}` as on Slack; a rate
-//! limit is HTTP 429 with `Retry-After` in whole seconds. Envelopes not acked within
+//! limit is HTTP 429 with `Retry-After` in whole seconds. Event envelopes not acked within
 //! [`FakeSlackConfig::ack_timeout`] are sent again with `retry_attempt` + 1 and `retry_reason`
-//! `timeout`, at most [`FakeSlackConfig::max_retries`] times, as Slack does.
+//! `timeout`, at most [`FakeSlackConfig::max_retries`] times, as Slack does; slash commands and
+//! button presses are never sent again (Slack tells their member the app did not respond).
 //! Not modelled: pagination, files, threads, message formatting checks beyond Block Kit's
 //! size limits, and the workspace-wide posting limit.
 //!
@@ -277,6 +278,8 @@ struct World {
     ephemerals: Vec<Value>,
     responses: Vec<Value>,
     response_uses: HashMap<String, usize>,
+    /// A button press's response URL id -> the pressed message (channel, ts).
+    pressed: HashMap<String, (String, String)>,
     calls: Vec<Call>,
     failures: Vec<(String, Failure, usize)>,
     limits: HashMap<String, (u32, Duration)>,
@@ -475,8 +478,9 @@ impl FakeSlack {
         );
     }
 
-    /// Sends an envelope on one open connection (in turn) and schedules its redelivery if it
-    /// is not acked in time. Panics when no connection is open: a test waits for one first.
+    /// Sends an envelope on one open connection (in turn) and, for an event, schedules its
+    /// redelivery if it is not acked in time. Panics when no connection is open: a test waits
+    /// for one first.
     pub fn send_envelope(
         &self,
         kind: &str,
@@ -507,7 +511,9 @@ impl FakeSlack {
             self.shared.deliver(&id),
             "no Socket Mode connection to send {kind} on"
         );
-        tokio::spawn(redeliver(Arc::clone(&self.shared), id.clone()));
+        if kind == "events_api" {
+            tokio::spawn(redeliver(Arc::clone(&self.shared), id.clone()));
+        }
         id
     }
 
@@ -546,14 +552,13 @@ impl FakeSlack {
             .into_iter()
             .find(|m| m["ts"] == message_ts)
             .expect("the pressed message was posted by the bot");
-        let payload = block_action(
-            &self.response_url(),
-            user,
-            channel,
-            &message,
-            action_id,
-            value,
-        );
+        let url = self.response_url();
+        let id = url.rsplit('/').next().unwrap_or_default().to_owned();
+        self.shared
+            .lock()
+            .pressed
+            .insert(id, (channel.into(), message_ts.into()));
+        let payload = block_action(&url, user, channel, &message, action_id, value);
         self.send_envelope("interactive", payload, false)
     }
 
@@ -1491,13 +1496,26 @@ async fn response_url(
     let (status, answer) = {
         let mut world = shared.lock();
         let uses = {
-            let uses = world.response_uses.entry(id).or_default();
+            let uses = world.response_uses.entry(id.clone()).or_default();
             *uses += 1;
             *uses
         };
         let (status, answer) = match parsed {
             _ if uses > RESPONSE_URL_USES => (StatusCode::NOT_FOUND, error("used_url")),
             Some(v) if json_body && (v["text"].is_string() || v["blocks"].is_array()) => {
+                // Harsher than Slack's current docs, as its interactive messages once were:
+                // an answer to a press replaces the pressed message unless it says not to.
+                let replaces = v["replace_original"] != false;
+                if let Some((channel, ts)) = world.pressed.get(&id).cloned().filter(|_| replaces) {
+                    let pressed = world
+                        .messages
+                        .get_mut(&channel)
+                        .and_then(|m| m.iter_mut().find(|m| m["ts"] == ts.as_str()));
+                    if let Some(message) = pressed {
+                        message["text"] = v["text"].clone();
+                        message["blocks"] = v.get("blocks").cloned().unwrap_or(json!([]));
+                    }
+                }
                 world.responses.push(v);
                 (StatusCode::OK, json!({"ok": true}))
             }

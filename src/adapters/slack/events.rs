@@ -3,8 +3,9 @@
 //! or actual body over the cap is 413, an unsigned, stale or forged one 401, a malformed
 //! timestamp 400 ([`super::signature`]); then a body that is not what the route takes is 400.
 //! A valid request is answered at once (Slack waits 3 s) and handled on its own task. Each
-//! request needs an intake slot before its body is read; without one, or while stopping, it is
-//! 503 and Slack retries.
+//! request needs an intake slot before its body is read; without one, or while stopping, an
+//! event is 503 and Slack retries it, while a command (answered "busy" to its caller) or a
+//! button press, which Slack never retries, is answered 200 and dropped.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,7 +21,7 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::inbound::{Inbound, Inbox};
+use super::inbound::{Inbound, Inbox, busy};
 use super::signature::{MAX_BODY, Rejection, SIGNATURE_HEADER, TIMESTAMP_HEADER, Verifier};
 use crate::adapters::{Intake, Launch, StartError};
 use crate::config::SlackEventsConfig;
@@ -108,12 +109,24 @@ async fn receive<S: State>(state: Arc<Listener<S>>, route: Route, request: Reque
     if let Err(rejection) = Verifier::check_length(declared) {
         return rejected(rejection);
     }
-    // No slot, no 200: Slack retries what it was not answered 200 for. The slot is taken
-    // before the body is read, so at most `limits.max_in_flight` bodies (256 KiB each) are in
-    // memory at once, forged ones included.
+    // The slot is taken before the body is read, so at most `limits.max_in_flight` bodies
+    // (256 KiB each) are in memory at once, forged ones included. Without one, an event gets
+    // no 200, so Slack retries it; a command or a press, which Slack never retries, is
+    // answered now (a command as busy, to its caller alone) and dropped.
     let slot = match state.intake.try_take() {
         Some(slot) if !state.cancel.is_cancelled() => slot,
-        _ => return (StatusCode::SERVICE_UNAVAILABLE, [(RETRY_AFTER, "1")]).into_response(),
+        _ => {
+            return match route {
+                Route::Events => {
+                    (StatusCode::SERVICE_UNAVAILABLE, [(RETRY_AFTER, "1")]).into_response()
+                }
+                Route::Commands => {
+                    let body = busy().to_string();
+                    ([(CONTENT_TYPE, "application/json")], body).into_response()
+                }
+                Route::Interactive => StatusCode::OK.into_response(),
+            };
+        }
     };
     let Ok(body) = to_bytes(Body::new(request.into_body()), MAX_BODY).await else {
         return rejected(Rejection::TooLarge);

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::mentions::{after_bot_mention, without_labels};
@@ -21,6 +21,16 @@ pub enum Inbound {
     Event(Value),
     /// `interactive`: a `block_actions` payload.
     Interaction(Value),
+}
+
+/// The immediate answer to a slash command that finds no intake slot. Slack redelivers only
+/// events: a command that is not answered within 3 seconds is lost, with an error its caller
+/// cannot act on, so it is answered at once, and only its caller sees it.
+pub fn busy() -> Value {
+    json!({
+        "response_type": "ephemeral",
+        "text": "I'm busy right now; try again in a moment.",
+    })
 }
 
 /// Where a reply goes, and how an error reaches only its caller.

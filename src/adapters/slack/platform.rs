@@ -271,11 +271,13 @@ impl SlackPlatform {
         self.api.call("chat.update", &params).await.map(drop)
     }
 
-    /// Answers through a `response_url`: seen by the caller alone, or by the channel.
+    /// Answers through a `response_url`: seen by the caller alone, or by the channel; always
+    /// as a new message, never in place of a pressed one (once Slack's default for buttons).
     pub async fn respond(&self, url: &str, reply: &Reply, ephemeral: bool) -> Result<(), ApiError> {
         let rendered = render(reply);
         let mut body = json!({
             "response_type": if ephemeral { "ephemeral" } else { "in_channel" },
+            "replace_original": false,
             "text": rendered.text,
         });
         if let Some(blocks) = rendered.blocks {

@@ -1,9 +1,11 @@
 //! Socket Mode: `apps.connections.open` with the app token, then a WebSocket on which Slack
 //! sends envelopes. Each envelope is acked by its `envelope_id` as soon as it has an intake slot,
-//! before its command runs, because Slack redelivers what is not acked within 3 seconds; one
-//! that finds no slot is left unacked, so Slack delivers it again later (the same back-pressure
-//! as the webhooks' 503). A `disconnect` (`refresh_requested`, `warning`) is followed by a new
-//! connection at once; a dropped connection or a failed open by one after a growing pause.
+//! before its command runs, because Slack wants an ack within 3 seconds. One that finds no slot:
+//! an event is left unacked, so Slack delivers it again later (the same back-pressure as the
+//! webhooks' 503); a slash command, which Slack never redelivers, is acked with a "busy" answer
+//! for its caller; a button press is acked and dropped (the member may press again). A
+//! `disconnect` (`refresh_requested`, `warning`) is followed by a new connection at once; a
+//! dropped connection or a failed open by one after a growing pause.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::api::{Api, ApiError};
-use super::inbound::{Inbound, Inbox};
+use super::inbound::{Inbound, Inbox, busy};
 use crate::adapters::{Intake, StartError};
 use crate::core::State;
 
@@ -163,16 +165,26 @@ impl<S: State> Socket<S> {
                     let Some(envelope) = frame["envelope_id"].as_str() else {
                         continue;
                     };
-                    let Some(slot) = self.intake.try_take() else {
-                        tracing::warn!(
-                            "slack: busy, envelope {envelope} left for Slack to deliver again"
-                        );
-                        continue;
+                    let slot = self.intake.try_take();
+                    let ack = match (&slot, kind) {
+                        (None, "events_api") => {
+                            tracing::warn!(
+                                "slack: busy, event {envelope} left for Slack to deliver again"
+                            );
+                            continue;
+                        }
+                        (None, "slash_commands") => {
+                            json!({"envelope_id": envelope, "payload": busy()})
+                        }
+                        _ => json!({"envelope_id": envelope}),
                     };
-                    let ack = json!({"envelope_id": envelope}).to_string();
-                    if let Err(e) = socket.send(Message::Text(ack)).await {
+                    if let Err(e) = socket.send(Message::Text(ack.to_string())).await {
                         return End::Lost(format!("cannot ack: {e}"));
                     }
+                    let Some(slot) = slot else {
+                        tracing::warn!("slack: busy, {kind} {envelope} answered and dropped");
+                        continue;
+                    };
                     let payload = frame["payload"].clone();
                     let inbound = match kind {
                         "slash_commands" => Inbound::Command(payload),
