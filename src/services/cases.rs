@@ -19,6 +19,20 @@ use crate::core::{CommunityId, Member, ModAction, ModOutcome, UserId};
 /// The most cases one listing returns: a page a chat message can hold.
 pub const PAGE: usize = 15;
 
+/// SQL that is true when a later case makes timed case `c` moot: the same action again, taken
+/// (it has an end of its own, or none), or its undoing, done. A macro, to be `concat!`ed.
+macro_rules! superseded {
+    () => {
+        "EXISTS (
+           SELECT 1 FROM mod_cases later
+           WHERE later.platform = c.platform AND later.community = c.community
+             AND later.target = c.target AND later.id > c.id
+             AND ((later.action = c.action AND later.outcome IN ('done', 'incomplete'))
+                  OR (later.action = iif(c.action = 'mute', 'unmute', 'unban')
+                      AND later.outcome = 'done')))"
+    };
+}
+
 /// What a case records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CaseAction {
@@ -408,6 +422,28 @@ impl Cases {
             .await
     }
 
+    /// Whether timed case `id` was made moot by a later case, so its end must not be lifted:
+    /// the same action again (a new mute or ban, with an end of its own or none), or its
+    /// undoing, done. An `/unmute` and a longer `/mute` both outlast a lift of the first.
+    pub async fn superseded(&self, id: i64) -> Result<bool, StoreError> {
+        self.store
+            .call(move |conn| {
+                let found = conn
+                    .query_row(
+                        concat!(
+                            "SELECT ",
+                            superseded!(),
+                            " FROM mod_cases c WHERE c.id = ?1"
+                        ),
+                        params![id],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                Ok(found.unwrap_or(false))
+            })
+            .await
+    }
+
     /// Timed mutes and bans that ended between `since` and `now` and were never lifted: no
     /// unmute or unban of the member succeeded after them, and no newer mute or ban replaced
     /// them. At most [`PAGE`] × 10, oldest first.
@@ -418,21 +454,16 @@ impl Cases {
     ) -> Result<Vec<TimedAction>, StoreError> {
         self.store
             .call(move |conn| {
-                let mut stmt = conn.prepare_cached(
+                let mut stmt = conn.prepare_cached(concat!(
                     "SELECT c.id, c.platform, c.community, c.action, c.actor, c.actor_name,
                             c.target, c.target_name
                      FROM mod_cases c
                      WHERE c.action IN ('mute', 'ban') AND c.outcome IN ('done', 'incomplete')
                        AND c.expires_at > ?1 AND c.expires_at <= ?2
-                       AND NOT EXISTS (
-                         SELECT 1 FROM mod_cases later
-                         WHERE later.platform = c.platform AND later.community = c.community
-                           AND later.target = c.target AND later.id > c.id
-                           AND (later.action = c.action
-                                OR (later.action = iif(c.action = 'mute', 'unmute', 'unban')
-                                    AND later.outcome = 'done')))
-                     ORDER BY c.expires_at LIMIT ?3",
-                )?;
+                       AND NOT ",
+                    superseded!(),
+                    " ORDER BY c.expires_at LIMIT ?3",
+                ))?;
                 let rows = stmt.query_map(
                     params![since.timestamp(), now.timestamp(), (PAGE * 10) as i64],
                     |row| {

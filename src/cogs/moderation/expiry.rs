@@ -129,6 +129,11 @@ async fn catch_up(ctx: JobContext, _: Value) -> Result<(), JobError> {
 async fn lift(ctx: JobContext, payload: Value) -> Result<(), JobError> {
     let invalid = |e: String| JobError::Invalid(format!("{LIFT}: {e}"));
     let lift: Lift = serde_json::from_value(payload).map_err(|e| invalid(e.to_string()))?;
+    let services = &ctx.services;
+    if services.cases.superseded(lift.case).await? {
+        tracing::info!(case = lift.case, "not lifted: a later case replaced it");
+        return Ok(());
+    }
     let community = CommunityId::from_raw_text(&lift.platform, &lift.community).map_err(invalid)?;
     let member = |id: &str, name: String| {
         UserId::from_raw_text(&lift.platform, id).map(|id| Member {
@@ -146,7 +151,6 @@ async fn lift(ctx: JobContext, payload: Value) -> Result<(), JobError> {
         other => return Err(invalid(format!("cannot lift with \"{other}\""))),
     };
     let platform = ctx.platform(community.platform)?;
-    let services = &ctx.services;
     let reason = format!("case #{} expired", lift.case);
     let case = NewCase {
         community,
@@ -264,6 +268,62 @@ mod tests {
                 None => assert!(scheduled.is_none(), "{action:?} ends by itself or never"),
             }
         }
+    }
+
+    /// A lift of a mute or ban that a later case replaced does nothing: a longer `/mute` after
+    /// a short one, a permanent `/ban` after a timed one, or an `/unmute` already done. A later
+    /// action that failed replaces nothing. (No platform is connected here: a lift that goes
+    /// ahead fails for want of one.)
+    #[tokio::test]
+    async fn a_lift_of_an_action_a_later_case_replaced_does_nothing() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let services = services(now);
+        let cases = &services.cases;
+        let ctx = || JobContext {
+            services: Arc::clone(&services),
+            id: JobId(0),
+            attempt: 1,
+            due: now,
+        };
+        let lift_of = |case: i64, target: i64, action: &str| {
+            json!({"platform": "discord", "community": "10", "actor": "1", "actor_name": "@mod",
+                   "target": target.to_string(), "target_name": "@bob", "action": action,
+                   "case": case})
+        };
+        let taken = |action, target, outcome| async move {
+            let id = cases.open(case(action, target), now).await.unwrap();
+            cases.finish(id, outcome).await.unwrap();
+            id
+        };
+        let failed = || Outcome::Failed("refused".into());
+        for (n, (first, later, outcome, lifted)) in [
+            (CaseAction::Mute, CaseAction::Mute, Outcome::Done, false),
+            (CaseAction::Ban, CaseAction::Ban, Outcome::Done, false),
+            (CaseAction::Mute, CaseAction::Unmute, Outcome::Done, false),
+            (CaseAction::Ban, CaseAction::Ban, failed(), true),
+            (CaseAction::Mute, CaseAction::Unmute, failed(), true),
+            (CaseAction::Mute, CaseAction::Ban, Outcome::Done, true),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let target = 2 + n as i64;
+            let id = taken(first, target, Outcome::Done).await;
+            taken(later, target, outcome.clone()).await;
+            let verb = if first == CaseAction::Mute {
+                "unmute"
+            } else {
+                "unban"
+            };
+            let result = lift(ctx(), lift_of(id, target, verb)).await;
+            assert_eq!(
+                result.is_err(),
+                lifted,
+                "{first:?} then {later:?} ({outcome:?})"
+            );
+        }
+        let alone = taken(CaseAction::Mute, 1, Outcome::Done).await;
+        assert!(lift(ctx(), lift_of(alone, 1, "unmute")).await.is_err());
     }
 
     /// The catch-up lifts what ended without a lift (its job lost, or the action from before
