@@ -267,7 +267,7 @@ async fn leaderboard(ctx: Ctx) -> CommandResult {
             let balance = bank.balance(community, me).await.map_err(internal)?;
             format!("You are #{rank} with {}.", money(balance, &currency))
         }
-        None => format!("You have no {currency} yet; try /daily."),
+        None => format!("You have no {currency} yet; try {}.", ctx.typed("daily")),
     };
     lines.push(mine);
     Ok(Reply::text(lines.join("\n")).title("Leaderboard"))

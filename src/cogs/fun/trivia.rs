@@ -52,7 +52,8 @@ pub async fn trivia(ctx: Ctx) -> CommandResult {
     if ctx.args.text("scores").is_some() {
         let top = ctx.state.trivia.top(community, TOP).await.map_err(stored)?;
         if top.is_empty() {
-            return Ok(Reply::text("Nobody has scored yet. Try /trivia.").title("Trivia scores"));
+            let hint = format!("Nobody has scored yet. Try {}.", ctx.typed("trivia"));
+            return Ok(Reply::text(hint).title("Trivia scores"));
         }
         let lines: Vec<String> = top
             .iter()
