@@ -547,6 +547,8 @@ async fn moderation_acts_with_audit_reasons_and_tells_the_member_first() {
     let reply = bot.message_in(ids::GENERAL, seen).await;
     assert_eq!(reply.body["content"], "Unbanned @alice.");
     assert!(!bot.fake.is_banned(ids::ALICE));
+    let again = refusal_to(&bot, &format!("!unban {}", ids::ALICE)).await;
+    assert_eq!(again, "/unban: @alice is not banned");
 
     // Nobody acts on the server owner, and the owner is not even told.
     let (seen, _) = bot.say(ids::MODERATOR, "!kick @owner");

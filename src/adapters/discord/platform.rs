@@ -100,18 +100,25 @@ fn refused_or_failed(e: serenity::Error) -> PlatformError {
     }
 }
 
+/// The HTTP status and Discord's error code of a refused request.
+fn status_and_code(e: &serenity::Error) -> Option<(u16, isize)> {
+    match e {
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(response)) => {
+            Some((response.status_code.as_u16(), response.error.code))
+        }
+        _ => None,
+    }
+}
+
 /// Discord's refusals of a post to a channel, in words a moderator can act on.
 fn post_refused(e: serenity::Error) -> PlatformError {
-    if let serenity::Error::Http(HttpError::UnsuccessfulRequest(response)) = &e {
-        let why = match (response.status_code.as_u16(), response.error.code) {
-            (403, 50001) => "I can't see that channel: I need View Channel there",
-            (403, 50013) => "I need Send Messages in that channel",
-            (404, 10003) => "there is no such channel",
-            _ => return refused_or_failed(e),
-        };
-        return PlatformError::Refused(why.into());
-    }
-    refused_or_failed(e)
+    let why = match status_and_code(&e) {
+        Some((403, 50001)) => "I can't see that channel: I need View Channel there",
+        Some((403, 50013)) => "I need Send Messages in that channel",
+        Some((404, 10003)) => "there is no such channel",
+        _ => return refused_or_failed(e),
+    };
+    PlatformError::Refused(why.into())
 }
 
 impl DiscordPlatform {
@@ -167,10 +174,11 @@ impl DiscordPlatform {
         Ok(read(&cached))
     }
 
+    /// Carries out `action` on `user` (named `name` in a refusal).
     async fn act(
         &self,
         guild: GuildId,
-        user: DUserId,
+        (user, name): (DUserId, &str),
         action: &ModAction,
         reason: Option<&str>,
     ) -> Result<(), PlatformError> {
@@ -195,7 +203,13 @@ impl DiscordPlatform {
                     .ban_user(guild, user, self.ban_delete_message_days, reason)
                     .await
             }
-            ModAction::Unban => self.http.remove_ban(guild, user, reason).await,
+            ModAction::Unban => {
+                let lifted = self.http.remove_ban(guild, user, reason).await;
+                return lifted.map_err(|e| match status_and_code(&e) {
+                    Some((404, 10026)) => PlatformError::Refused(format!("{name} is not banned")),
+                    _ => refused_or_failed(e),
+                });
+            }
         }
         .map_err(refused_or_failed)
     }
@@ -504,7 +518,8 @@ impl Platform for DiscordPlatform {
                 Err(e) => tracing::info!(%user, "discord: could not tell the member by DM: {e}"),
             }
         }
-        self.act(guild, user, action, reason).await?;
+        self.act(guild, (user, &target.name), action, reason)
+            .await?;
         Ok(ModOutcome {
             notified,
             incomplete: None,
