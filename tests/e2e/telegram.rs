@@ -290,6 +290,9 @@ async fn commands_are_published_and_answered_in_escaped_html() {
             ),
             "{help}"
         );
+        // A chat with a bot begins with /start, a deep link's with a parameter: the help.
+        assert_eq!(h.ask(&dm, &h.alice, "/start").await, help);
+        assert_eq!(h.ask(&dm, &h.alice, "/start ref-42").await, help);
         let chosen = h
             .ask(
                 &dm,

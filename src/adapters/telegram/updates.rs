@@ -70,9 +70,13 @@ impl<S: State> Inbox<S> {
             return;
         };
         let text = mentions_as_ids(&message, text);
-        let Some(line) = command_line(&text, &["/"]) else {
+        let Some(mut line) = command_line(&text, &["/"]) else {
             return;
         };
+        // Every chat with a bot begins with /start (a deep link adds a parameter): the help.
+        if line.name == "start" {
+            (line.name, line.args) = ("help".to_owned(), "");
+        }
         if line
             .addressee
             .is_some_and(|to| !to.eq_ignore_ascii_case(&self.username))
