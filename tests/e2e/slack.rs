@@ -473,6 +473,34 @@ async fn a_poll_button_is_pressed_by_the_member_who_pressed_it() {
     assert_eq!(poll, &now, "the poll is unchanged");
 }
 
+/// Slack writes channels and links with a label after a `|`, which must not split a poll's
+/// options: each is one option.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_or_a_link_is_one_poll_option() {
+    let h = Harness::start().await;
+    let poll = format!(
+        "poll Where? | <#{}|general> | <https://x.example/r|x.example>",
+        ids::GENERAL
+    );
+    h.slash(ids::MEMBER, ids::RANDOM, &poll);
+    let posted = h.posted(ids::RANDOM, |t| t.contains("Where?")).await;
+    let blocks = posted.params["blocks"].as_array().unwrap();
+    let actions = blocks.iter().find(|b| b["type"] == "actions").unwrap();
+    let labels: Vec<&str> = actions["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["text"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            format!("<#{}>", ids::GENERAL).as_str(),
+            "https://x.example/r"
+        ]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_text_from_a_member_can_mention_everyone_or_anyone() {
     let h = Harness::start().await;

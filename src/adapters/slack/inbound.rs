@@ -131,7 +131,8 @@ impl<S: State> Inbox<S> {
             message_ts: None,
         };
         let id = format!("e{}", text(callback, "event_id"));
-        self.run(&origin, team, &name, id, &unescape(line)).await;
+        let line = unescape(&without_labels(line));
+        self.run(&origin, team, &name, id, &line).await;
     }
 
     /// A member under one of cogbox's bans is removed again from any channel they join; a

@@ -28,30 +28,41 @@ pub fn is_user_id(id: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
-/// `text` with every `<@U123|name>` written `<@U123>`: the name is Slack's label, and its `|`
-/// would otherwise split a poll's options (`poll Kick <@U123|tom>? | yes | no`).
+/// `text` without the labels Slack writes beside what it links, whose `|` would otherwise
+/// split a poll's options (`poll Kick <@U123|tom>? | yes | no`): a member or channel keeps
+/// its id (`<@U123>`, `<#C123>`, which commands take), a link becomes its bare address, and
+/// anything else is left as it was.
 pub fn without_labels(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(start) = rest.find("<@") {
+    while let Some(start) = rest.find('<') {
         out.push_str(&rest[..start]);
         let tail = &rest[start..];
-        let mention = tail.find('>').map(|end| &tail[..=end]).and_then(parse);
-        match mention {
-            Some(Mention { id, name: Some(_) }) => {
-                out.push_str("<@");
-                out.push_str(id);
-                out.push('>');
-                rest = &tail[tail.find('>').map_or(0, |end| end + 1)..];
-            }
-            _ => {
-                out.push_str("<@");
-                rest = &tail[2..];
-            }
+        let Some(end) = tail.find('>') else {
+            rest = tail;
+            break;
+        };
+        let markup = &tail[..=end];
+        let target = markup[1..end].split('|').next().unwrap_or_default();
+        match markup.as_bytes()[1..].first() {
+            Some(b'@') if parse(markup).is_some() => out.push_str(&format!("<{target}>")),
+            Some(b'#') if is_channel_id(&target[1..]) => out.push_str(&format!("<{target}>")),
+            _ if target.contains("://") || target.starts_with("mailto:") => out.push_str(target),
+            _ => out.push_str(markup),
         }
+        rest = &tail[end + 1..];
     }
     out.push_str(rest);
     out
+}
+
+/// `C…`, `G…` or `D…` followed by upper-case letters and digits.
+fn is_channel_id(id: &str) -> bool {
+    id.len() >= 3
+        && id.starts_with(['C', 'G', 'D'])
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// The command in an `app_mention`'s text: what follows the bot's own mention at the start.
@@ -107,7 +118,7 @@ mod tests {
     }
 
     #[test]
-    fn labels_are_dropped_from_mentions_and_nothing_else_changes() {
+    fn labels_are_dropped_from_mentions_channels_and_links_and_nothing_else_changes() {
         assert_eq!(
             without_labels("poll Kick <@U024BE7LH|tom>? | yes | no"),
             "poll Kick <@U024BE7LH>? | yes | no"
@@ -116,10 +127,22 @@ mod tests {
             without_labels("<@U1AAA|a><@W2BBB|b> <@U3CCC>"),
             "<@U1AAA><@W2BBB> <@U3CCC>"
         );
+        assert_eq!(
+            without_labels("poll Where? | <#C0GENERAL|general> | <#C0RANDOM1|random>"),
+            "poll Where? | <#C0GENERAL> | <#C0RANDOM1>"
+        );
+        assert_eq!(
+            without_labels(
+                "remind 1h read <https://x.example/a?b=1|x.example> and <mailto:a@b.c|a@b.c>"
+            ),
+            "remind 1h read https://x.example/a?b=1 and mailto:a@b.c"
+        );
         for kept in [
             "a | b",
             "<@S0GROUP1|admins>",
+            "<#general|x>",
             "<@U024BE7LH|tom",
+            "ab <@U024BE7LH|tom",
             "<@",
             "x <@|y> z",
         ] {
