@@ -1256,6 +1256,21 @@ async fn a_timed_ban_bans_now_and_is_recorded_with_its_end() {
     );
 }
 
+/// A timed ban ends even when the moderator who banned has left the server since: the end
+/// was decided when they banned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_ban_ends_after_its_moderator_left() {
+    let bot = ready(FakeDiscordConfig::default(), "").await;
+    let (seen, _) = bot.say(ids::MODERATOR, "!ban @alice 3s raid");
+    let reply = bot.message_in(ids::GENERAL, seen).await;
+    assert_eq!(reply.body["content"], "Banned @alice for 3s. Reason: raid");
+    bot.fake.remove_member(ids::MODERATOR);
+    let lifted = format!("/guilds/{}/bans/{}", ids::GUILD, ids::ALICE);
+    let call = bot.call(|c| c.is("DELETE", &lifted)).await;
+    assert_eq!(call.status, 204);
+    assert!(!bot.fake.is_banned(ids::ALICE));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poll_vote_updates_the_poll_message_in_place() {
     let bot = ready(FakeDiscordConfig::default(), "").await;

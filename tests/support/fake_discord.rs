@@ -681,6 +681,23 @@ impl FakeDiscord {
             .cloned()
     }
 
+    /// `user_id` leaves the guild: REST no longer finds them, and a client with GUILD_MEMBERS
+    /// gets GUILD_MEMBER_REMOVE.
+    pub fn remove_member(&self, user_id: u64) {
+        let shared = &self.shared;
+        let mut state = shared.lock();
+        let Some(at) = state.members.iter().position(|m| m.user.id == user_id) else {
+            return;
+        };
+        let gone = state.members.remove(at);
+        let intents = state.gateway.session.as_ref().map_or(0, |s| s.intents);
+        if intents & intents::GUILD_MEMBERS != 0 {
+            let user = shared.config.user_json(&gone.user);
+            let d = json!({"guild_id": shared.config.guild_id.to_string(), "user": user});
+            shared.dispatch(&mut state, "GUILD_MEMBER_REMOVE", d);
+        }
+    }
+
     pub fn is_banned(&self, user_id: u64) -> bool {
         self.shared.lock().banned.contains(&user_id)
     }

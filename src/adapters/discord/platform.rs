@@ -476,7 +476,7 @@ impl Platform for DiscordPlatform {
     async fn moderate(
         &self,
         community: CommunityId,
-        _channel: Option<ChannelId>,
+        channel: Option<ChannelId>,
         actor: UserId,
         target: &Member,
         action: &ModAction,
@@ -491,8 +491,13 @@ impl Platform for DiscordPlatform {
                 action.verb()
             )));
         }
-        let actor = self.present(guild, discord_id(actor.raw)?).await?;
         let bot = self.present(guild, self.me).await?;
+        // A scheduled lift (no channel) carries out what the moderator decided when they
+        // acted: it goes by the bot's rank alone, even if they have left the server since.
+        let actor = match channel {
+            Some(_) => self.present(guild, discord_id(actor.raw)?).await?,
+            None => bot.clone(),
+        };
         let member = match action {
             ModAction::Unban => None,
             _ => Some(self.member(guild, user).await?.ok_or_else(|| {
