@@ -137,8 +137,9 @@ pub async fn deliver(ctx: JobContext, payload: Value) -> Result<(), JobError> {
 /// The job kind that closes a poll when its time is up.
 pub const CLOSE_POLL: &str = "poll_close";
 
-/// Closes the poll in the payload and posts its final counts where it was asked; a poll that
-/// was already closed (a retried job) is left alone.
+/// Closes the poll in the payload and posts its final counts where it was asked. Only this job
+/// closes polls, so a retry (the post failed) posts them then; a channel that refuses the
+/// post (the bot was removed) is not asked again.
 pub async fn close_poll(ctx: JobContext, payload: Value) -> Result<(), JobError> {
     let id = payload["poll"]
         .as_i64()
@@ -155,7 +156,13 @@ pub async fn close_poll(ctx: JobContext, payload: Value) -> Result<(), JobError>
     };
     let now = DateTime::max(ctx.services.clock.now(), ctx.due);
     let reply = super::poll::render(&poll, now);
-    Ok(platform.send(poll.channel, &reply).await?)
+    match platform.send(poll.channel, &reply).await {
+        Err(PlatformError::Refused(why)) => {
+            tracing::warn!(poll = id, "the poll's result was not posted: {why}");
+            Ok(())
+        }
+        posted => Ok(posted?),
+    }
 }
 
 /// The scheduled work of the fun cog, registered once at start-up.
