@@ -116,6 +116,17 @@ pub trait Platform: Send + Sync + 'static {
         count: u32,
     ) -> Result<u32, PlatformError>;
 
+    /// Refuses a `channel` that a setting of `community` may not name: a Discord server's log
+    /// goes to one of its own channels, never into another server the bot is in. Where chats
+    /// stand alone (a Telegram log is a group of its own) any channel will do.
+    async fn check_channel(
+        &self,
+        _community: CommunityId,
+        _channel: ChannelId,
+    ) -> Result<(), PlatformError> {
+        Ok(())
+    }
+
     /// Sends `reply` to `user` in a private chat.
     async fn direct_message(&self, user: UserId, reply: &Reply) -> Result<(), PlatformError>;
 

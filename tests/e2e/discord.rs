@@ -924,6 +924,15 @@ async fn the_log_channel_is_set_only_where_the_bot_can_post() {
         told_in_general(seen).await,
         "/settings: log_channel: C0MODLOG is not a discord channel"
     );
+    // Another server's channel (one the bot might be able to post in) is never written to.
+    let elsewhere = ids::GENERAL + 1000;
+    let seen = set(&format!("<#{elsewhere}>"));
+    assert_eq!(
+        told_in_general(seen).await,
+        "/settings: log_channel is unchanged: that is not a channel of this server"
+    );
+    let route = format!("/channels/{elsewhere}/messages");
+    assert!(bot.calls_since(seen).iter().all(|c| !c.is("POST", &route)));
 
     let seen = set(&format!("<#{}>", ids::MOD_LOG));
     let note = bot.message_in(ids::MOD_LOG, seen).await;

@@ -572,6 +572,24 @@ impl Platform for DiscordPlatform {
         Ok(ids.len() as u32)
     }
 
+    async fn check_channel(
+        &self,
+        community: CommunityId,
+        channel: ChannelId,
+    ) -> Result<(), PlatformError> {
+        let channel: DChannelId = discord_id(channel.raw)?;
+        let here = self.guild(discord_id(community.raw)?, |g| {
+            g.channels.contains_key(&channel)
+        })?;
+        if here {
+            Ok(())
+        } else {
+            Err(PlatformError::Refused(
+                "that is not a channel of this server".into(),
+            ))
+        }
+    }
+
     async fn direct_message(&self, user: UserId, reply: &Reply) -> Result<(), PlatformError> {
         let user: DUserId = discord_id(user.raw)?;
         user.direct_message(&*self.http, render(reply).message())

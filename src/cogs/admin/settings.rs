@@ -76,8 +76,9 @@ pub async fn settings(ctx: Ctx) -> CommandResult {
     )))
 }
 
-/// A channel setting is taken only once the bot has posted there: a channel the bot cannot
-/// see or write in is refused now, in the platform's words, not found out at the first case.
+/// A channel setting is taken only once the bot has posted there: a channel of another
+/// community, or one the bot cannot see or write in, is refused now, in the platform's words,
+/// not found out at the first case.
 async fn post_to(ctx: &Ctx, key: &Key, value: &str) -> Result<(), CommandError> {
     let platform = ctx.invocation.platform();
     let channel = ChannelId::from_raw_text(platform.as_str(), value).map_err(|_| {
@@ -87,7 +88,11 @@ async fn post_to(ctx: &Ctx, key: &Key, value: &str) -> Result<(), CommandError> 
         "{} set {} to this channel.",
         ctx.invocation.author.name, key.name
     );
-    let posted = ctx.platform.send(channel, &Reply::text(note)).await;
+    let community = super::super::community(ctx)?;
+    let posted = match ctx.platform.check_channel(community, channel).await {
+        Ok(()) => ctx.platform.send(channel, &Reply::text(note)).await,
+        refused => refused,
+    };
     posted.map_err(|e| match e {
         PlatformError::Refused(why) => {
             CommandError::Platform(format!("{} is unchanged: {why}", key.name))
