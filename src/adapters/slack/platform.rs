@@ -88,6 +88,11 @@ fn refused(e: ApiError, verb: &str, target: &str) -> PlatformError {
                 ApiError::Slack { needed, .. } => needed.clone().unwrap_or_default(),
                 _ => String::new(),
             };
+            // Slack may name several scopes, any one of which would do: `a,b,c`.
+            let needed = match needed.rsplit_once(',') {
+                Some((some, last)) => format!("{} or {last}", some.replace(',', ", ")),
+                None => needed,
+            };
             format!("I need the {needed} scope to {verb} {target}: add it to the app and reinstall")
         }
         Some("not_in_channel") => format!("{target} is not in this channel"),
@@ -553,7 +558,31 @@ impl SlackPlatform {
 
 #[cfg(test)]
 mod tests {
-    use super::Profile;
+    use super::{ApiError, PlatformError, Profile, refused};
+
+    #[test]
+    fn a_missing_scope_is_named_and_several_are_offered_as_alternatives() {
+        let told = |needed: &str| {
+            let e = ApiError::Slack {
+                method: "conversations.kick",
+                code: "missing_scope".into(),
+                needed: Some(needed.into()),
+            };
+            match refused(e, "kick", "@tom") {
+                PlatformError::Refused(text) => text,
+                PlatformError::Failed(e) => panic!("not a refusal: {e}"),
+            }
+        };
+        let reinstall = "to kick @tom: add it to the app and reinstall";
+        assert_eq!(
+            told("channels:manage"),
+            format!("I need the channels:manage scope {reinstall}")
+        );
+        assert_eq!(
+            told("channels:manage,channels:write,groups:write"),
+            format!("I need the channels:manage, channels:write or groups:write scope {reinstall}")
+        );
+    }
 
     fn profile(is_admin: bool, is_owner: bool, is_primary_owner: bool) -> Profile {
         Profile {
