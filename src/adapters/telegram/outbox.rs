@@ -109,7 +109,7 @@ pub enum Delivery {
     RetryAfter(Duration),
     /// Telegram answered, and said no (the bot was removed from the chat, the chat is gone):
     /// sending again would not help, but the sender may go elsewhere.
-    Refused(String),
+    Refused(PlatformError),
     Failed,
 }
 
@@ -406,9 +406,9 @@ impl Outbox {
                 self.inner.wake.notify_one();
                 return;
             }
-            Delivery::Refused(why) => {
+            Delivery::Refused(refusal) => {
                 self.lock().1.failed += 1;
-                Err(PlatformError::Refused(format!("Telegram refused: {why}")))
+                Err(refusal)
             }
             Delivery::RetryAfter(_) | Delivery::Failed => {
                 self.lock().1.failed += 1;

@@ -162,9 +162,9 @@ impl TelegramPlatform {
             }
             Err(RequestError::RetryAfter(wait)) => Delivery::RetryAfter(wait.duration()),
             // The user cannot be told about a message that could not be sent.
-            Err(RequestError::Api(e)) => {
+            Err(e @ RequestError::Api(_)) => {
                 tracing::warn!(chat = chat.0, "telegram: sendMessage refused: {e}");
-                Delivery::Refused(e.to_string())
+                Delivery::Refused(refused(e))
             }
             Err(e) => {
                 tracing::warn!(chat = chat.0, "telegram: sendMessage failed: {e}");
