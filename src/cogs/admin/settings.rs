@@ -2,7 +2,9 @@
 //! `reset` change one, for members with the Manage Settings capability.
 
 use super::super::{Ctx, community, stored};
-use crate::core::{Capability, ChannelId, CommandError, CommandResult, PlatformError, Reply};
+use crate::core::{
+    Capability, ChannelId, CommandError, CommandResult, CommunityId, PlatformError, Reply,
+};
 use crate::services::settings::{CommunitySettings, KEYS, Key, KeyKind, OFF};
 
 pub async fn settings(ctx: Ctx) -> CommandResult {
@@ -61,7 +63,7 @@ pub async fn settings(ctx: Ctx) -> CommandResult {
     })?;
     let value = key.check(value).map_err(CommandError::Usage)?;
     if matches!(key.kind, KeyKind::Channel) && !value.is_empty() {
-        post_to(&ctx, key, &value).await?;
+        post_to(&ctx, community, key, &value).await?;
     }
     settings
         .set(community, key, value.clone())
@@ -79,7 +81,12 @@ pub async fn settings(ctx: Ctx) -> CommandResult {
 /// A channel setting is taken only once the bot has posted there: a channel of another
 /// community, or one the bot cannot see or write in, is refused now, in the platform's words,
 /// not found out at the first case.
-async fn post_to(ctx: &Ctx, key: &Key, value: &str) -> Result<(), CommandError> {
+async fn post_to(
+    ctx: &Ctx,
+    community: CommunityId,
+    key: &Key,
+    value: &str,
+) -> Result<(), CommandError> {
     let platform = ctx.invocation.platform();
     let channel = ChannelId::from_raw_text(platform.as_str(), value).map_err(|_| {
         CommandError::usage(format!("{}: {value} is not a {platform} channel", key.name))
@@ -88,7 +95,6 @@ async fn post_to(ctx: &Ctx, key: &Key, value: &str) -> Result<(), CommandError> 
         "{} set {} to this channel.",
         ctx.invocation.author.name, key.name
     );
-    let community = super::super::community(ctx)?;
     let posted = match ctx.platform.check_channel(community, channel).await {
         Ok(()) => ctx.platform.send(channel, &Reply::text(note)).await,
         refused => refused,
