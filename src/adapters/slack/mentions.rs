@@ -20,9 +20,18 @@ pub fn parse(word: &str) -> Option<Mention<'_>> {
 
 /// `U…` (or `W…` in Enterprise Grid) followed by upper-case letters and digits.
 pub fn is_user_id(id: &str) -> bool {
+    id.len() <= 32 && is_id(id, &['U', 'W'])
+}
+
+/// `C…`, `G…` or `D…` followed by upper-case letters and digits.
+fn is_channel_id(id: &str) -> bool {
+    is_id(id, &['C', 'G', 'D'])
+}
+
+/// Slack's id shape: one of `kinds`, then at least two more upper-case letters or digits.
+fn is_id(id: &str, kinds: &[char]) -> bool {
     id.len() >= 3
-        && id.len() <= 32
-        && id.starts_with(['U', 'W'])
+        && id.starts_with(kinds)
         && id
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
@@ -54,15 +63,6 @@ pub fn without_labels(text: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// `C…`, `G…` or `D…` followed by upper-case letters and digits.
-fn is_channel_id(id: &str) -> bool {
-    id.len() >= 3
-        && id.starts_with(['C', 'G', 'D'])
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// The command in an `app_mention`'s text: what follows the bot's own mention at the start.
