@@ -1257,33 +1257,14 @@ async fn deleting_an_unknown_message_is_404_unknown_message() {
 /// needs nothing, and without Read Message History the list of messages is empty.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channel_permissions_bind_the_bot_with_discords_codes() {
-    use fake_discord::{FakeChannel, FakeOverwrite, perms};
+    use fake_discord::{FakeOverwrite, perms};
     const HIDDEN: u64 = ids::MOD_LOG + 1;
     let mut world = FakeDiscordConfig::default();
-    let deny_bot = |deny: u64| FakeOverwrite {
-        id: ids::ROLE_BOT,
-        member: false,
-        allow: 0,
-        deny,
-    };
-    let mut hidden = FakeChannel::text(HIDDEN, "hidden");
-    hidden.overwrites = vec![FakeOverwrite {
-        id: ids::GUILD,
-        member: false,
-        allow: 0,
-        deny: perms::VIEW_CHANNEL,
-    }];
-    world.channels.push(hidden);
-    for (channel, deny) in [
-        (
-            ids::GENERAL,
-            perms::SEND_MESSAGES | perms::READ_MESSAGE_HISTORY,
-        ),
-        (ids::MOD_LOG, perms::MANAGE_MESSAGES),
-    ] {
-        let channel = world.channels.iter_mut().find(|c| c.id == channel);
-        channel.unwrap().overwrites.push(deny_bot(deny));
-    }
+    world.add_hidden_channel(HIDDEN, "hidden", &[]);
+    let deny_bot = |deny: u64| FakeOverwrite::role(ids::ROLE_BOT, 0, deny);
+    let (no_send, no_history) = (perms::SEND_MESSAGES, perms::READ_MESSAGE_HISTORY);
+    world.overwrite(ids::GENERAL, deny_bot(no_send | no_history));
+    world.overwrite(ids::MOD_LOG, deny_bot(perms::MANAGE_MESSAGES));
     let fake = FakeDiscord::start(world).await;
     let http = http_for(&fake, "fake-token");
     let (general, mod_log, hidden) = (

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::fake_discord::{
-    ButtonSpec, CommandSpec, Direction, Failure, FakeChannel, FakeDiscord, FakeDiscordConfig,
-    FakeOverwrite, MessageSpec, OptionValue, RecordedCall, SentInteraction, ids, intents, perms,
+    ButtonSpec, CommandSpec, Direction, Failure, FakeDiscord, FakeDiscordConfig, FakeOverwrite,
+    MessageSpec, OptionValue, RecordedCall, SentInteraction, ids, intents, perms,
 };
 use crate::support::{Running, Sandbox};
 
@@ -830,35 +830,16 @@ async fn purge_deletes_recent_messages_in_chunks_and_keeps_old_ones() {
 async fn channel_overwrites_decide_where_a_purge_may_run() {
     const BACKROOM: u64 = ids::MOD_LOG + 1;
     let mut world = FakeDiscordConfig::default();
-    let overwrite = |id: u64, member: bool, allow: u64, deny: u64| FakeOverwrite {
-        id,
-        member,
-        allow,
-        deny,
-    };
-    let mut backroom = FakeChannel::text(BACKROOM, "backroom");
-    backroom.overwrites = vec![
-        overwrite(ids::GUILD, false, 0, perms::VIEW_CHANNEL),
-        overwrite(ids::ROLE_MODERATOR, false, perms::VIEW_CHANNEL, 0),
-    ];
-    world.channels.push(backroom);
-    for (channel, added) in [
-        (
-            ids::GENERAL,
-            overwrite(ids::MODERATOR, true, 0, perms::MANAGE_MESSAGES),
-        ),
-        (
-            ids::GENERAL,
-            overwrite(ids::ALICE, true, perms::MANAGE_MESSAGES, 0),
-        ),
-        (
-            ids::MOD_LOG,
-            overwrite(ids::ROLE_BOT, false, 0, perms::READ_MESSAGE_HISTORY),
-        ),
-    ] {
-        let channel = world.channels.iter_mut().find(|c| c.id == channel);
-        channel.unwrap().overwrites.push(added);
-    }
+    let moderators_see = FakeOverwrite::role(ids::ROLE_MODERATOR, perms::VIEW_CHANNEL, 0);
+    world.add_hidden_channel(BACKROOM, "backroom", &[moderators_see]);
+    let manage = perms::MANAGE_MESSAGES;
+    world.overwrite(
+        ids::GENERAL,
+        FakeOverwrite::member(ids::MODERATOR, 0, manage),
+    );
+    world.overwrite(ids::GENERAL, FakeOverwrite::member(ids::ALICE, manage, 0));
+    let no_history = FakeOverwrite::role(ids::ROLE_BOT, 0, perms::READ_MESSAGE_HISTORY);
+    world.overwrite(ids::MOD_LOG, no_history);
     let bot = ready(world, "").await;
     let purge = |user: u64, channel: u64| {
         bot.fake.seed_message(channel, Duration::from_secs(60));
@@ -895,14 +876,7 @@ async fn channel_overwrites_decide_where_a_purge_may_run() {
 async fn the_log_channel_is_set_only_where_the_bot_can_post() {
     const BACKROOM: u64 = ids::MOD_LOG + 1;
     let mut world = FakeDiscordConfig::default();
-    let mut backroom = FakeChannel::text(BACKROOM, "backroom");
-    backroom.overwrites = vec![FakeOverwrite {
-        id: ids::GUILD,
-        member: false,
-        allow: 0,
-        deny: perms::VIEW_CHANNEL,
-    }];
-    world.channels.push(backroom);
+    world.add_hidden_channel(BACKROOM, "backroom", &[]);
     let bot = &ready(world, "").await;
     let set = |channel: &str| {
         let (seen, _) = bot.say(ids::OWNER, &format!("!settings set log_channel {channel}"));

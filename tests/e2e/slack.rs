@@ -82,6 +82,22 @@ fn a_bad_config_is_reported_before_any_manifest() {
 // ---------------------------------------------------------------------------------------------
 // The running bot against the fake Slack.
 
+/// The buttons of a message the bot posted, in order.
+fn buttons(posted: &Call) -> Vec<&Value> {
+    let blocks = posted.params["blocks"].as_array().into_iter().flatten();
+    blocks
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().into_iter().flatten())
+        .collect()
+}
+
+fn button_labels(posted: &Call) -> Vec<&str> {
+    let labels = buttons(posted).into_iter();
+    labels
+        .map(|b| b["text"]["text"].as_str().unwrap_or_default())
+        .collect()
+}
+
 const WAIT: Duration = Duration::from_secs(20);
 /// Slack redelivers an envelope that is not acked within this.
 const ACK_DEADLINE: Duration = Duration::from_secs(3);
@@ -409,16 +425,8 @@ async fn a_poll_button_is_pressed_by_the_member_who_pressed_it() {
         .pop()
         .expect("the poll message");
     let ts = message["ts"].as_str().unwrap().to_owned();
-    let buttons = &posted.params["blocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["type"] == "actions")
-        .expect("an actions block")["elements"];
-    let sushi = buttons
-        .as_array()
-        .unwrap()
-        .iter()
+    let sushi = buttons(&posted)
+        .into_iter()
         .find(|b| b["text"]["text"] == "sushi")
         .expect("a sushi button");
     let (action, value) = (
@@ -484,16 +492,8 @@ async fn a_channel_or_a_link_is_one_poll_option() {
     );
     h.slash(ids::MEMBER, ids::RANDOM, &poll);
     let posted = h.posted(ids::RANDOM, |t| t.contains("Where?")).await;
-    let blocks = posted.params["blocks"].as_array().unwrap();
-    let actions = blocks.iter().find(|b| b["type"] == "actions").unwrap();
-    let labels: Vec<&str> = actions["elements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["text"]["text"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        labels,
+        button_labels(&posted),
         [
             format!("<#{}>", ids::GENERAL).as_str(),
             "https://x.example/r"
@@ -543,15 +543,7 @@ async fn no_text_from_a_member_can_mention_everyone_or_anyone() {
         "{everything}"
     );
     // The mention's label is not an option: the poll has exactly the two it was given.
-    let labels: Vec<&str> = posted.params["blocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|b| b["type"] == "actions")
-        .flat_map(|b| b["elements"].as_array().unwrap())
-        .map(|e| e["text"]["text"].as_str().unwrap())
-        .collect();
-    assert_eq!(labels, ["yes", "no"]);
+    assert_eq!(button_labels(&posted), ["yes", "no"]);
     assert!(
         !everything.contains("&amp;lt;"),
         "escaped once, not twice: {everything}"

@@ -198,6 +198,28 @@ pub struct FakeChannel {
     pub overwrites: Vec<FakeOverwrite>,
 }
 
+impl FakeOverwrite {
+    /// An overwrite for role `id` (the guild id for @everyone).
+    pub fn role(id: u64, allow: u64, deny: u64) -> Self {
+        Self {
+            id,
+            member: false,
+            allow,
+            deny,
+        }
+    }
+
+    /// An overwrite for member `id`.
+    pub fn member(id: u64, allow: u64, deny: u64) -> Self {
+        Self {
+            id,
+            member: true,
+            allow,
+            deny,
+        }
+    }
+}
+
 impl FakeChannel {
     pub fn text(id: u64, name: &str) -> Self {
         Self {
@@ -292,25 +314,10 @@ impl Default for FakeDiscordConfig {
                     name: "mod-log".into(),
                     kind: 0,
                     overwrites: vec![
-                        FakeOverwrite {
-                            id: ids::GUILD,
-                            member: false,
-                            allow: 0,
-                            deny: VIEW_CHANNEL,
-                        },
-                        FakeOverwrite {
-                            id: ids::ROLE_MODERATOR,
-                            member: false,
-                            allow: VIEW_CHANNEL,
-                            deny: 0,
-                        },
+                        FakeOverwrite::role(ids::GUILD, 0, VIEW_CHANNEL),
+                        FakeOverwrite::role(ids::ROLE_MODERATOR, VIEW_CHANNEL, 0),
                         // The bot posts the moderation log here.
-                        FakeOverwrite {
-                            id: ids::ROLE_BOT,
-                            member: false,
-                            allow: VIEW_CHANNEL,
-                            deny: 0,
-                        },
+                        FakeOverwrite::role(ids::ROLE_BOT, VIEW_CHANNEL, 0),
                     ],
                 },
             ],
@@ -2096,6 +2103,24 @@ impl FakeDiscordConfig {
 
     pub fn channel(&self, id: u64) -> Option<&FakeChannel> {
         self.channels.iter().find(|c| c.id == id)
+    }
+
+    /// Adds `overwrite` to channel `id` of the world.
+    pub fn overwrite(&mut self, id: u64, overwrite: FakeOverwrite) {
+        let channel = self.channels.iter_mut().find(|c| c.id == id);
+        channel
+            .unwrap_or_else(|| panic!("channel {id} is not in the fake's world"))
+            .overwrites
+            .push(overwrite);
+    }
+
+    /// Adds a text channel that @everyone (the bot included) cannot see, unless `overwrites`
+    /// let them.
+    pub fn add_hidden_channel(&mut self, id: u64, name: &str, overwrites: &[FakeOverwrite]) {
+        let mut channel = FakeChannel::text(id, name);
+        channel.overwrites = vec![FakeOverwrite::role(self.guild_id, 0, perms::VIEW_CHANNEL)];
+        channel.overwrites.extend_from_slice(overwrites);
+        self.channels.push(channel);
     }
 
     fn first_text_channel(&self) -> u64 {
