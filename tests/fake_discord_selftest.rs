@@ -1307,3 +1307,32 @@ async fn channel_permissions_bind_the_bot_with_discords_codes() {
     assert_eq!(events.message().await.content, "seen");
     running.abort();
 }
+
+/// A deleted channel answers serenity's calls 404 Unknown Channel (10003), and the session gets
+/// a CHANNEL_DELETE that serenity reads as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_channel_is_unknown_and_its_deletion_is_dispatched() {
+    let fake = FakeDiscord::start(FakeDiscordConfig::default()).await;
+    let http = http_for(&fake, "fake-token");
+    let (client, _events) = client_for(&fake, "fake-token", all_intents()).await;
+    let running = start(client);
+    fake.wait_identified(WAIT).await;
+    let lounge = ChannelId::new(ids::MOD_LOG);
+    lounge.say(&http, "before").await.expect("may post");
+
+    fake.delete_channel(ids::MOD_LOG);
+    assert_eq!(refusal(lounge.say(&http, "after").await), (404, 10003));
+    let listed = lounge.messages(&http, GetMessages::new()).await;
+    assert_eq!(refusal(listed), (404, 10003));
+    let channels = GuildId::new(ids::GUILD).channels(&http).await;
+    assert!(!channels.expect("listed").contains_key(&lounge));
+    let is_delete = |f: &fake_discord::GatewayFrame| f.t.as_deref() == Some("CHANNEL_DELETE");
+    let frame = fake.wait_for_frame(is_delete, WAIT).await;
+    running.abort();
+    let event: Event =
+        serde_json::from_value(json!({"t": frame.t, "d": frame.d})).expect("event deserializes");
+    match event {
+        Event::ChannelDelete(deleted) => assert_eq!(deleted.channel.id, lounge),
+        other => panic!("not a channel deletion: {:?}", other.name()),
+    }
+}

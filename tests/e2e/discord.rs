@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::fake_discord::{
-    ButtonSpec, CommandSpec, Direction, Failure, FakeDiscord, FakeDiscordConfig, FakeOverwrite,
-    MessageSpec, OptionValue, RecordedCall, SentInteraction, ids, intents, perms,
+    ButtonSpec, CommandSpec, Direction, Failure, FakeChannel, FakeDiscord, FakeDiscordConfig,
+    FakeOverwrite, MessageSpec, OptionValue, RecordedCall, SentInteraction, ids, intents, perms,
 };
 use crate::support::{Running, Sandbox};
 
@@ -822,6 +822,33 @@ async fn purge_deletes_recent_messages_in_chunks_and_keeps_old_ones() {
     );
 }
 
+/// Only Manage Messages is judged in the channel: an overwrite naming a server-wide permission
+/// (Discord accepts one, and it grants nothing) does not let a member kick or ban from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_overwrite_grants_no_server_wide_permission() {
+    let mut world = FakeDiscordConfig::default();
+    let server_wide = perms::KICK_MEMBERS | perms::BAN_MEMBERS | perms::MODERATE_MEMBERS;
+    world.overwrite(
+        ids::GENERAL,
+        FakeOverwrite::member(ids::ALICE, server_wide, 0),
+    );
+    let bot = ready(world, "").await;
+    for (verb, needed) in [("kick", "Kick Members"), ("ban", "Ban Members")] {
+        let spec = command(verb, ids::ALICE).option("user", OptionValue::User(ids::BOB));
+        let (seen, sent) = bot.slash(spec);
+        assert_refusal(
+            &bot.callback(&sent).await,
+            &format!("/{verb}: you need the {needed} permission"),
+        );
+        assert_eq!(
+            bot.changes_when_idle(seen).await.len(),
+            1,
+            "only the answer"
+        );
+    }
+    assert!(bot.fake.member(ids::BOB).is_some());
+}
+
 /// A channel's permission overwrites decide a purge there, as Discord decides them: a member
 /// given Manage Messages in one channel may purge it; a moderator denied it there, a bot
 /// without Read Message History in another, and a channel the bot cannot see are refused,
@@ -870,13 +897,18 @@ async fn channel_overwrites_decide_where_a_purge_may_run() {
     }
 }
 
-/// The log channel is taken only once the bot has posted there: a channel it cannot see, or an
-/// id that is no Discord channel, leaves the setting as it was; then every case is posted.
+/// The log channel is taken only once the bot has posted there: a channel it cannot see or
+/// post in, or an id that is no Discord channel, leaves the setting as it was; then every case
+/// is posted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_channel_is_set_only_where_the_bot_can_post() {
     const BACKROOM: u64 = ids::MOD_LOG + 1;
+    const NEWS: u64 = ids::MOD_LOG + 2;
     let mut world = FakeDiscordConfig::default();
     world.add_hidden_channel(BACKROOM, "backroom", &[]);
+    world.channels.push(FakeChannel::text(NEWS, "news"));
+    let read_only = FakeOverwrite::member(ids::BOT, 0, perms::SEND_MESSAGES);
+    world.overwrite(NEWS, read_only);
     let bot = &ready(world, "").await;
     let set = |channel: &str| {
         let (seen, _) = bot.say(ids::OWNER, &format!("!settings set log_channel {channel}"));
@@ -892,6 +924,11 @@ async fn the_log_channel_is_set_only_where_the_bot_can_post() {
     assert_eq!(
         told_in_general(seen).await,
         "/settings: log_channel is unchanged: I can't see that channel: I need View Channel there"
+    );
+    let seen = set(&format!("<#{NEWS}>"));
+    assert_eq!(
+        told_in_general(seen).await,
+        "/settings: log_channel is unchanged: I need Send Messages in that channel"
     );
     let seen = set("C0MODLOG");
     assert_eq!(
@@ -1175,22 +1212,55 @@ async fn a_typed_name_is_searched_for_and_an_ambiguous_one_is_refused() {
     );
 }
 
-/// A reminder is posted in the channel where it was set.
+/// A reminder is posted in the channel where it was set; once that channel is deleted (Discord's
+/// 404, Unknown Channel), it reaches its author by direct message instead of being retried there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reminder_is_posted_where_it_was_set() {
-    let bot = ready(FakeDiscordConfig::default(), "").await;
+async fn a_reminder_is_posted_where_it_was_set_or_else_by_direct_message() {
+    const LOUNGE: u64 = ids::MOD_LOG + 1;
+    let mut world = FakeDiscordConfig::default();
+    world.channels.push(FakeChannel::text(LOUNGE, "lounge"));
+    let bot = ready(world, "").await;
     let (seen, _) = bot.say(ids::ALICE, "!remind 1s stretch");
-    let route = format!("/channels/{}/messages", ids::GENERAL);
-    let reminded = bot
+    let stretch = bot
         .call(|c| {
             c.at >= seen
-                && c.is("POST", &route)
+                && c.is("POST", &format!("/channels/{}/messages", ids::GENERAL))
                 && c.body["content"]
                     .as_str()
                     .is_some_and(|t| t.ends_with(": stretch"))
         })
         .await;
-    assert_eq!(reminded.status, 200);
+    assert_eq!(stretch.status, 200);
+
+    let seen = Instant::now();
+    let spec = MessageSpec::in_channel(LOUNGE, ids::ALICE, "!remind 2s water");
+    bot.fake.send_message_create(spec);
+    bot.message_in(LOUNGE, seen).await;
+    bot.fake.delete_channel(LOUNGE);
+    let lounge = format!("/channels/{LOUNGE}/messages");
+    let water = |c: &RecordedCall| {
+        c.at >= seen
+            && c.method == "POST"
+            && c.route().ends_with("/messages")
+            && c.body["content"]
+                .as_str()
+                .is_some_and(|t| t.ends_with(": water"))
+    };
+    assert_eq!(
+        bot.call(|c| water(c) && c.route() == lounge).await.status,
+        404
+    );
+    let by_dm = bot.call(|c| water(c) && c.status == 200).await;
+    assert_ne!(by_dm.route(), lounge);
+    let opened = bot
+        .call(|c| c.at >= seen && c.is("POST", "/users/@me/channels"))
+        .await;
+    assert_eq!(opened.body["recipient_id"], ids::ALICE.to_string());
+    let (later, _) = bot.say(ids::ALICE, "!ping");
+    bot.message_in(ids::GENERAL, later).await;
+    let tries = bot.calls_since(seen);
+    let tries = tries.iter().filter(|c| water(c) && c.route() == lounge);
+    assert_eq!(tries.count(), 1, "tried once where it was set, not again");
 }
 
 /// A warning goes by the same ranks as a timeout; an unban looks users up anywhere, and a user

@@ -255,17 +255,29 @@ async fn hints_name_commands_the_way_they_are_typed_on_slack() {
 }
 
 /// Slack writes a channel as `<#C0123|name>`: the log channel takes it, but only once the bot
-/// has posted there, and every case is posted to it after that.
+/// has posted there (not where it was never invited, nor in an archived or unknown channel),
+/// and every case is posted to it after that.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_channel_takes_a_slack_channel_the_bot_is_in() {
     let h = Harness::start().await;
     let set = |channel: &str| format!("settings set log_channel <#{channel}|log>");
 
-    let refused = h.answer_to(ids::ADMIN, ids::RANDOM, &set(ids::QUIET)).await;
-    assert_eq!(
-        refused.params["text"],
-        "/cogbox settings: log_channel is unchanged: I'm not in that channel: invite me there first"
-    );
+    h.fake.add_channel("C0OLDNEWS", "old-news");
+    h.fake.archive_channel("C0OLDNEWS");
+    for (channel, why) in [
+        (ids::QUIET, "I'm not in that channel: invite me there first"),
+        ("C0OLDNEWS", "that channel is archived"),
+        (
+            "C0NOWHERE",
+            "there is no such channel, or it is private and I'm not in it",
+        ),
+    ] {
+        let refused = h.answer_to(ids::ADMIN, ids::RANDOM, &set(channel)).await;
+        assert_eq!(
+            refused.params["text"],
+            format!("/cogbox settings: log_channel is unchanged: {why}")
+        );
+    }
     let asked = Instant::now();
     h.slash(ids::ADMIN, ids::RANDOM, &set(ids::RANDOM));
     let note = h

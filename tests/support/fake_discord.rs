@@ -50,7 +50,8 @@
 //! Channel permissions, overwrites included, bind the bot as on Discord: a guild channel it
 //! cannot see sends it no MESSAGE_CREATE and answers every call 403 (50001 Missing Access);
 //! posting needs Send Messages, deleting another's message or a bulk delete Manage Messages
-//! (403, 50013), and without Read Message History the list of messages is empty.
+//! (403, 50013), and without Read Message History the list of messages is empty. A channel
+//! deleted (`delete_channel`) answers every call 404 (10003 Unknown Channel).
 //!
 //! Acting on a member (timeout, kick, ban, role or nickname change) is refused with 403 (50013
 //! Missing Permissions) as on Discord: without the permission, on the owner, on a member whose
@@ -541,6 +542,8 @@ struct State {
     gateway: Gateway,
     /// Rate-limit windows by bucket key (see [`bucket`]).
     buckets: HashMap<String, Window>,
+    /// Channels deleted since the world was built: every call in them is 404 (10003).
+    deleted_channels: HashSet<u64>,
 }
 
 #[derive(Default)]
@@ -703,6 +706,20 @@ impl FakeDiscord {
             let d = json!({"guild_id": shared.config.guild_id.to_string(), "user": user});
             shared.dispatch(&mut state, "GUILD_MEMBER_REMOVE", d);
         }
+    }
+
+    /// Channel `channel_id` is deleted: every later call in it is 404 Unknown Channel (10003),
+    /// and the session gets CHANNEL_DELETE.
+    pub fn delete_channel(&self, channel_id: u64) {
+        let shared = &self.shared;
+        let channel = shared
+            .config
+            .channel(channel_id)
+            .expect("a channel of the world");
+        let d = shared.config.channel_json(channel);
+        let mut state = shared.lock();
+        state.deleted_channels.insert(channel_id);
+        shared.dispatch(&mut state, "CHANNEL_DELETE", d);
     }
 
     pub fn is_banned(&self, user_id: u64) -> bool {
@@ -1160,7 +1177,13 @@ fn identify(shared: &Shared, tx: &mpsc::UnboundedSender<Outbound>, d: &Value) {
                 .cloned()
                 .collect()
         };
-        let guild = shared.config.guild_create_json(&members);
+        let mut guild = shared.config.guild_create_json(&members);
+        if let Some(channels) = guild["channels"].as_array_mut() {
+            channels.retain(|c| {
+                let id = c["id"].as_str().and_then(|s| s.parse::<u64>().ok());
+                !id.is_some_and(|id| state.deleted_channels.contains(&id))
+            });
+        }
         shared.dispatch(&mut state, "GUILD_CREATE", guild);
     }
 }
@@ -1675,6 +1698,11 @@ fn route_authenticated(
                 Some(true) => Reply::no_content(),
             }
         }
+        (_, ["channels", channel, ..])
+            if id(channel).is_some_and(|c| state.deleted_channels.contains(&c)) =>
+        {
+            Reply::unknown("Channel", 10003)
+        }
         ("POST", ["channels", channel, "messages"]) => {
             let Some(channel) = id(channel) else {
                 return Reply::unknown("Channel", 10003);
@@ -1787,6 +1815,7 @@ fn route_authenticated(
             config
                 .channels
                 .iter()
+                .filter(|c| !state.deleted_channels.contains(&c.id))
                 .map(|c| config.channel_json(c))
                 .collect(),
         )),

@@ -24,6 +24,7 @@
 //!   .members(channel) -> Vec<String>     who is in a channel now (kicks applied)
 //!   .add_member(channel, user)           someone (re)joins
 //!   .add_channel(id, name)               a public channel everyone (and the bot) is in
+//!   .archive_channel(id)                 posts there are refused (`is_archived`) from now on
 //! Socket Mode (URL from apps.connections.open: ws://127.0.0.1:PORT/link/?ticket=..&app_id=..)
 //!   .connections() -> usize              open connections now
 //!   .connects() -> usize                 connections ever opened
@@ -211,6 +212,8 @@ struct FakeChannel {
     is_im: bool,
     is_private: bool,
     is_general: bool,
+    /// Posting to an archived channel is refused (`is_archived`), even for its members.
+    is_archived: bool,
     members: BTreeSet<String>,
 }
 
@@ -571,9 +574,20 @@ impl FakeSlack {
             is_im: false,
             is_private: false,
             is_general: false,
+            is_archived: false,
             members,
         };
         world.channels.insert(id.into(), channel);
+    }
+
+    /// Archives `channel`: it keeps its members, but nothing can be posted there.
+    pub fn archive_channel(&self, channel: &str) {
+        let mut world = self.shared.lock();
+        let channel = world
+            .channels
+            .get_mut(channel)
+            .expect("a channel of the world");
+        channel.is_archived = true;
     }
 
     /// `user` joins `channel` and the bot hears of it (`member_joined_channel`).
@@ -685,6 +699,7 @@ fn default_world() -> World {
         is_im: false,
         is_private: false,
         is_general: false,
+        is_archived: false,
         members,
     };
     let mut channels = BTreeMap::new();
@@ -1110,7 +1125,7 @@ fn serve(
             json!({"channel": {
                 "id": id, "name": c.name, "created": 1_700_000_000, "is_channel": !c.is_private,
                 "is_im": c.is_im, "is_private": c.is_private, "is_general": c.is_general,
-                "is_archived": false, "is_member": c.members.contains(ids::BOT_USER),
+                "is_archived": c.is_archived, "is_member": c.members.contains(ids::BOT_USER),
             }})
         }),
         "users.conversations" => conversations_of(world, params),
@@ -1311,6 +1326,9 @@ fn next_ts(world: &mut World) -> String {
 
 fn post_message(world: &mut World, params: &Map<String, Value>) -> Result<Value, Value> {
     let (channel_id, channel) = channel_of(world, params)?;
+    if channel.is_archived {
+        return Err(error("is_archived"));
+    }
     if !channel.members.contains(ids::BOT_USER) {
         return Err(error("not_in_channel"));
     }
@@ -1334,6 +1352,9 @@ fn post_message(world: &mut World, params: &Map<String, Value>) -> Result<Value,
 
 fn post_ephemeral(world: &mut World, params: &Map<String, Value>) -> Result<Value, Value> {
     let (channel_id, channel) = channel_of(world, params)?;
+    if channel.is_archived {
+        return Err(error("is_archived"));
+    }
     let user = str_param(params, "user").ok_or_else(|| error("user_not_found"))?;
     if !world.users.iter().any(|u| u.id == user) {
         return Err(error("user_not_found"));
@@ -1435,7 +1456,7 @@ fn conversations_of(world: &World, params: &Map<String, Value>) -> Result<Value,
             json!({
                 "id": id, "name": c.name, "created": 1_700_000_000, "creator": ids::OWNER,
                 "is_channel": !c.is_private, "is_group": false, "is_im": false,
-                "is_private": c.is_private, "is_archived": false, "is_general": c.is_general,
+                "is_private": c.is_private, "is_archived": c.is_archived, "is_general": c.is_general,
                 "is_member": c.members.contains(ids::BOT_USER),
             })
         })
@@ -1472,6 +1493,7 @@ fn open_im(world: &mut World, params: &Map<String, Value>) -> Result<Value, Valu
             is_im: true,
             is_private: true,
             is_general: false,
+            is_archived: false,
             members,
         };
         world.channels.insert(id.clone(), dm);
