@@ -2,7 +2,7 @@
 //! leaderboard, and moderators' grants and takes. Every change goes through the bank, keyed by
 //! the invocation, so a command the platform delivers twice moves money once.
 
-use super::Ctx;
+use super::{Ctx, community};
 use crate::core::{
     Capability, Cog, Command, CommandError, CommandResult, CommandSpec, CommunityId, Member,
     ParamKind, Reply, UserId, duration,
@@ -79,12 +79,6 @@ pub fn cog() -> Cog<Services> {
             ),
         ],
     }
-}
-
-fn community(ctx: &Ctx) -> Result<CommunityId, CommandError> {
-    ctx.invocation
-        .community
-        .ok_or_else(|| CommandError::internal("economy outside a community"))
 }
 
 /// The name of the money here; a community that cleared it gets the default back.

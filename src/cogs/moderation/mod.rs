@@ -13,7 +13,7 @@ pub mod expiry;
 mod log_channel;
 mod warnings;
 
-use super::Ctx;
+use super::{Ctx, community};
 use crate::core::moderation::{MAX_BAN, MAX_MUTE};
 use crate::core::{
     Capability, Cog, Command, CommandError, CommandSpec, CommunityId, Member, ModAction,
@@ -153,12 +153,6 @@ pub fn cog() -> Cog<Services> {
             ),
         ],
     }
-}
-
-fn community(ctx: &Ctx) -> Result<CommunityId, CommandError> {
-    ctx.invocation
-        .community
-        .ok_or_else(|| CommandError::internal("moderation outside a community"))
 }
 
 /// The invoker as a case records them.
