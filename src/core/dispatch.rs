@@ -324,6 +324,15 @@ mod tests {
         async fn cog_enabled(&self, _: CommunityId, cog: &str) -> Result<bool, BoxError> {
             Ok(!self.disabled.lock().unwrap().contains(cog))
         }
+        async fn prefix(&self, _: CommunityId) -> Option<String> {
+            Some("?".into())
+        }
+        async fn banned(&self, _: CommunityId, user: UserId) -> bool {
+            user == MEMBER
+        }
+        async fn greeting(&self, _: CommunityId, member: &Member) -> Option<Reply> {
+            Some(Reply::text(format!("Welcome, {}!", member.name)))
+        }
     }
 
     /// Grants every capability to `moderator` and nothing to anyone else; commands are typed
@@ -496,6 +505,41 @@ mod tests {
             .await
             .expect("a reply")
             .text
+    }
+
+    /// What an adapter asks the state goes through the dispatcher as the state answers it:
+    /// the community's prefix, cogbox's own bans, and the greeting, which a bot never gets.
+    #[tokio::test]
+    async fn the_prefix_bans_and_greeting_are_the_states() {
+        let d = dispatcher();
+        assert_eq!(d.prefix_in(GROUP).await.as_deref(), Some("?"));
+        assert!(d.banned(GROUP, MEMBER).await);
+        assert!(!d.banned(GROUP, MODERATOR).await);
+        let mut newcomer = Member {
+            id: MEMBER,
+            name: "ann".into(),
+            is_bot: false,
+        };
+        let greeting = d.greeting(GROUP, &newcomer).await;
+        assert_eq!(greeting.map(|r| r.text).as_deref(), Some("Welcome, ann!"));
+        newcomer.is_bot = true;
+        assert!(d.greeting(GROUP, &newcomer).await.is_none());
+    }
+
+    /// Tidying forgets the users whose rate-limit buckets have filled again, which bounds the
+    /// limiter's memory however many users have ever sent a command.
+    #[tokio::test]
+    async fn tidying_forgets_users_whose_rate_limit_has_refilled() {
+        let d = dispatcher();
+        for raw in 100..110 {
+            let user = UserId::new(PlatformKind::Console, raw);
+            assert!(send(&d, user, Some(GROUP), "ok").await.is_some());
+        }
+        assert_eq!(d.rate_limit.tracked(), 10);
+        // 100 commands a second: one command's share of the bucket is back after 10 ms.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        d.tidy();
+        assert_eq!(d.rate_limit.tracked(), 0);
     }
 
     #[tokio::test]
