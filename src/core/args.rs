@@ -104,7 +104,7 @@ impl ParamSpec {
                 })?;
                 self.check(Value::Int(n))
             }
-            ParamKind::Duration { .. } => self.check(Value::Duration(duration::parse(word)?)),
+            ParamKind::Duration { max } => duration::parse_at_most(word, *max).map(Value::Duration),
             ParamKind::Word | ParamKind::Rest => self.check(Value::Text(word.to_owned())),
             ParamKind::Choice(_) => self.check(Value::Text(word.to_lowercase())),
         }

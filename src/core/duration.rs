@@ -8,8 +8,16 @@ use std::time::Duration;
 pub const MAX: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// Parses a sequence of `<number><unit>` parts, units `s`, `m`, `h`, `d`, `w`, each at most once
-/// and largest first. Returns a sentence saying what is wrong otherwise.
+/// and largest first, up to [`MAX`]. Returns a sentence saying what is wrong otherwise.
 pub fn parse(text: &str) -> Result<Duration, String> {
+    parse_at_most(text, MAX)
+}
+
+/// [`parse`] for a value with a bound of its own (a mute's 28 days): one too long is told
+/// against that bound, not against the year that bounds every duration.
+pub fn parse_at_most(text: &str, max: Duration) -> Result<Duration, String> {
+    let max = max.min(MAX);
+    let too_long = || format!("\"{text}\" is too long (at most {})", format(max));
     let bad = || format!("\"{text}\" is not a duration (try 30s, 10m, 2h30m or 7d)");
     if text.is_empty() {
         return Err(bad());
@@ -33,11 +41,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         if digits.is_empty() || unit >= last_unit {
             return Err(bad());
         }
-        let n: u64 = digits.parse().map_err(|_| too_long(text))?;
+        let n: u64 = digits.parse().map_err(|_| too_long())?;
         total = n
             .checked_mul(unit)
             .and_then(|s| total.checked_add(s))
-            .ok_or_else(|| too_long(text))?;
+            .ok_or_else(too_long)?;
         last_unit = unit;
         digits.clear();
     }
@@ -45,8 +53,8 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         return Err(bad());
     }
     let duration = Duration::from_secs(total);
-    if duration > MAX {
-        return Err(too_long(text));
+    if duration > max {
+        return Err(too_long());
     }
     if duration.is_zero() {
         return Err(format!(
@@ -54,10 +62,6 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(duration)
-}
-
-fn too_long(text: &str) -> String {
-    format!("\"{text}\" is too long (at most 366d)")
 }
 
 /// Formats a duration the way [`parse`] reads it, e.g. `2h30m`, rounding up to whole seconds
@@ -103,6 +107,25 @@ mod tests {
                 .contains("too long")
         );
         assert!(parse("9999999999999999w").unwrap_err().contains("too long"));
+    }
+
+    /// A value with a bound of its own is told that bound, however far past it, and never
+    /// more than the year every duration is bounded by.
+    #[test]
+    fn a_bounded_value_is_told_its_own_bound() {
+        let days = |n: u64| Duration::from_secs(n * 86_400);
+        assert_eq!(parse_at_most("28d", days(28)), Ok(days(28)));
+        for long in ["28d1s", "400d", "99999999999999999999999d"] {
+            assert_eq!(
+                parse_at_most(long, days(28)),
+                Err(format!("\"{long}\" is too long (at most 28d)"))
+            );
+        }
+        assert_eq!(
+            parse_at_most("367d", days(3650)),
+            Err("\"367d\" is too long (at most 366d)".into())
+        );
+        assert_eq!(parse("366d"), Ok(MAX));
     }
 
     #[test]

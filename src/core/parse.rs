@@ -335,7 +335,7 @@ mod tests {
         assert!(
             bind(&ban, "@a 2d spamming", "/")
                 .unwrap_err()
-                .contains("between 1s and 1d"),
+                .contains("\"2d\" is too long (at most 1d)"),
             "a duration out of range is an error, never a reason"
         );
         assert!(bind(&ban, "@a 0s", "/").unwrap_err().contains("zero"));
@@ -409,7 +409,13 @@ mod tests {
         assert!(
             bind(&mute(), "@a 2d", "/")
                 .unwrap_err()
-                .contains("between 1s and 1d, not 2d")
+                .contains("\"2d\" is too long (at most 1d)")
+        );
+        // Told the parameter's own bound, not the year that bounds every duration.
+        assert!(
+            bind(&mute(), "@a 400d", "/")
+                .unwrap_err()
+                .contains("\"400d\" is too long (at most 1d)")
         );
         assert!(
             bind(&mute(), "@a \"5m", "/")

@@ -113,9 +113,7 @@ pub const KEYS: &[Key] = &[
         name: "warn_expiry",
         description: "How long a warning counts, e.g. 30d; forever until set",
         default: "",
-        kind: KeyKind::Duration {
-            max: Duration::from_secs(3650 * 24 * 3600),
-        },
+        kind: KeyKind::Duration { max: duration::MAX },
     },
 ];
 
@@ -155,15 +153,10 @@ impl Key {
                 )),
             },
             KeyKind::Duration { max } => {
-                let d = duration::parse(value).map_err(|e| format!("{}: {e}", self.name))?;
-                if d > *max {
-                    return Err(format!(
-                        "{} can be at most {}",
-                        self.name,
-                        duration::format(*max)
-                    ));
-                }
-                Ok(duration::format(d))
+                let d = duration::parse_at_most(value, *max);
+                Ok(duration::format(
+                    d.map_err(|e| format!("{}: {e}", self.name))?,
+                ))
             }
             KeyKind::Text { max_chars } => {
                 if value.eq_ignore_ascii_case("none") {
@@ -456,7 +449,18 @@ mod tests {
             },
         };
         assert_eq!(long.check("90m"), Ok("1h30m".into()));
-        assert_eq!(long.check("2d"), Err("d can be at most 1d".into()));
+        assert_eq!(
+            long.check("2d"),
+            Err("d: \"2d\" is too long (at most 1d)".into())
+        );
+        // A mute's own bound, not the year every duration has, is what a moderator is told.
+        let mute_for = Key::find("warn_mute_for").unwrap();
+        assert_eq!(
+            mute_for.check("400d"),
+            Err("warn_mute_for: \"400d\" is too long (at most 28d)".into())
+        );
+        let expiry = Key::find("warn_expiry").unwrap();
+        assert_eq!(expiry.check("366d"), Ok("366d".into()));
         let text = Key::find("economy_currency").unwrap();
         assert_eq!(text.check("none"), Ok(String::new()));
         assert!(text.check(&"x".repeat(25)).is_err());

@@ -170,7 +170,7 @@ fn moderation_commands_check_rights_targets_and_arguments() {
     assert_eq!(
         out.stdout,
         "Muted bob for 10m. Reason: spamming links\n\
-         /mute: <duration> must be between 1s and 28d, not 30d\n\
+         /mute: \"30d\" is too long (at most 28d)\n\
          /mute: you can't mute yourself\n\
          /kick: \"bob\" is not a user (mention them, e.g. @name)\n\
          Kicked bob.\n\
