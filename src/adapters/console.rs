@@ -222,6 +222,7 @@ pub async fn run<S: State>(
             Some(command) => {
                 let request = Request {
                     community: Some(COMMUNITY),
+                    community_name: None,
                     channel: CHANNEL,
                     author: author.clone(),
                     replied_to: None,

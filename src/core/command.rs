@@ -130,6 +130,9 @@ pub struct Author {
 #[derive(Clone, Debug)]
 pub struct Invocation {
     pub community: Option<CommunityId>,
+    /// Names the community in what is told outside it: a kick's direct message says where
+    /// from, for a member of many servers.
+    pub community_name: Option<String>,
     pub channel: ChannelId,
     pub author: Author,
     /// The author of the message this command answered (a Telegram or Discord reply), which

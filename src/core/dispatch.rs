@@ -25,6 +25,9 @@ use super::spec::{Capability, Scope};
 #[derive(Clone, Debug)]
 pub struct Request {
     pub community: Option<CommunityId>,
+    /// The community's name as its members know it (a Discord server's, a Telegram group's
+    /// title, a Slack workspace's), where the platform says it.
+    pub community_name: Option<String>,
     pub channel: ChannelId,
     pub author: Author,
     /// The author of the message the command replied to, if it was a reply.
@@ -254,6 +257,7 @@ impl<S: State> Dispatcher<S> {
         let ctx = Ctx {
             invocation: Invocation {
                 community: request.community,
+                community_name: request.community_name,
                 channel: request.channel,
                 author: request.author,
                 replied_to: request.replied_to,
@@ -487,6 +491,7 @@ mod tests {
         let (name, args) = line.split_once(' ').unwrap_or((line, ""));
         let request = Request {
             community,
+            community_name: None,
             channel: ChannelId::new(PlatformKind::Console, 20),
             author: Author {
                 id: user,

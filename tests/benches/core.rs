@@ -72,6 +72,7 @@ fn core_path() {
             let parsed = command_line(line, &["/", "!"]).unwrap();
             let request = Request {
                 community: Some(CommunityId::new(PlatformKind::Console, (i % 50) as i64)),
+                community_name: None,
                 channel: ChannelId::new(PlatformKind::Console, 1),
                 author: Author {
                     id: user,

@@ -510,7 +510,7 @@ async fn moderation_acts_with_audit_reasons_and_tells_the_member_first() {
     });
     assert_eq!(
         calls[notice].body["embeds"][0]["description"],
-        "You have been kicked by @mod."
+        "You have been kicked from Fake Guild by @mod."
     );
     assert_eq!(
         calls[notice].body["embeds"][0]["fields"][0],

@@ -678,7 +678,7 @@ async fn a_ban_keeps_the_member_out_of_every_channel_until_unbanned_and_mute_and
     assert!(!h.fake.members(OTHER).contains(&tom));
     assert!(h.fake.members(ids::GENERAL).contains(&tom));
     assert!(h.fake.members(ids::QUIET).contains(&tom));
-    // The ban's notice reached tom by direct message.
+    // The ban's notice reached tom by direct message, naming the workspace.
     let dm = h
         .fake
         .wait_for_call(
@@ -688,6 +688,12 @@ async fn a_ban_keeps_the_member_out_of_every_channel_until_unbanned_and_mute_and
         )
         .await;
     assert_eq!(dm.status, 200);
+    let notices = h.fake.messages(&format!("D0{}", &ids::TARGET[1..]));
+    let notice = notices.first().and_then(|m| m["text"].as_str());
+    assert!(
+        notice.is_some_and(|t| t.starts_with("You have been banned from Cogbox Test by ")),
+        "{notices:?}"
+    );
 
     let joined = Instant::now();
     h.fake.send_member_joined(ids::TARGET, ids::RANDOM);

@@ -446,6 +446,15 @@ async fn moderation_follows_telegram_admin_rights() {
             h.ask(&h.group, &h.moderator, "/kick @spammer_x").await,
             "Kicked @spammer_x."
         );
+        // Told by direct message first, and from which group (its title escaped for HTML).
+        let sends = h.fake.calls_of("sendmessage");
+        let notice = sends.iter().find(|c| c.params["chat_id"] == 1003);
+        let notice = notice.map(|c| c.params["text"].as_str().unwrap_or_default());
+        assert_eq!(
+            notice.and_then(|t| t.split(" by ").next()),
+            Some("You have been kicked from Test &lt;group&gt;"),
+            "{mode:?}"
+        );
         let ban = &h.fake.calls_of("banchatmember")[0].params;
         let unban = &h.fake.calls_of("unbanchatmember")[0].params;
         assert_eq!(

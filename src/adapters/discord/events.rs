@@ -158,13 +158,16 @@ impl<S: State> Core<S> {
     /// `arrived` is when the gateway delivered it: Discord's window runs from then, however
     /// long it waited in its channel's queue.
     async fn interaction(&self, ctx: Context, interaction: Interaction, arrived: Instant) {
-        let (id, token, request, pressed) = match &interaction {
+        let (id, token, mut request, pressed) = match &interaction {
             Interaction::Command(command) => {
                 (command.id, &command.token, Some(slash(command)), false)
             }
             Interaction::Component(press) => (press.id, &press.token, self::pressed(press), true),
             _ => return,
         };
+        if let Some(request) = &mut request {
+            request.community_name = guild_name(&ctx, interaction.guild_id());
+        }
         let work = async {
             match request {
                 Some(request) => self.dispatch(&ctx, request).await,
@@ -242,6 +245,7 @@ impl<S: State> EventHandler for Handler<S> {
             line.name,
             args,
         );
+        request.community_name = guild_name(&ctx, message.guild_id);
         request.replied_to = message.referenced_message.as_ref().map(|original| Member {
             id: user_id(original.author.id),
             name: display(&original.author),
@@ -396,6 +400,11 @@ fn pressed(press: &ComponentInteraction) -> Option<Request> {
     ))
 }
 
+/// The server's name as the cache has it.
+fn guild_name(ctx: &Context, guild: Option<GuildId>) -> Option<String> {
+    ctx.cache.guild(guild?).map(|g| g.name.clone())
+}
+
 /// `id` is the message's or the interaction's snowflake, unique across Discord.
 fn request(
     id: String,
@@ -407,6 +416,7 @@ fn request(
 ) -> Request {
     Request {
         community: guild.map(community_id),
+        community_name: None,
         channel: ChannelId::new(PlatformKind::Discord, channel.get() as i64),
         author: Author {
             id: user_id(user.id),

@@ -47,6 +47,8 @@ pub struct Inbox<S> {
     dispatcher: Arc<Dispatcher<S>>,
     platform: Arc<SlackPlatform>,
     as_platform: Arc<dyn Platform>,
+    /// The workspace's name (`auth.test`'s `team`): the one community this bot serves.
+    workspace: String,
 }
 
 fn text<'a>(value: &'a Value, key: &str) -> &'a str {
@@ -61,12 +63,17 @@ fn unescape(text: &str) -> String {
 }
 
 impl<S: State> Inbox<S> {
-    pub fn new(dispatcher: Arc<Dispatcher<S>>, platform: Arc<SlackPlatform>) -> Self {
+    pub fn new(
+        dispatcher: Arc<Dispatcher<S>>,
+        platform: Arc<SlackPlatform>,
+        workspace: String,
+    ) -> Self {
         let as_platform: Arc<dyn Platform> = platform.clone();
         Self {
             dispatcher,
             platform,
             as_platform,
+            workspace,
         }
     }
 
@@ -220,6 +227,7 @@ impl<S: State> Inbox<S> {
         };
         let request = Request {
             community,
+            community_name: community.map(|_| self.workspace.clone()),
             channel,
             author: Author {
                 id: author,

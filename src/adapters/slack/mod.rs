@@ -70,7 +70,11 @@ pub async fn start<S: State>(
         bot_user,
         &config.command,
     ));
-    let inbox = Arc::new(Inbox::new(Arc::clone(&launch.dispatcher), platform.clone()));
+    let inbox = Arc::new(Inbox::new(
+        Arc::clone(&launch.dispatcher),
+        platform.clone(),
+        team.clone(),
+    ));
     let intake = launch.intake("slack");
     launch.watch(
         "slack summary",

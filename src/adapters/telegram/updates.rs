@@ -147,6 +147,7 @@ fn request(chat: &Chat, from: &User, id: String, name: String, args: String) -> 
     Request {
         community: (!chat.is_private())
             .then(|| CommunityId::new(PlatformKind::Telegram, chat.id.0)),
+        community_name: chat.title().map(str::to_owned),
         channel: ChannelId::new(PlatformKind::Telegram, chat.id.0),
         author: Author {
             id: user_id(from),

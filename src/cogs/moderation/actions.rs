@@ -41,14 +41,23 @@ pub async fn purge(ctx: Ctx) -> CommandResult {
     Ok(Reply::text(format!("Deleted {deleted} {noun}.")))
 }
 
-/// What a kicked or banned member is told by direct message, before it happens.
-fn notice(action: &ModAction, by: &str, reason: Option<&str>) -> Option<Reply> {
+/// What a kicked or banned member is told by direct message, before it happens: from where
+/// (`community`, where the platform names it), as they may be in many.
+fn notice(
+    action: &ModAction,
+    community: Option<&str>,
+    by: &str,
+    reason: Option<&str>,
+) -> Option<Reply> {
     let done = match action {
         ModAction::Kick => "kicked",
         ModAction::Ban(_) => "banned",
         _ => return None,
     };
-    let notice = Reply::text(format!("You have been {done} by {by}."));
+    let notice = Reply::text(match community {
+        Some(community) => format!("You have been {done} from {community} by {by}."),
+        None => format!("You have been {done} by {by}."),
+    });
     Some(match reason {
         Some(reason) => notice.field("Reason", reason),
         None => notice,
@@ -111,8 +120,10 @@ pub async fn perform(
     let pending = audited_case(services, case, opened)
         .await
         .map_err(internal)?;
-    let author = &ctx.invocation.author;
-    let notice = notice(action, &author.name, reason.as_deref());
+    let invocation = &ctx.invocation;
+    let author = &invocation.author;
+    let community = invocation.community_name.as_deref();
+    let notice = notice(action, community, &author.name, reason.as_deref());
     let result = ctx
         .platform
         .moderate(
