@@ -482,6 +482,25 @@ async fn moderation_follows_telegram_admin_rights() {
     }
 }
 
+/// An administrator who remains anonymous writes as the group, through Telegram's placeholder
+/// user: no one's rights can be checked, so a moderation command says how to be known, and
+/// nothing is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymous_administrator_is_told_to_be_known_before_moderating() {
+    let h = Harness::start(Mode::Polling).await;
+    let mut anonymous = user(1_087_968_824, "Group", Some("GroupAnonymousBot"));
+    anonymous["is_bot"] = json!(true);
+    let mut message = text_message(&h.group, &anonymous, "/ban @spammer_x");
+    message["sender_chat"] = h.group.clone();
+    h.deliver(message_update(&message)).await;
+    assert_eq!(
+        h.answer(&message).await.params["text"],
+        "/ban: you are writing anonymously, so I can't tell which administrator you are: turn off \"Remain anonymous\" in your administrator rights first"
+    );
+    assert!(h.fake.calls_of("banchatmember").is_empty());
+    assert!(h.fake.calls_of("getchatmember").is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_is_waited_out_before_sending_again() {
     for mode in MODES {

@@ -415,6 +415,13 @@ impl Platform for TelegramPlatform {
         user: UserId,
         capability: Capability,
     ) -> Result<bool, PlatformError> {
+        // An administrator who remains anonymous writes as the group, through Telegram's
+        // placeholder user: which administrator it is, and so their rights, cannot be known.
+        if tg(user).is_anonymous() {
+            return Err(PlatformError::Refused(
+                "you are writing anonymously, so I can't tell which administrator you are: turn off \"Remain anonymous\" in your administrator rights first".into(),
+            ));
+        }
         let member = self
             .member(chat(community), tg(user))
             .await
