@@ -1178,12 +1178,7 @@ fn identify(shared: &Shared, tx: &mpsc::UnboundedSender<Outbound>, d: &Value) {
                 .collect()
         };
         let mut guild = shared.config.guild_create_json(&members);
-        if let Some(channels) = guild["channels"].as_array_mut() {
-            channels.retain(|c| {
-                let id = c["id"].as_str().and_then(|s| s.parse::<u64>().ok());
-                !id.is_some_and(|id| state.deleted_channels.contains(&id))
-            });
-        }
+        guild["channels"] = channels_json(&shared.config, &state);
         shared.dispatch(&mut state, "GUILD_CREATE", guild);
     }
 }
@@ -1811,14 +1806,7 @@ fn route_authenticated(
         }
         ("GET", ["guilds", _]) => Reply::json(config.guild_json()),
         ("GET", ["guilds", _, "roles"]) => Reply::json(Value::Array(config.roles_json())),
-        ("GET", ["guilds", _, "channels"]) => Reply::json(Value::Array(
-            config
-                .channels
-                .iter()
-                .filter(|c| !state.deleted_channels.contains(&c.id))
-                .map(|c| config.channel_json(c))
-                .collect(),
-        )),
+        ("GET", ["guilds", _, "channels"]) => Reply::json(channels_json(config, state)),
         ("GET", ["guilds", _, "members", user]) => {
             match state.members.iter().find(|m| Some(m.user.id) == id(user)) {
                 Some(member) => Reply::json(config.member_json(member, true)),
@@ -1896,6 +1884,13 @@ fn token_expired(state: &State, token: &str) -> bool {
 /// What Discord answers a follow-up or edit made with an interaction token past 15 minutes.
 fn expired_token() -> Reply {
     Reply::error(StatusCode::UNAUTHORIZED, 50027, "Invalid Webhook Token")
+}
+
+/// The world's channels that have not been deleted, as Discord lists them.
+fn channels_json(config: &FakeDiscordConfig, state: &State) -> Value {
+    let live = config.channels.iter();
+    let live = live.filter(|c| !state.deleted_channels.contains(&c.id));
+    Value::Array(live.map(|c| config.channel_json(c)).collect())
 }
 
 fn missing_permissions() -> Reply {
