@@ -152,12 +152,9 @@ impl Key {
                     }
                 )),
             },
-            KeyKind::Duration { max } => {
-                let d = duration::parse_at_most(value, *max);
-                Ok(duration::format(
-                    d.map_err(|e| format!("{}: {e}", self.name))?,
-                ))
-            }
+            KeyKind::Duration { max } => duration::parse_at_most(value, *max)
+                .map(duration::format)
+                .map_err(|e| format!("{}: {e}", self.name)),
             KeyKind::Text { max_chars } => {
                 if value.eq_ignore_ascii_case("none") {
                     return Ok(String::new());
